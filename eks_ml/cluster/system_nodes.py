@@ -1,0 +1,79 @@
+"""A small Graviton node group for cluster controllers (CoreDNS, Karpenter, Kueue, operators)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_eks_v2 as eks
+from constructs import Construct
+
+from ..errors import Problems
+from .launch_template import secure_launch_template
+
+SYSTEM_NODE_LABEL = "eks-ml.io/node-role"
+SYSTEM_NODE_ROLE = "system"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SystemNodesProps:
+    """Sizes of the system node group. Default: two to four m7g.large nodes with 50 GiB roots."""
+
+    instance_type: ec2.InstanceType = ec2.InstanceType("m7g.large")
+    min_size: int = 2
+    desired_size: int = 2
+    max_size: int = 4
+    root_volume_gib: int = 50
+
+    def check(self, field: str, problems: Problems) -> None:
+        if not 1 <= self.min_size <= self.desired_size <= self.max_size:
+            problems.add(
+                field,
+                {"min": self.min_size, "desired": self.desired_size, "max": self.max_size},
+                "1 <= min_size <= desired_size <= max_size",
+                "raise max_size or lower min_size/desired_size",
+            )
+        if self.root_volume_gib < 20:
+            problems.add(f"{field}.root_volume_gib", self.root_volume_gib, "at least 20 GiB", "use 50 GiB")
+        check_system_instance_type(self.instance_type, f"{field}.instance_type", problems)
+
+
+def check_system_instance_type(instance_type: ec2.InstanceType, field: str, problems: Problems) -> None:
+    if instance_type.architecture is not ec2.InstanceArchitecture.ARM_64:
+        problems.add(
+            field,
+            str(instance_type),
+            "a Graviton (arm64) type such as m7g.large",
+            "pick an arm64 type: system nodes run the AL2023 arm64 AMI",
+        )
+
+
+def parse_instance_type(name: str, field: str, problems: Problems) -> ec2.InstanceType | None:
+    """``ec2.InstanceType`` for ``name``, or None with a problem (jsii raises on malformed names)."""
+    try:
+        instance_type = ec2.InstanceType(name)
+        instance_type.architecture  # noqa: B018  (validates the family)
+    except RuntimeError:
+        problems.add(field, name, "an EC2 instance type such as m7g.large", "fix the instance type name")
+        return None
+    return instance_type
+
+
+def add_system_nodes(scope: Construct, cluster: eks.Cluster, props: SystemNodesProps) -> eks.Nodegroup:
+    template = secure_launch_template(scope, "SystemLaunchTemplate", root_volume_gib=props.root_volume_gib)
+    return eks.Nodegroup(
+        scope,
+        "SystemNodes",
+        cluster=cluster,
+        instance_types=[props.instance_type],
+        ami_type=eks.NodegroupAmiType.AL2023_ARM_64_STANDARD,
+        min_size=props.min_size,
+        desired_size=props.desired_size,
+        max_size=props.max_size,
+        labels={SYSTEM_NODE_LABEL: SYSTEM_NODE_ROLE},
+        launch_template_spec=eks.LaunchTemplateSpec(
+            id=template.launch_template_id or "", version=template.latest_version_number
+        ),
+        enable_node_auto_repair=True,
+        subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+    )

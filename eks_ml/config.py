@@ -1,0 +1,197 @@
+"""Typed configuration of the default app, read from CDK context (cdk.json, or ``-c key=value``).
+
+Every key is ``eks-ml:<name>``. Values from cdk.json keep their JSON types; values given with ``-c``
+arrive as strings, so lists accept JSON (``'["a","b"]'``) or commas (``a,b``) and booleans accept
+``true``/``false``. Every problem in the configuration is reported at once as a ValidationError.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from .cluster import DEFAULT_KUBERNETES_VERSION, EndpointAccessMode, release_for
+from .cluster import rules as cluster_rules
+from .cluster.system_nodes import check_system_instance_type, parse_instance_type
+from .errors import Problems
+from .network import NatGateways
+from .network import rules as network_rules
+
+PREFIX = "eks-ml:"
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")  # used in stack and cluster names
+_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppConfig:
+    """The default app's settings; the README documents each key."""
+
+    name: str = "eks-ml"
+    region: str = "us-west-2"
+    account: str | None = None
+    availability_zones: tuple[str, ...] = ("us-west-2a", "us-west-2b", "us-west-2c")
+    vpc_cidr: str = "10.0.0.0/16"
+    nat_gateways: NatGateways = NatGateways.PER_AZ
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+    endpoint_access: EndpointAccessMode = EndpointAccessMode.PUBLIC_AND_PRIVATE
+    public_access_cidrs: tuple[str, ...] | None = None
+    admin_principal_arns: tuple[str, ...] = ()
+    auto_mode: bool = False
+    system_instance_type: str = "m7g.large"
+
+    @property
+    def training_cluster_name(self) -> str:
+        return f"{self.name}-training"
+
+    @property
+    def inference_cluster_name(self) -> str:
+        return f"{self.name}-inference"
+
+
+class _Invalid(Exception):
+    def __init__(self, allowed: str, fix: str) -> None:
+        super().__init__(allowed)
+        self.allowed = allowed
+        self.fix = fix
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise _Invalid("a non-empty string", "quote the value")
+    return value
+
+
+def _optional_string(value: Any) -> str | None:
+    return None if value is None else _string(value)
+
+
+def _string_list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise _Invalid("a JSON list of strings", f"fix the JSON ({exc.msg})") from None
+        else:
+            value = [part.strip() for part in text.split(",") if part.strip()]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise _Invalid("a list of strings", 'write a JSON list such as ["a", "b"] or a,b')
+    return tuple(value)
+
+
+def _optional_string_list(value: Any) -> tuple[str, ...] | None:
+    return None if value is None else _string_list(value)
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise _Invalid("true or false", "write true or false")
+
+
+def _enum(enum_type: type[NatGateways] | type[EndpointAccessMode]) -> Callable[[Any], Any]:
+    choices = [member.value for member in enum_type]
+
+    def parse(value: Any) -> Any:
+        for member in enum_type:
+            if member.value == value:
+                return member
+        raise _Invalid(f"one of {', '.join(choices)}", f"use one of {', '.join(choices)}")
+
+    return parse
+
+
+# Context key -> (AppConfig field, parser).
+_KEYS: Mapping[str, tuple[str, Callable[[Any], Any]]] = {
+    "name": ("name", _string),
+    "region": ("region", _string),
+    "account": ("account", _optional_string),
+    "availabilityZones": ("availability_zones", _string_list),
+    "vpcCidr": ("vpc_cidr", _string),
+    "natGateways": ("nat_gateways", _enum(NatGateways)),
+    "kubernetesVersion": ("kubernetes_version", _string),
+    "endpointAccess": ("endpoint_access", _enum(EndpointAccessMode)),
+    "publicAccessCidrs": ("public_access_cidrs", _optional_string_list),
+    "adminPrincipalArns": ("admin_principal_arns", _string_list),
+    "autoMode": ("auto_mode", _boolean),
+    "systemInstanceType": ("system_instance_type", _string),
+}
+assert {attr for attr, _ in _KEYS.values()} == {f.name for f in fields(AppConfig)}
+
+
+def context_key(attr: str) -> str:
+    """The context key of an AppConfig field, for messages: eks-ml:availabilityZones."""
+    return next(PREFIX + key for key, (name, _) in _KEYS.items() if name == attr)
+
+
+def load_app_config(context: Mapping[str, Any]) -> AppConfig:
+    """Parse and validate the ``eks-ml:`` keys of a CDK context mapping."""
+    problems = Problems()
+    values: dict[str, Any] = {}
+    for full_key, raw in sorted(context.items()):
+        if not full_key.startswith(PREFIX):
+            continue
+        key = full_key[len(PREFIX) :]
+        if key not in _KEYS:
+            near = difflib.get_close_matches(key, list(_KEYS), n=1)
+            fix = f"did you mean {PREFIX}{near[0]}?" if near else "remove it"
+            problems.add(full_key, raw, f"one of the keys in the README ({', '.join(_KEYS)})", fix)
+            continue
+        attr, parse = _KEYS[key]
+        try:
+            values[attr] = parse(raw)
+        except _Invalid as invalid:
+            problems.add(full_key, raw, invalid.allowed, invalid.fix)
+    problems.raise_if_any()
+    config = AppConfig(**values)
+    _validate(config, problems)
+    problems.raise_if_any()
+    return config
+
+
+def _validate(config: AppConfig, problems: Problems) -> None:
+    if not _NAME.match(config.name):
+        problems.add(
+            context_key("name"),
+            config.name,
+            "1-31 lowercase letters, digits or '-', starting with a letter",
+            "use a short name such as eks-ml or team-a-ml",
+        )
+    if not _REGION.match(config.region):
+        problems.add(context_key("region"), config.region, "a region code like us-west-2", "fix the region")
+    if config.account is not None and not _ACCOUNT.match(config.account):
+        problems.add(
+            context_key("account"), config.account, "a 12-digit AWS account id", "fix the id or remove the key"
+        )
+    network_rules.check_availability_zones(
+        config.availability_zones, config.region, context_key("availability_zones"), problems
+    )
+    network_rules.check_vpc_layout(
+        config.vpc_cidr,
+        len(config.availability_zones),
+        private_mask=18,
+        public_mask=24,
+        field=context_key("vpc_cidr"),
+        problems=problems,
+    )
+    cluster_rules.check_endpoint_access(
+        config.endpoint_access, config.public_access_cidrs, context_key("public_access_cidrs"), problems
+    )
+    cluster_rules.check_principal_arns(
+        config.admin_principal_arns, context_key("admin_principal_arns"), problems
+    )
+    with problems.collecting():
+        release_for(config.kubernetes_version, field=context_key("kubernetes_version"))
+    if not config.auto_mode:
+        field = context_key("system_instance_type")
+        instance_type = parse_instance_type(config.system_instance_type, field, problems)
+        if instance_type is not None:
+            check_system_instance_type(instance_type, field, problems)

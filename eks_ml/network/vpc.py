@@ -1,0 +1,114 @@
+"""A VPC sized for ML pods: one large private subnet per AZ, tagged for Karpenter and load balancers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+from aws_cdk import RemovalPolicy, Stack, Tags
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from ..errors import Problems
+from . import rules
+
+# Subnet role tags the AWS Load Balancer Controller uses to discover subnets.
+ELB_ROLE_TAG = "kubernetes.io/role/elb"
+INTERNAL_ELB_ROLE_TAG = "kubernetes.io/role/internal-elb"
+# Karpenter EC2NodeClasses select subnets (and security groups) by this tag.
+KARPENTER_DISCOVERY_TAG = "karpenter.sh/discovery"
+
+
+class NatGateways(Enum):
+    PER_AZ = "perAz"  # one NAT gateway per AZ: an AZ outage does not cut the others' egress
+    SINGLE = "single"  # one NAT gateway for the VPC: cheaper, one AZ is a single point of failure
+
+
+@dataclass(frozen=True, kw_only=True)
+class MlVpcProps:
+    """Props of :class:`MlVpc`.
+
+    availability_zones: AZ names to use (at least two). AZ names map to different physical zones in
+        each account, so choose the ones where your accelerator capacity is.
+    cidr: VPC block. Default: 10.0.0.0/16.
+    private_subnet_mask: Default: /18 per AZ (16,384 addresses), room for prefix-delegated pods.
+    public_subnet_mask: Default: /24 per AZ, for NAT gateways and internet-facing load balancers.
+    nat_gateways: Default: one per AZ.
+    flow_log_retention: Default: three months of VPC flow logs in CloudWatch Logs.
+    discovery_tag_value: value of the ``karpenter.sh/discovery`` tag on private subnets. Default: "eks-ml".
+    """
+
+    availability_zones: Sequence[str]
+    cidr: str = "10.0.0.0/16"
+    private_subnet_mask: int = 18
+    public_subnet_mask: int = 24
+    nat_gateways: NatGateways = NatGateways.PER_AZ
+    flow_log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS
+    discovery_tag_value: str = "eks-ml"
+
+
+class MlVpc(Construct):
+    """VPC with public and private subnets in each AZ, an S3 gateway endpoint and flow logs.
+
+    Attributes: ``vpc``, ``private_subnets`` (a SubnetSelection), ``availability_zones``,
+    ``flow_log_group``, ``discovery_tag_value``.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, props: MlVpcProps) -> None:
+        super().__init__(scope, construct_id)
+        region = Stack.of(self).region
+        problems = Problems()
+        rules.check_availability_zones(props.availability_zones, region, "availability_zones", problems)
+        rules.check_vpc_layout(
+            props.cidr,
+            len(props.availability_zones),
+            props.private_subnet_mask,
+            props.public_subnet_mask,
+            "cidr",
+            problems,
+        )
+        problems.raise_if_any()
+
+        self.availability_zones = tuple(props.availability_zones)
+        self.discovery_tag_value = props.discovery_tag_value
+        self.flow_log_group = logs.LogGroup(
+            self, "FlowLogs", retention=props.flow_log_retention, removal_policy=RemovalPolicy.RETAIN
+        )
+        self.vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            ip_addresses=ec2.IpAddresses.cidr(props.cidr),
+            availability_zones=list(props.availability_zones),
+            nat_gateways=len(props.availability_zones) if props.nat_gateways is NatGateways.PER_AZ else 1,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(
+                    name="Public",
+                    subnet_type=ec2.SubnetType.PUBLIC,
+                    cidr_mask=props.public_subnet_mask,
+                    map_public_ip_on_launch=False,
+                ),
+                ec2.SubnetConfiguration(
+                    name="Private",
+                    subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS,
+                    cidr_mask=props.private_subnet_mask,
+                ),
+            ],
+            gateway_endpoints={
+                # Image layers (ECR) and training data come from S3: keep that traffic off the NAT.
+                "S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)
+            },
+            flow_logs={
+                "FlowLog": ec2.FlowLogOptions(
+                    destination=ec2.FlowLogDestination.to_cloud_watch_logs(self.flow_log_group),
+                    traffic_type=ec2.FlowLogTrafficType.ALL,
+                )
+            },
+        )
+        for subnet in self.vpc.public_subnets:
+            Tags.of(subnet).add(ELB_ROLE_TAG, "1")
+        for subnet in self.vpc.private_subnets:
+            Tags.of(subnet).add(INTERNAL_ELB_ROLE_TAG, "1")
+            Tags.of(subnet).add(KARPENTER_DISCOVERY_TAG, props.discovery_tag_value)
+        self.private_subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)

@@ -1,0 +1,60 @@
+"""The default app's stacks, composed from eks_ml constructs."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from aws_cdk import App, DefaultStackSynthesizer, Environment
+
+from eks_ml import AppConfig
+
+from .clusters import InferenceStack, TrainingStack
+from .network import NetworkStack
+
+
+@dataclass(frozen=True)
+class DefaultStacks:
+    network: NetworkStack
+    training: TrainingStack
+    inference: InferenceStack
+
+
+def stack_names(config: AppConfig) -> dict[str, str]:
+    """CloudFormation stack names, stable for a given ``eks-ml:name``."""
+    return {part: f"{config.name}-{part}" for part in ("network", "training", "inference")}
+
+
+def build_default_app(app: App, config: AppConfig, *, bootstrap_version_rule: bool = True) -> DefaultStacks:
+    """Add the default stacks to ``app``. Tests pass ``bootstrap_version_rule=False`` so snapshots
+    do not carry the CDK bootstrap SSM parameter rule."""
+    # The account comes from config or the CLI's credentials; without either the stacks are
+    # account-agnostic, which is enough to synthesize (the region and AZs are fixed by config).
+    env = Environment(account=config.account or os.environ.get("CDK_DEFAULT_ACCOUNT"), region=config.region)
+    names = stack_names(config)
+
+    def synthesizer() -> DefaultStackSynthesizer:  # one per stack: a synthesizer binds to its stack
+        return DefaultStackSynthesizer(generate_bootstrap_version_rule=bootstrap_version_rule)
+
+    network = NetworkStack(
+        app, "Network", config=config, stack_name=names["network"], env=env, synthesizer=synthesizer()
+    )
+    training = TrainingStack(
+        app,
+        "Training",
+        config=config,
+        network=network.network,
+        stack_name=names["training"],
+        env=env,
+        synthesizer=synthesizer(),
+    )
+    inference = InferenceStack(
+        app,
+        "Inference",
+        config=config,
+        network=network.network,
+        stack_name=names["inference"],
+        env=env,
+        synthesizer=synthesizer(),
+    )
+    return DefaultStacks(network, training, inference)

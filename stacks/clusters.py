@@ -1,0 +1,48 @@
+"""TrainingStack and InferenceStack: one EKS base cluster each, in the shared VPC.
+
+The training and inference capabilities (node groups, Karpenter, jobs, model services) are added to
+these stacks by their own constructs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Stack
+from aws_cdk import aws_ec2 as ec2
+from constructs import Construct
+
+from eks_ml import AppConfig, BaseCluster, BaseClusterProps, MlVpc, SystemNodesProps
+
+
+def base_cluster_props(config: AppConfig, network: MlVpc, cluster_name: str) -> BaseClusterProps:
+    return BaseClusterProps(
+        vpc=network.vpc,
+        cluster_name=cluster_name,
+        kubernetes_version=config.kubernetes_version,
+        endpoint_access=config.endpoint_access,
+        public_access_cidrs=config.public_access_cidrs,
+        admin_principal_arns=config.admin_principal_arns,
+        auto_mode=config.auto_mode,
+        system_nodes=SystemNodesProps(instance_type=ec2.InstanceType(config.system_instance_type)),
+    )
+
+
+class TrainingStack(Stack):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: AppConfig, network: MlVpc, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.base = BaseCluster(
+            self, "Cluster", base_cluster_props(config, network, config.training_cluster_name)
+        )
+
+
+class InferenceStack(Stack):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: AppConfig, network: MlVpc, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.base = BaseCluster(
+            self, "Cluster", base_cluster_props(config, network, config.inference_cluster_name)
+        )
