@@ -16,6 +16,7 @@ from constructs import Construct
 from ..errors import Problems
 from . import rules
 from .addons import add_core_addons
+from .nag import acknowledge_cluster, acknowledge_node_role
 from .rules import OPEN_TO_THE_INTERNET, EndpointAccessMode
 from .system_nodes import SystemNodesProps, add_system_nodes
 from .versions import CORE_ADDONS, DEFAULT_KUBERNETES_VERSION, release_for
@@ -151,6 +152,7 @@ class BaseCluster(Construct):
             **capacity,  # type: ignore[arg-type]
         )
         self.cluster.node.add_dependency(self.control_plane_logs)
+        acknowledge_cluster(self.cluster)
 
         for arn in props.admin_principal_arns:
             self.cluster.grant_access(
@@ -164,6 +166,8 @@ class BaseCluster(Construct):
             )
 
         self.system_nodes = None if props.auto_mode else add_system_nodes(self, self.cluster, props.system_nodes)
+        if self.system_nodes is not None:
+            acknowledge_node_role(self.system_nodes)
         versions = {**self.kubernetes_release.addon_versions, **props.addon_versions}
         self.addons = add_core_addons(
             self, self.cluster, versions, auto_mode=props.auto_mode, nodes=self.system_nodes

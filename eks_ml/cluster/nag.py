@@ -1,0 +1,58 @@
+"""cdk-nag acknowledgements for what aws_eks_v2 and EKS itself require of a BaseCluster."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_eks_v2 as eks
+
+from ..nag import PACK, acknowledge, logical_id, managed_policy
+
+
+def acknowledge_cluster(cluster: eks.Cluster) -> None:
+    acknowledge(
+        cluster.role,
+        managed_policy("AmazonEKSClusterPolicy"),
+        "EKS requires the AWS managed AmazonEKSClusterPolicy on the cluster service role; AWS extends "
+        "it as EKS gains features, which a copied inline policy would miss.",
+    )
+    provider = cluster.node.find_child("KubectlProvider")
+    handler = provider.node.find_child("Handler")
+    has_ecr_public = handler.node.find_child("HasEcrPublic")
+    lambda_reason = (
+        "aws_eks_v2's kubectl provider Lambda (not eks-ml code) needs basic logging, VPC ENI access to reach "
+        "the private API endpoint, and ECR read access for Helm OCI charts; CDK attaches the AWS managed "
+        "policies for that."
+    )
+    for policy in (
+        "service-role/AWSLambdaBasicExecutionRole",
+        "service-role/AWSLambdaVPCAccessExecutionRole",
+        "AmazonEC2ContainerRegistryReadOnly",
+    ):
+        acknowledge(provider, managed_policy(policy), lambda_reason)
+    ecr_public = (
+        f'{{"Fn::If":["{logical_id(has_ecr_public)}",{{"Fn::Join":["",["arn:",{{"Ref":"AWS::Partition"}},'
+        '":iam::aws:policy/AmazonElasticContainerRegistryPublicReadOnly"]]},{"Ref":"AWS::NoValue"}]}'
+    )
+    acknowledge(provider, f"{PACK}-IAM4[Policy::{ecr_public}]", lambda_reason)
+    handler_function = handler.node.default_child
+    assert handler_function is not None
+    acknowledge(
+        provider,
+        f"{PACK}-IAM5[Resource::<{logical_id(handler_function)}.Arn>:*]",
+        "The CDK provider framework may invoke any version of the kubectl handler function it fronts; the "
+        "wildcard is limited to that one function's ARN.",
+    )
+    acknowledge(
+        provider,
+        f"{PACK}-L1",
+        "aws_eks_v2 pins the kubectl handler's Python runtime to the one its kubectl and awscli layers are "
+        "built and tested for; it is not configurable.",
+    )
+
+
+def acknowledge_node_role(nodegroup: eks.Nodegroup) -> None:
+    reason = (
+        "EKS managed node groups need these AWS managed policies on the node role (EKS node IAM role guide): "
+        "joining the cluster, VPC CNI ENI management, and pulling images from ECR."
+    )
+    for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly"):
+        acknowledge(nodegroup, managed_policy(policy), reason)

@@ -1,0 +1,27 @@
+"""Session-wide synths: the default app is synthesized once (with cdk-nag) and shared by all tests."""
+
+from __future__ import annotations
+
+import pytest
+from syrupy.extensions.json import JSONSnapshotExtension
+
+from eks_ml import AppConfig, load_app_config
+from stacks import build_default_app
+
+from .support.synth import CDK_CONTEXT, Synthesis, make_app, synthesize
+
+
+@pytest.fixture(scope="session")
+def default_config() -> AppConfig:
+    return load_app_config(CDK_CONTEXT)
+
+
+@pytest.fixture(scope="session")
+def default_synth(tmp_path_factory: pytest.TempPathFactory, default_config: AppConfig) -> Synthesis:
+    app = make_app(tmp_path_factory.mktemp("default-app"), nag=True)
+    return synthesize(app, lambda a: build_default_app(a, default_config, bootstrap_version_rule=False))
+
+
+@pytest.fixture
+def json_snapshot(snapshot):  # type: ignore[no-untyped-def]
+    return snapshot.use_extension(JSONSnapshotExtension)

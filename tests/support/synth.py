@@ -1,0 +1,83 @@
+"""Synthesis helpers shared by the tests: one App factory, template loading, snapshot normalisation."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import eks_ml  # noqa: F401  (selects the bundled Node.js before aws_cdk starts jsii)
+from aws_cdk import App, Validations
+from cdk_nag import AwsSolutionsChecks
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared"
+CDK_CONTEXT: Mapping[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
+_ASSET_HASH = re.compile(r"\b[0-9a-f]{64}\b")
+
+
+def make_app(outdir: Path, context: Mapping[str, Any] | None = None, *, nag: bool = False) -> App:
+    """An App with the project's feature flags; the CloudFormation validator is off (it is run by
+    `cdk synth`, and costs seconds per synth)."""
+    app = App(
+        context={**CDK_CONTEXT, **(context or {})},
+        outdir=str(outdir),
+        analytics_reporting=False,
+        builtin_cloud_formation_validation=False,
+    )
+    if nag:
+        Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return app
+
+
+@dataclass(frozen=True)
+class Synthesis:
+    """What one synth produced: templates by stack id, and the validation (cdk-nag) report if any."""
+
+    outdir: Path
+    templates: dict[str, dict[str, Any]]
+    validation_report: dict[str, Any] | None
+    error: str | None
+
+    def resources(self, stack: str, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {
+            logical_id: resource
+            for logical_id, resource in self.templates[stack]["Resources"].items()
+            if resource["Type"] == resource_type
+        }
+
+
+def synthesize(app: App, build: Callable[[App], object]) -> Synthesis:
+    build(app)
+    error = None
+    try:
+        app.synth()
+    except RuntimeError as exc:  # a failed validation plugin still writes the templates and its report
+        error = str(exc)
+    outdir = Path(app.outdir)
+    templates = {path.name.removesuffix(".template.json"): json.loads(path.read_text())
+                 for path in sorted(outdir.glob("*.template.json"))}
+    report_path = outdir / "validation-report.json"
+    report = json.loads(report_path.read_text()) if report_path.exists() else None
+    return Synthesis(outdir, templates, report, error)
+
+
+def error_findings(report: dict[str, Any] | None) -> list[str]:
+    """Unacknowledged error findings of every validation plugin, as 'rule @ path' lines."""
+    if report is None:
+        return []
+    return [
+        f"{violation['ruleName']} @ {construct['constructPath']}"
+        for plugin in report["pluginReports"]
+        for violation in plugin["violations"]
+        if violation.get("severity") == "error"
+        for construct in violation["violatingConstructs"]
+    ]
+
+
+def normalize(template: dict[str, Any]) -> dict[str, Any]:
+    """Template for snapshots: asset hashes (which change with every aws-cdk-lib release) replaced."""
+    return json.loads(_ASSET_HASH.sub("<asset-hash>", json.dumps(template)))

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from eks_ml import AppConfig, EndpointAccessMode, NatGateways, ValidationError, load_app_config
+
+from .support.synth import CDK_CONTEXT, ROOT
+
+
+def load(**overrides: Any) -> AppConfig:
+    return load_app_config({**CDK_CONTEXT, **{f"eks-ml:{k}": v for k, v in overrides.items()}})
+
+
+def test_default_context_gives_the_documented_defaults() -> None:
+    config = load()
+    assert config == AppConfig()
+    assert config.region == "us-west-2"
+    assert config.availability_zones == ("us-west-2a", "us-west-2b", "us-west-2c")
+    assert config.kubernetes_version == "1.35"
+    assert (config.training_cluster_name, config.inference_cluster_name) == ("eks-ml-training", "eks-ml-inference")
+
+
+def test_values_given_with_dash_c_arrive_as_strings_and_are_parsed() -> None:
+    config = load(
+        availabilityZones="us-west-2a,us-west-2b",
+        publicAccessCidrs='["203.0.113.0/24"]',
+        autoMode="true",
+        natGateways="single",
+        endpointAccess="publicAndPrivate",
+        adminPrincipalArns="",
+    )
+    assert config.availability_zones == ("us-west-2a", "us-west-2b")
+    assert config.auto_mode is True
+    assert config.nat_gateways is NatGateways.SINGLE
+    assert config.endpoint_access is EndpointAccessMode.PUBLIC_AND_PRIVATE
+    assert config.public_access_cidrs == ("203.0.113.0/24",)
+    assert config.admin_principal_arns == ()
+    assert load(endpointAccess="private").endpoint_access is EndpointAccessMode.PRIVATE
+
+
+def test_other_context_keys_are_ignored() -> None:
+    assert load_app_config({"@aws-cdk/core:someFlag": True, "unrelated": 1}) == AppConfig()
+
+
+BAD_INPUTS = [
+    pytest.param({"availabilityZone": ["us-west-2a"]}, r"eks-ml:availabilityZone=.*did you mean eks-ml:availabilityZones",
+                 id="unknown-key"),
+    pytest.param({"availabilityZones": ["us-west-2a"]}, r"availabilityZones=\['us-west-2a'\]: allowed 2 to 6", id="one-az"),
+    pytest.param({"availabilityZones": ["us-west-2a", "us-west-2a"]}, r"each AZ once", id="repeated-az"),
+    pytest.param({"availabilityZones": ["us-east-1a", "us-east-1b"]}, r"AZs of region us-west-2", id="az-other-region"),
+    pytest.param({"availabilityZones": ["usw2-az1", "usw2-az2"]}, r"use AZ names, not AZ IDs", id="az-id"),
+    pytest.param({"vpcCidr": "10.0.0.0/33"}, r"vpcCidr='10.0.0.0/33': allowed an IPv4 CIDR block", id="malformed-cidr"),
+    pytest.param({"vpcCidr": "10.0.0.1/16"}, r"has host bits set", id="cidr-host-bits"),
+    pytest.param({"vpcCidr": "10.0.0.0/12"}, r"a prefix from /16 to /28", id="cidr-too-large"),
+    pytest.param({"vpcCidr": "54.0.0.0/16"}, r"a private \(RFC 1918\) range", id="public-cidr"),
+    pytest.param({"vpcCidr": "10.0.0.0/17"}, r"room for 3 private /18", id="cidr-too-small-for-subnets"),
+    pytest.param({"vpcCidr": "10.0.0.0/20"}, r"private_subnet_mask=18: allowed a mask from /21", id="subnet-mask-too-large"),
+    pytest.param({"kubernetesVersion": "1.30"}, r"kubernetesVersion='1.30': allowed one of 1.33, 1.34, 1.35", id="old-k8s"),
+    pytest.param({"kubernetesVersion": "1.36"}, r"versions with a kubectl layer on PyPI", id="k8s-without-layer"),
+    pytest.param({"endpointAccess": "public", "publicAccessCidrs": []}, r"at least one CIDR while the public endpoint",
+                 id="empty-allow-list-private-off"),
+    pytest.param({"publicAccessCidrs": []}, r"or make the endpoint private", id="empty-allow-list"),
+    pytest.param({"endpointAccess": "private", "publicAccessCidrs": ["1.2.3.4/32"]}, r"no public CIDRs when the endpoint",
+                 id="cidrs-with-private-endpoint"),
+    pytest.param({"publicAccessCidrs": ["1.2.3.4/40"]}, r"publicAccessCidrs='1.2.3.4/40'", id="malformed-allow-list"),
+    pytest.param({"endpointAccess": "open"}, r"one of publicAndPrivate, private, public", id="bad-endpoint-mode"),
+    pytest.param({"natGateways": 2}, r"one of perAz, single", id="bad-nat-mode"),
+    pytest.param({"autoMode": "yes"}, r"autoMode='yes': allowed true or false", id="bad-bool"),
+    pytest.param({"adminPrincipalArns": ["Admin"]}, r"IAM role or user ARNs", id="bad-principal"),
+    pytest.param({"adminPrincipalArns": "[not json"}, r"a JSON list of strings", id="bad-json-list"),
+    pytest.param({"name": "EKS ML"}, r"lowercase letters", id="bad-name"),
+    pytest.param({"region": "oregon"}, r"a region code like us-west-2", id="bad-region"),
+    pytest.param({"account": "1234"}, r"a 12-digit AWS account id", id="bad-account"),
+    pytest.param({"systemInstanceType": "m7i.large"}, r"a Graviton \(arm64\) type", id="x86-system-nodes"),
+    pytest.param({"systemInstanceType": "large"}, r"an EC2 instance type such as m7g.large", id="malformed-instance-type"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "message"), BAD_INPUTS)
+def test_bad_input_is_a_validation_error_with_a_fix(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message) as raised:
+        load(**overrides)
+    assert all(problem.fix for problem in raised.value)
+
+
+def test_every_problem_of_a_config_is_reported_at_once() -> None:
+    with pytest.raises(ValidationError) as raised:
+        load(vpcCidr="nope", kubernetesVersion="1.20", adminPrincipalArns=["x"])
+    assert {p.field for p in raised.value} == {
+        "eks-ml:vpcCidr", "eks-ml:kubernetesVersion", "eks-ml:adminPrincipalArns",
+    }
+
+
+def test_app_reports_bad_config_without_a_stack_trace() -> None:
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps({"eks-ml:availabilityZones": ["us-west-2a"]})}
+    result = subprocess.run(
+        [sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 1
+    assert "eks-ml configuration error: eks-ml:availabilityZones=['us-west-2a']" in result.stderr
+    assert "Traceback" not in result.stderr
