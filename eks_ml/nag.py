@@ -11,9 +11,12 @@ from aws_cdk import Acknowledgment, CfnElement, Stack, Validations
 from constructs import IConstruct
 
 PACK = "AwsSolutions"
+MIN_REASON_LENGTH = 20  # cdk-nag accepts an empty reason silently; we do not
 
 
 def acknowledge(scope: IConstruct, finding: str, reason: str) -> None:
+    if len(reason.strip()) < MIN_REASON_LENGTH:
+        raise ValueError(f"acknowledgement of {finding} needs a specific reason, got {reason!r}")
     Validations.of(scope).acknowledge(Acknowledgment(id=f"{PACK}::{finding}", reason=reason))
 
 

@@ -22,6 +22,7 @@ import yaml
 from .synth import SHARED
 
 CRD_DIR = SHARED / "crds"
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml parses the large CRDs ~10x faster
 KUBERNETES_VERSION = "1.35.0"  # the default cluster version's API
 
 
@@ -46,7 +47,7 @@ def crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
     """(apiVersion, kind) -> closed openAPIV3Schema, for every served version of every pinned CRD."""
     schemas: dict[tuple[str, str], dict[str, Any]] = {}
     for path in sorted(Path(CRD_DIR).glob("*.yaml")):
-        for crd in yaml.safe_load_all(path.read_text()):
+        for crd in yaml.load_all(path.read_text(), Loader=_LOADER):
             if not crd or crd.get("kind") != "CustomResourceDefinition":
                 continue
             group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]

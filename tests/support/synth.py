@@ -81,3 +81,11 @@ def error_findings(report: dict[str, Any] | None) -> list[str]:
 def normalize(template: dict[str, Any]) -> dict[str, Any]:
     """Template for snapshots: asset hashes (which change with every aws-cdk-lib release) replaced."""
     return json.loads(_ASSET_HASH.sub("<asset-hash>", json.dumps(template)))
+
+
+def library_stack(region: str = "us-west-2") -> tuple[App, Any]:
+    """A fresh App and Stack for testing one construct the way a library user composes it."""
+    from aws_cdk import Environment, Stack
+
+    app = App(context=dict(CDK_CONTEXT), analytics_reporting=False, builtin_cloud_formation_validation=False)
+    return app, Stack(app, "Lib", env=Environment(region=region))

@@ -1,0 +1,75 @@
+"""Quality gates over the whole default app: cfn-lint, cdk-nag, our EKS checks, determinism, snapshots."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from aws_cdk import App, Stack
+from cfnlint.api import ManualArgs, lint_file
+
+from eks_ml import AppConfig
+from eks_ml.nag import acknowledge
+from stacks import build_default_app, stack_names
+
+from .support import eks_checks
+from .support.synth import Synthesis, error_findings, make_app, normalize, synthesize
+
+STACKS = ("Network", "Training", "Inference")
+
+
+def test_stack_ids_and_names_are_stable(default_synth: Synthesis, default_config: AppConfig) -> None:
+    assert tuple(default_synth.templates) == tuple(sorted(STACKS))
+    manifest = json.loads((default_synth.outdir / "manifest.json").read_text())
+    names = {k: a["properties"]["stackName"] for k, a in manifest["artifacts"].items() if a["type"] == "aws:cloudformation:stack"}
+    assert names == {"Network": "eks-ml-network", "Training": "eks-ml-training", "Inference": "eks-ml-inference"}
+    assert stack_names(default_config) == {"network": "eks-ml-network", "training": "eks-ml-training", "inference": "eks-ml-inference"}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_cfn_lint_reports_no_errors(default_synth: Synthesis, stack: str) -> None:
+    matches = lint_file(default_synth.outdir / f"{stack}.template.json", config=ManualArgs(regions=["us-west-2"]))
+    errors = [str(m) for m in matches if m.rule.id.startswith("E")]
+    assert errors == []
+
+
+def test_cdk_nag_has_no_unacknowledged_findings(default_synth: Synthesis) -> None:
+    assert default_synth.validation_report is not None, "cdk-nag did not run"
+    assert error_findings(default_synth.validation_report) == []
+    assert default_synth.error is None
+
+
+def test_an_acknowledgement_needs_a_specific_reason() -> None:
+    with pytest.raises(ValueError, match="needs a specific reason"):
+        acknowledge(Stack(App(), "S"), "AwsSolutions-IAM4", "ok")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_our_eks_checks_pass(default_synth: Synthesis, stack: str) -> None:
+    assert eks_checks.all_findings(default_synth.templates[stack]) == []
+
+
+def test_synthesis_is_deterministic(default_synth: Synthesis, default_config: AppConfig, tmp_path: Path) -> None:
+    again = synthesize(make_app(tmp_path), lambda a: build_default_app(a, default_config, bootstrap_version_rule=False))
+    assert again.templates == default_synth.templates
+
+
+def test_resource_counts_state_the_shape_of_the_default_app(default_synth: Synthesis) -> None:
+    counts = {stack: Counter(r["Type"] for r in t["Resources"].values()) for stack, t in default_synth.templates.items()}
+    assert counts["Network"]["AWS::EC2::Subnet"] == 6
+    assert counts["Network"]["AWS::EC2::NatGateway"] == 3
+    for stack in ("Training", "Inference"):
+        assert counts[stack]["AWS::EKS::Cluster"] == 1
+        assert counts[stack]["AWS::EKS::Addon"] == 6
+        assert counts[stack]["AWS::EKS::Nodegroup"] == 1
+        # Only the kubectl provider is Lambda-backed; add-ons and access entries are native resources.
+        assert counts[stack]["AWS::Lambda::Function"] == 2
+    # The VPC's restrict-default-security-group custom resource is the only Lambda in the network stack.
+    assert counts["Network"]["AWS::Lambda::Function"] == 1
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_stack_snapshot(default_synth: Synthesis, stack: str, json_snapshot) -> None:  # type: ignore[no-untyped-def]
+    assert normalize(default_synth.templates[stack]) == json_snapshot
