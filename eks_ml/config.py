@@ -185,9 +185,7 @@ def _validate(config: AppConfig, problems: Problems) -> None:
     cluster_rules.check_endpoint_access(
         config.endpoint_access, config.public_access_cidrs, context_key("public_access_cidrs"), problems
     )
-    cluster_rules.check_principal_arns(
-        config.admin_principal_arns, context_key("admin_principal_arns"), problems
-    )
+    cluster_rules.check_principal_arns(config.admin_principal_arns, context_key("admin_principal_arns"), problems)
     with problems.collecting():
         release_for(config.kubernetes_version, field=context_key("kubernetes_version"))
     if not config.auto_mode:

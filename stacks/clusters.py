@@ -33,9 +33,7 @@ class TrainingStack(Stack):
         self, scope: Construct, construct_id: str, *, config: AppConfig, network: MlVpc, **kwargs: Any
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.base = BaseCluster(
-            self, "Cluster", base_cluster_props(config, network, config.training_cluster_name)
-        )
+        self.base = BaseCluster(self, "Cluster", base_cluster_props(config, network, config.training_cluster_name))
 
 
 class InferenceStack(Stack):
@@ -43,6 +41,4 @@ class InferenceStack(Stack):
         self, scope: Construct, construct_id: str, *, config: AppConfig, network: MlVpc, **kwargs: Any
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.base = BaseCluster(
-            self, "Cluster", base_cluster_props(config, network, config.inference_cluster_name)
-        )
+        self.base = BaseCluster(self, "Cluster", base_cluster_props(config, network, config.inference_cluster_name))

@@ -23,9 +23,17 @@ STACKS = ("Network", "Training", "Inference")
 def test_stack_ids_and_names_are_stable(default_synth: Synthesis, default_config: AppConfig) -> None:
     assert tuple(default_synth.templates) == tuple(sorted(STACKS))
     manifest = json.loads((default_synth.outdir / "manifest.json").read_text())
-    names = {k: a["properties"]["stackName"] for k, a in manifest["artifacts"].items() if a["type"] == "aws:cloudformation:stack"}
+    names = {
+        k: a["properties"]["stackName"]
+        for k, a in manifest["artifacts"].items()
+        if a["type"] == "aws:cloudformation:stack"
+    }
     assert names == {"Network": "eks-ml-network", "Training": "eks-ml-training", "Inference": "eks-ml-inference"}
-    assert stack_names(default_config) == {"network": "eks-ml-network", "training": "eks-ml-training", "inference": "eks-ml-inference"}
+    assert stack_names(default_config) == {
+        "network": "eks-ml-network",
+        "training": "eks-ml-training",
+        "inference": "eks-ml-inference",
+    }
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -57,7 +65,9 @@ def test_synthesis_is_deterministic(default_synth: Synthesis, default_config: Ap
 
 
 def test_resource_counts_state_the_shape_of_the_default_app(default_synth: Synthesis) -> None:
-    counts = {stack: Counter(r["Type"] for r in t["Resources"].values()) for stack, t in default_synth.templates.items()}
+    counts = {
+        stack: Counter(r["Type"] for r in t["Resources"].values()) for stack, t in default_synth.templates.items()
+    }
     assert counts["Network"]["AWS::EC2::Subnet"] == 6
     assert counts["Network"]["AWS::EC2::NatGateway"] == 3
     for stack in ("Training", "Inference"):

@@ -11,7 +11,20 @@ from .support.synth import SHARED
 
 REFERENCE = SHARED / "reference" / "accelerated-instances.json"
 REQUIRED_FAMILIES = (
-    "p4d", "p4de", "p5", "p5e", "p5en", "p6-b200", "p6-b300", "trn1", "trn1n", "trn2", "g5", "g6", "g6e", "inf2",
+    "p4d",
+    "p4de",
+    "p5",
+    "p5e",
+    "p5en",
+    "p6-b200",
+    "p6-b300",
+    "trn1",
+    "trn1n",
+    "trn2",
+    "g5",
+    "g6",
+    "g6e",
+    "inf2",
 )
 
 

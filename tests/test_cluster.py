@@ -7,7 +7,15 @@ import pytest
 from aws_cdk import assertions
 from aws_cdk import aws_ec2 as ec2
 
-from eks_ml import BaseCluster, BaseClusterProps, EndpointAccessMode, MlVpc, MlVpcProps, SystemNodesProps, ValidationError
+from eks_ml import (
+    BaseCluster,
+    BaseClusterProps,
+    EndpointAccessMode,
+    MlVpc,
+    MlVpcProps,
+    SystemNodesProps,
+    ValidationError,
+)
 from eks_ml.cluster import RELEASES
 
 from .support.synth import Synthesis, library_stack
@@ -44,12 +52,18 @@ def test_control_plane_is_hardened(training: Synthesis) -> None:
     assert props["BootstrapSelfManagedAddons"] is False
     assert props["ComputeConfig"] == {"Enabled": False}  # Auto Mode off by default
     assert {t["Type"] for t in props["Logging"]["ClusterLogging"]["EnabledTypes"]} == {
-        "api", "audit", "authenticator", "controllerManager", "scheduler",
+        "api",
+        "audit",
+        "authenticator",
+        "controllerManager",
+        "scheduler",
     }
     assert props["EncryptionConfig"][0]["Resources"] == ["secrets"]
     vpc = props["ResourcesVpcConfig"]
     assert (vpc["EndpointPrivateAccess"], vpc["EndpointPublicAccess"], vpc["PublicAccessCidrs"]) == (
-        True, True, ["0.0.0.0/0"],
+        True,
+        True,
+        ["0.0.0.0/0"],
     )
     assert len(vpc["SubnetIds"]) == 3 and all("Private" in json.dumps(s) for s in vpc["SubnetIds"])
     _, key = only(training.resources("Training", "AWS::KMS::Key"))
@@ -66,9 +80,16 @@ def test_control_plane_log_group_is_precreated_with_retention(training: Synthesi
 
 
 def test_native_addons_pinned_and_ordered_around_the_system_nodes(training: Synthesis) -> None:
-    addons = {a["Properties"]["AddonName"]: (k, a) for k, a in training.resources("Training", "AWS::EKS::Addon").items()}
+    addons = {
+        a["Properties"]["AddonName"]: (k, a) for k, a in training.resources("Training", "AWS::EKS::Addon").items()
+    }
     assert set(addons) == {
-        "vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent", "metrics-server", "eks-node-monitoring-agent",
+        "vpc-cni",
+        "kube-proxy",
+        "coredns",
+        "eks-pod-identity-agent",
+        "metrics-server",
+        "eks-node-monitoring-agent",
     }
     pinned = RELEASES["1.35"].addon_versions
     for name, (_, addon) in addons.items():
@@ -95,7 +116,10 @@ def test_system_nodes_are_small_graviton_with_auto_repair(training: Synthesis) -
     data = template["Properties"]["LaunchTemplateData"]
     assert data["MetadataOptions"] == {"HttpTokens": "required", "HttpPutResponseHopLimit": 2}
     assert data["BlockDeviceMappings"] == [
-        {"DeviceName": "/dev/xvda", "Ebs": {"DeleteOnTermination": True, "Encrypted": True, "VolumeSize": 50, "VolumeType": "gp3"}}
+        {
+            "DeviceName": "/dev/xvda",
+            "Ebs": {"DeleteOnTermination": True, "Encrypted": True, "VolumeSize": 50, "VolumeType": "gp3"},
+        }
     ]
     assert "ImageId" not in data and "InstanceType" not in data  # EKS keeps managing the AMI
 
@@ -105,7 +129,8 @@ def test_kubectl_handler_uses_the_matching_layer_inside_the_vpc(training: Synthe
     kubectl = [k for k, layer in layers.items() if "kubectl" in layer["Properties"].get("Description", "").lower()]
     assert len(kubectl) == 1
     handler = next(
-        f for f in training.resources("Training", "AWS::Lambda::Function").values()
+        f
+        for f in training.resources("Training", "AWS::Lambda::Function").values()
         if "kubectl" in f["Properties"].get("Description", "")
     )
     assert {"Ref": kubectl[0]} in handler["Properties"]["Layers"]
@@ -120,7 +145,7 @@ def test_admin_principals_get_cluster_admin_access_entries_keyed_by_principal() 
     entries = assertions.Template.from_stack(stack).find_resources(
         "AWS::EKS::AccessEntry", {"Properties": {"PrincipalArn": ADMIN}}
     )
-    (logical_id, entry), = entries.items()
+    ((logical_id, entry),) = entries.items()
     assert entry["Properties"]["AccessPolicies"][0]["AccessScope"] == {"Type": "cluster"}
     assert "AmazonEKSClusterAdminPolicy" in json.dumps(entry["Properties"]["AccessPolicies"][0]["PolicyArn"])
     reordered, _ = build(admin_principal_arns=(OTHER_ADMIN, ADMIN))
@@ -133,7 +158,11 @@ def test_private_endpoint() -> None:
     stack, _ = build(endpoint_access=EndpointAccessMode.PRIVATE)
     assertions.Template.from_stack(stack).has_resource_properties(
         "AWS::EKS::Cluster",
-        {"ResourcesVpcConfig": assertions.Match.object_like({"EndpointPrivateAccess": True, "EndpointPublicAccess": False})},
+        {
+            "ResourcesVpcConfig": assertions.Match.object_like(
+                {"EndpointPrivateAccess": True, "EndpointPublicAccess": False}
+            )
+        },
     )
     assertions.Annotations.from_stack(stack).has_no_warning("*", assertions.Match.string_like_regexp("0.0.0.0/0"))
 

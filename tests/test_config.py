@@ -49,9 +49,14 @@ def test_other_context_keys_are_ignored() -> None:
 
 
 BAD_INPUTS = [
-    pytest.param({"availabilityZone": ["us-west-2a"]}, r"eks-ml:availabilityZone=.*did you mean eks-ml:availabilityZones",
-                 id="unknown-key"),
-    pytest.param({"availabilityZones": ["us-west-2a"]}, r"availabilityZones=\['us-west-2a'\]: allowed 2 to 6", id="one-az"),
+    pytest.param(
+        {"availabilityZone": ["us-west-2a"]},
+        r"eks-ml:availabilityZone=.*did you mean eks-ml:availabilityZones",
+        id="unknown-key",
+    ),
+    pytest.param(
+        {"availabilityZones": ["us-west-2a"]}, r"availabilityZones=\['us-west-2a'\]: allowed 2 to 6", id="one-az"
+    ),
     pytest.param({"availabilityZones": ["us-west-2a", "us-west-2a"]}, r"each AZ once", id="repeated-az"),
     pytest.param({"availabilityZones": ["us-east-1a", "us-east-1b"]}, r"AZs of region us-west-2", id="az-other-region"),
     pytest.param({"availabilityZones": ["usw2-az1", "usw2-az2"]}, r"use AZ names, not AZ IDs", id="az-id"),
@@ -60,14 +65,24 @@ BAD_INPUTS = [
     pytest.param({"vpcCidr": "10.0.0.0/12"}, r"a prefix from /16 to /28", id="cidr-too-large"),
     pytest.param({"vpcCidr": "54.0.0.0/16"}, r"a private \(RFC 1918\) range", id="public-cidr"),
     pytest.param({"vpcCidr": "10.0.0.0/17"}, r"room for 3 private /18", id="cidr-too-small-for-subnets"),
-    pytest.param({"vpcCidr": "10.0.0.0/20"}, r"private_subnet_mask=18: allowed a mask from /21", id="subnet-mask-too-large"),
-    pytest.param({"kubernetesVersion": "1.30"}, r"kubernetesVersion='1.30': allowed one of 1.33, 1.34, 1.35", id="old-k8s"),
+    pytest.param(
+        {"vpcCidr": "10.0.0.0/20"}, r"private_subnet_mask=18: allowed a mask from /21", id="subnet-mask-too-large"
+    ),
+    pytest.param(
+        {"kubernetesVersion": "1.30"}, r"kubernetesVersion='1.30': allowed one of 1.33, 1.34, 1.35", id="old-k8s"
+    ),
     pytest.param({"kubernetesVersion": "1.36"}, r"versions with a kubectl layer on PyPI", id="k8s-without-layer"),
-    pytest.param({"endpointAccess": "public", "publicAccessCidrs": []}, r"at least one CIDR while the public endpoint",
-                 id="empty-allow-list-private-off"),
+    pytest.param(
+        {"endpointAccess": "public", "publicAccessCidrs": []},
+        r"at least one CIDR while the public endpoint",
+        id="empty-allow-list-private-off",
+    ),
     pytest.param({"publicAccessCidrs": []}, r"or make the endpoint private", id="empty-allow-list"),
-    pytest.param({"endpointAccess": "private", "publicAccessCidrs": ["1.2.3.4/32"]}, r"no public CIDRs when the endpoint",
-                 id="cidrs-with-private-endpoint"),
+    pytest.param(
+        {"endpointAccess": "private", "publicAccessCidrs": ["1.2.3.4/32"]},
+        r"no public CIDRs when the endpoint",
+        id="cidrs-with-private-endpoint",
+    ),
     pytest.param({"publicAccessCidrs": ["1.2.3.4/40"]}, r"publicAccessCidrs='1.2.3.4/40'", id="malformed-allow-list"),
     pytest.param({"endpointAccess": "open"}, r"one of publicAndPrivate, private, public", id="bad-endpoint-mode"),
     pytest.param({"natGateways": 2}, r"one of perAz, single", id="bad-nat-mode"),
@@ -78,7 +93,9 @@ BAD_INPUTS = [
     pytest.param({"region": "oregon"}, r"a region code like us-west-2", id="bad-region"),
     pytest.param({"account": "1234"}, r"a 12-digit AWS account id", id="bad-account"),
     pytest.param({"systemInstanceType": "m7i.large"}, r"a Graviton \(arm64\) type", id="x86-system-nodes"),
-    pytest.param({"systemInstanceType": "large"}, r"an EC2 instance type such as m7g.large", id="malformed-instance-type"),
+    pytest.param(
+        {"systemInstanceType": "large"}, r"an EC2 instance type such as m7g.large", id="malformed-instance-type"
+    ),
 ]
 
 
@@ -93,7 +110,9 @@ def test_every_problem_of_a_config_is_reported_at_once() -> None:
     with pytest.raises(ValidationError) as raised:
         load(vpcCidr="nope", kubernetesVersion="1.20", adminPrincipalArns=["x"])
     assert {p.field for p in raised.value} == {
-        "eks-ml:vpcCidr", "eks-ml:kubernetesVersion", "eks-ml:adminPrincipalArns",
+        "eks-ml:vpcCidr",
+        "eks-ml:kubernetesVersion",
+        "eks-ml:adminPrincipalArns",
     }
 
 

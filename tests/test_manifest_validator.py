@@ -40,8 +40,17 @@ pytestmark = pytest.mark.skipif(not CRD_DIR.exists(), reason=f"{CRD_DIR} is abse
 
 def test_pinned_crds_are_loaded() -> None:
     kinds = {kind for _, kind in crd_schemas()}
-    assert {"NodePool", "EC2NodeClass", "ClusterQueue", "LocalQueue", "ResourceFlavor", "TrainJob",
-            "ClusterTrainingRuntime", "PyTorchJob", "ScaledObject"} <= kinds
+    assert {
+        "NodePool",
+        "EC2NodeClass",
+        "ClusterQueue",
+        "LocalQueue",
+        "ResourceFlavor",
+        "TrainJob",
+        "ClusterTrainingRuntime",
+        "PyTorchJob",
+        "ScaledObject",
+    } <= kinds
 
 
 def test_valid_builtin_and_custom_objects_pass() -> None:

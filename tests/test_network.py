@@ -48,7 +48,10 @@ def test_private_subnets_carry_the_karpenter_discovery_tag(default_vpc: assertio
 def test_s3_gateway_endpoint_and_flow_logs(default_vpc: assertions.Template) -> None:
     default_vpc.has_resource_properties(
         "AWS::EC2::VPCEndpoint",
-        {"VpcEndpointType": "Gateway", "ServiceName": {"Fn::Join": ["", ["com.amazonaws.", {"Ref": "AWS::Region"}, ".s3"]]}},
+        {
+            "VpcEndpointType": "Gateway",
+            "ServiceName": {"Fn::Join": ["", ["com.amazonaws.", {"Ref": "AWS::Region"}, ".s3"]]},
+        },
     )
     default_vpc.has_resource_properties(
         "AWS::EC2::FlowLog", {"TrafficType": "ALL", "LogDestinationType": "cloud-watch-logs", "ResourceType": "VPC"}

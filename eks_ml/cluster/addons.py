@@ -8,6 +8,7 @@ from typing import Any
 from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
+from ._typing import as_icluster
 from .versions import (
     COREDNS,
     KUBE_PROXY,
@@ -69,7 +70,7 @@ def add_core_addons(
             addon = eks.Addon(
                 scope,
                 _CONSTRUCT_IDS[name],
-                cluster=cluster,
+                cluster=as_icluster(cluster),
                 addon_name=name,
                 configuration_values=VPC_CNI_CONFIGURATION if name == VPC_CNI else None,
             )

@@ -85,15 +85,11 @@ class BaseCluster(Construct):
         super().__init__(scope, construct_id)
         problems = Problems()
         rules.check_cluster_name(props.cluster_name, "cluster_name", problems)
-        rules.check_endpoint_access(
-            props.endpoint_access, props.public_access_cidrs, "public_access_cidrs", problems
-        )
+        rules.check_endpoint_access(props.endpoint_access, props.public_access_cidrs, "public_access_cidrs", problems)
         rules.check_principal_arns(props.admin_principal_arns, "admin_principal_arns", problems)
         for name in props.addon_versions:
             if name not in CORE_ADDONS:
-                problems.add(
-                    "addon_versions", name, f"one of {', '.join(CORE_ADDONS)}", "remove or rename the key"
-                )
+                problems.add("addon_versions", name, f"one of {', '.join(CORE_ADDONS)}", "remove or rename the key")
         if not props.auto_mode:
             props.system_nodes.check("system_nodes", problems)
         with problems.collecting():
@@ -169,6 +165,4 @@ class BaseCluster(Construct):
         if self.system_nodes is not None:
             acknowledge_node_role(self.system_nodes)
         versions = {**self.kubernetes_release.addon_versions, **props.addon_versions}
-        self.addons = add_core_addons(
-            self, self.cluster, versions, auto_mode=props.auto_mode, nodes=self.system_nodes
-        )
+        self.addons = add_core_addons(self, self.cluster, versions, auto_mode=props.auto_mode, nodes=self.system_nodes)

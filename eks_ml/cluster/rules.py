@@ -52,8 +52,7 @@ def check_endpoint_access(
             field,
             [],
             "at least one CIDR while the public endpoint is on",
-            "list the CIDRs allowed to reach the API (for example your office range), "
-            "or make the endpoint private",
+            "list the CIDRs allowed to reach the API (for example your office range), or make the endpoint private",
         )
     for cidr in public_cidrs or ():
         check_cidr(cidr, field, problems)

@@ -9,6 +9,7 @@ from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
 from ..errors import Problems
+from ._typing import as_icluster
 from .launch_template import secure_launch_template
 
 SYSTEM_NODE_LABEL = "eks-ml.io/node-role"
@@ -64,7 +65,7 @@ def add_system_nodes(scope: Construct, cluster: eks.Cluster, props: SystemNodesP
     return eks.Nodegroup(
         scope,
         "SystemNodes",
-        cluster=cluster,
+        cluster=as_icluster(cluster),
         instance_types=[props.instance_type],
         ami_type=eks.NodegroupAmiType.AL2023_ARM_64_STANDARD,
         min_size=props.min_size,

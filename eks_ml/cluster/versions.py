@@ -89,12 +89,8 @@ def _addons(vpc_cni: str | None, kube_proxy: str, coredns: str) -> Mapping[str, 
 
 RELEASES: Mapping[str, KubernetesRelease] = MappingProxyType(
     {
-        "1.33": KubernetesRelease(
-            "1.33", _addons(_VPC_CNI_1_20, "v1.33.10-eksbuild.13", "v1.12.4-eksbuild.18")
-        ),
-        "1.34": KubernetesRelease(
-            "1.34", _addons(_VPC_CNI_1_20, "v1.34.6-eksbuild.13", "v1.13.2-eksbuild.11")
-        ),
+        "1.33": KubernetesRelease("1.33", _addons(_VPC_CNI_1_20, "v1.33.10-eksbuild.13", "v1.12.4-eksbuild.18")),
+        "1.34": KubernetesRelease("1.34", _addons(_VPC_CNI_1_20, "v1.34.6-eksbuild.13", "v1.13.2-eksbuild.11")),
         "1.35": KubernetesRelease("1.35", _addons(None, "v1.35.3-eksbuild.13", "v1.14.3-eksbuild.3")),
     }
 )

@@ -72,9 +72,7 @@ def check_vpc_layout(
         problems.add(field, cidr, "a private (RFC 1918) range", "use a block inside 10.0.0.0/8 or 172.16.0.0/12")
     for name, mask in (("private_subnet_mask", private_mask), ("public_subnet_mask", public_mask)):
         if not network.prefixlen < mask <= high:
-            problems.add(
-                name, mask, f"a mask from /{network.prefixlen + 1} to /{high}", "pick a smaller subnet mask"
-            )
+            problems.add(name, mask, f"a mask from /{network.prefixlen + 1} to /{high}", "pick a smaller subnet mask")
             return
     needed = az_count * (2 ** (32 - private_mask) + 2 ** (32 - public_mask))
     if needed > network.num_addresses:

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import eks_ml  # noqa: F401  (selects the bundled Node.js before aws_cdk starts jsii)
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
+
+import eks_ml  # noqa: F401  (selects the bundled Node.js before aws_cdk starts jsii)
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
@@ -58,8 +59,10 @@ def synthesize(app: App, build: Callable[[App], object]) -> Synthesis:
     except RuntimeError as exc:  # a failed validation plugin still writes the templates and its report
         error = str(exc)
     outdir = Path(app.outdir)
-    templates = {path.name.removesuffix(".template.json"): json.loads(path.read_text())
-                 for path in sorted(outdir.glob("*.template.json"))}
+    templates = {
+        path.name.removesuffix(".template.json"): json.loads(path.read_text())
+        for path in sorted(outdir.glob("*.template.json"))
+    }
     report_path = outdir / "validation-report.json"
     report = json.loads(report_path.read_text()) if report_path.exists() else None
     return Synthesis(outdir, templates, report, error)
