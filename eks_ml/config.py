@@ -20,6 +20,7 @@ from .cluster.system_nodes import check_system_instance_type, parse_instance_typ
 from .errors import Problems
 from .network import NatGateways
 from .network import rules as network_rules
+from .training import Capacity, CapacitySource, TrainingNodeGroupProps
 
 PREFIX = "eks-ml:"
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")  # used in stack and cluster names
@@ -43,6 +44,23 @@ class AppConfig:
     admin_principal_arns: tuple[str, ...] = ()
     auto_mode: bool = False
     system_instance_type: str = "m7g.large"
+    training_instance_type: str = "p5.48xlarge"
+    training_node_count: int = 2
+    training_availability_zone: str | None = None
+    training_capacity: CapacitySource = CapacitySource.ON_DEMAND
+    training_reservation_id: str | None = None
+
+    def training_node_group(self) -> TrainingNodeGroupProps:
+        """The default app's one training node group, named after its instance family."""
+        spec_family = self.training_instance_type.split(".", 1)[0]
+        return TrainingNodeGroupProps(
+            name=spec_family if _NAME.match(spec_family) else "training",
+            instance_type=self.training_instance_type,
+            desired_size=self.training_node_count,
+            max_size=max(self.training_node_count, 1),
+            availability_zone=self.training_availability_zone or self.availability_zones[0],
+            capacity=Capacity(self.training_capacity, self.training_reservation_id),
+        )
 
     @property
     def training_cluster_name(self) -> str:
@@ -97,7 +115,17 @@ def _boolean(value: Any) -> bool:
     raise _Invalid("true or false", "write true or false")
 
 
-def _enum(enum_type: type[NatGateways] | type[EndpointAccessMode]) -> Callable[[Any], Any]:
+def _integer(value: Any) -> int:
+    if isinstance(value, bool):
+        raise _Invalid("a whole number", "write a number such as 2")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    raise _Invalid("a whole number", "write a number such as 2")
+
+
+def _enum(enum_type: type[NatGateways] | type[EndpointAccessMode] | type[CapacitySource]) -> Callable[[Any], Any]:
     choices = [member.value for member in enum_type]
 
     def parse(value: Any) -> Any:
@@ -123,6 +151,17 @@ _KEYS: Mapping[str, tuple[str, Callable[[Any], Any]]] = {
     "adminPrincipalArns": ("admin_principal_arns", _string_list),
     "autoMode": ("auto_mode", _boolean),
     "systemInstanceType": ("system_instance_type", _string),
+    "trainingInstanceType": ("training_instance_type", _string),
+    "trainingNodeCount": ("training_node_count", _integer),
+    "trainingAvailabilityZone": ("training_availability_zone", _optional_string),
+    "trainingCapacity": ("training_capacity", _enum(CapacitySource)),
+    "trainingReservationId": ("training_reservation_id", _optional_string),
+}
+# Fields of the training node group's own checks -> the context keys that set them.
+_TRAINING_FIELDS = {
+    "training.instance_type": "trainingInstanceType",
+    "training.sizes": "trainingNodeCount",
+    "training.capacity.reservation_id": "trainingReservationId",
 }
 assert {attr for attr, _ in _KEYS.values()} == {f.name for f in fields(AppConfig)}
 
@@ -188,8 +227,25 @@ def _validate(config: AppConfig, problems: Problems) -> None:
     cluster_rules.check_principal_arns(config.admin_principal_arns, context_key("admin_principal_arns"), problems)
     with problems.collecting():
         release_for(config.kubernetes_version, field=context_key("kubernetes_version"))
+    _validate_training(config, problems)
     if not config.auto_mode:
         field = context_key("system_instance_type")
         instance_type = parse_instance_type(config.system_instance_type, field, problems)
         if instance_type is not None:
             check_system_instance_type(instance_type, field, problems)
+
+
+def _validate_training(config: AppConfig, problems: Problems) -> None:
+    zone = config.training_availability_zone
+    if zone is not None and zone not in config.availability_zones:
+        problems.add(
+            context_key("training_availability_zone"),
+            zone,
+            f"one of eks-ml:availabilityZones ({', '.join(config.availability_zones)})",
+            "pick an AZ of the VPC, or add it to eks-ml:availabilityZones",
+        )
+    group_problems = Problems()
+    config.training_node_group().check("training", group_problems)
+    for problem in group_problems.found:
+        key = _TRAINING_FIELDS.get(problem.field)
+        problems.add(PREFIX + key if key else problem.field, problem.value, problem.allowed, problem.fix)

@@ -1,4 +1,4 @@
-"""TrainingStack and InferenceStack: one EKS base cluster each, in the shared VPC.
+"""TrainingStack and InferenceStack: a training cluster and an inference cluster in the shared VPC.
 
 The training and inference capabilities (node groups, Karpenter, jobs, model services) are added to
 these stacks by their own constructs.
@@ -13,6 +13,7 @@ from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
 from eks_ml import AppConfig, BaseCluster, BaseClusterProps, MlVpc, SystemNodesProps
+from eks_ml.training import TrainingCluster, TrainingClusterProps
 
 
 def base_cluster_props(config: AppConfig, network: MlVpc, cluster_name: str) -> BaseClusterProps:
@@ -33,7 +34,15 @@ class TrainingStack(Stack):
         self, scope: Construct, construct_id: str, *, config: AppConfig, network: MlVpc, **kwargs: Any
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.base = BaseCluster(self, "Cluster", base_cluster_props(config, network, config.training_cluster_name))
+        self.training = TrainingCluster(
+            self,
+            "Cluster",
+            TrainingClusterProps(
+                base=base_cluster_props(config, network, config.training_cluster_name),
+                node_groups=[config.training_node_group()],
+            ),
+        )
+        self.base = self.training.base
 
 
 class InferenceStack(Stack):

@@ -73,9 +73,12 @@ def test_resource_counts_state_the_shape_of_the_default_app(default_synth: Synth
     for stack in ("Training", "Inference"):
         assert counts[stack]["AWS::EKS::Cluster"] == 1
         assert counts[stack]["AWS::EKS::Addon"] == 6
-        assert counts[stack]["AWS::EKS::Nodegroup"] == 1
         # Only the kubectl provider is Lambda-backed; add-ons and access entries are native resources.
         assert counts[stack]["AWS::Lambda::Function"] == 2
+    # Training: the system nodes plus one p5.48xlarge group in a cluster placement group.
+    assert counts["Training"]["AWS::EKS::Nodegroup"] == 2
+    assert counts["Training"]["AWS::EC2::PlacementGroup"] == 1
+    assert counts["Inference"]["AWS::EKS::Nodegroup"] == 1
     # The VPC's restrict-default-security-group custom resource is the only Lambda in the network stack.
     assert counts["Network"]["AWS::Lambda::Function"] == 1
 

@@ -18,7 +18,7 @@ from eks_ml import (
 )
 from eks_ml.cluster import RELEASES
 
-from .support.synth import Synthesis, library_stack
+from .support.synth import library_stack
 
 ADMIN = "arn:aws:iam::123456789012:role/PlatformAdmin"
 OTHER_ADMIN = "arn:aws:iam::123456789012:user/alice"
@@ -36,15 +36,28 @@ def build(**props: Any) -> tuple[Any, BaseCluster]:
     return stack, cluster
 
 
-# --- the default app's training cluster -------------------------------------------------------------------
+# --- a base cluster with every default ---------------------------------------------------------------------
+
+
+class _Template:
+    """The template of one stack, with the look-ups these tests need."""
+
+    def __init__(self, template: dict[str, Any]) -> None:
+        self.template = template
+
+    def resources(self, _stack: str, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {k: r for k, r in self.template["Resources"].items() if r["Type"] == resource_type}
 
 
 @pytest.fixture(scope="module")
-def training(default_synth: Synthesis) -> Synthesis:
-    return default_synth
+def training() -> _Template:
+    _, stack = library_stack()
+    network = MlVpc(stack, "Network", MlVpcProps(availability_zones=("us-west-2a", "us-west-2b", "us-west-2c")))
+    BaseCluster(stack, "Cluster", BaseClusterProps(vpc=network.vpc, cluster_name="eks-ml-training"))
+    return _Template(assertions.Template.from_stack(stack).to_json())
 
 
-def test_control_plane_is_hardened(training: Synthesis) -> None:
+def test_control_plane_is_hardened(training: _Template) -> None:
     _, cluster = only(training.resources("Training", "AWS::EKS::Cluster"))
     props = cluster["Properties"]
     assert props["Name"] == "eks-ml-training"
@@ -71,7 +84,7 @@ def test_control_plane_is_hardened(training: Synthesis) -> None:
     assert key["DeletionPolicy"] == "Retain"
 
 
-def test_control_plane_log_group_is_precreated_with_retention(training: Synthesis) -> None:
+def test_control_plane_log_group_is_precreated_with_retention(training: _Template) -> None:
     groups = training.resources("Training", "AWS::Logs::LogGroup").values()
     group = next(g for g in groups if g["Properties"].get("LogGroupName") == "/aws/eks/eks-ml-training/cluster")
     assert group["Properties"]["RetentionInDays"] == 90
@@ -79,7 +92,7 @@ def test_control_plane_log_group_is_precreated_with_retention(training: Synthesi
     assert any(dep.startswith("ClusterControlPlaneLogs") for dep in cluster["DependsOn"])
 
 
-def test_native_addons_pinned_and_ordered_around_the_system_nodes(training: Synthesis) -> None:
+def test_native_addons_pinned_and_ordered_around_the_system_nodes(training: _Template) -> None:
     addons = {
         a["Properties"]["AddonName"]: (k, a) for k, a in training.resources("Training", "AWS::EKS::Addon").items()
     }
@@ -104,7 +117,7 @@ def test_native_addons_pinned_and_ordered_around_the_system_nodes(training: Synt
         assert nodes_id in addons[name][1]["DependsOn"]
 
 
-def test_system_nodes_are_small_graviton_with_auto_repair(training: Synthesis) -> None:
+def test_system_nodes_are_small_graviton_with_auto_repair(training: _Template) -> None:
     _, nodes = only(training.resources("Training", "AWS::EKS::Nodegroup"))
     props = nodes["Properties"]
     assert props["AmiType"] == "AL2023_ARM_64_STANDARD"
@@ -124,7 +137,7 @@ def test_system_nodes_are_small_graviton_with_auto_repair(training: Synthesis) -
     assert "ImageId" not in data and "InstanceType" not in data  # EKS keeps managing the AMI
 
 
-def test_kubectl_handler_uses_the_matching_layer_inside_the_vpc(training: Synthesis) -> None:
+def test_kubectl_handler_uses_the_matching_layer_inside_the_vpc(training: _Template) -> None:
     layers = training.resources("Training", "AWS::Lambda::LayerVersion")
     kubectl = [k for k, layer in layers.items() if "kubectl" in layer["Properties"].get("Description", "").lower()]
     assert len(kubectl) == 1

@@ -44,6 +44,36 @@ def test_values_given_with_dash_c_arrive_as_strings_and_are_parsed() -> None:
     assert load(endpointAccess="private").endpoint_access is EndpointAccessMode.PRIVATE
 
 
+def test_training_can_switch_to_trainium_on_a_capacity_block() -> None:
+    config = load(
+        trainingInstanceType="trn2.48xlarge",
+        trainingNodeCount="4",
+        trainingAvailabilityZone="us-west-2b",
+        trainingCapacity="capacityBlock",
+        trainingReservationId="cr-0123456789abcdef0",
+    )
+    group = config.training_node_group()
+    assert (group.name, group.instance_type, group.desired_size, group.availability_zone) == (
+        "trn2",
+        "trn2.48xlarge",
+        4,
+        "us-west-2b",
+    )
+    assert group.capacity.reservation_id == "cr-0123456789abcdef0"
+    assert not group.uses_placement_group
+
+
+def test_default_training_group_is_two_p5_in_the_first_az() -> None:
+    group = load().training_node_group()
+    assert (group.name, group.instance_type, group.desired_size, group.availability_zone) == (
+        "p5",
+        "p5.48xlarge",
+        2,
+        "us-west-2a",
+    )
+    assert group.uses_placement_group
+
+
 def test_other_context_keys_are_ignored() -> None:
     assert load_app_config({"@aws-cdk/core:someFlag": True, "unrelated": 1}) == AppConfig()
 
@@ -93,6 +123,35 @@ BAD_INPUTS = [
     pytest.param({"region": "oregon"}, r"a region code like us-west-2", id="bad-region"),
     pytest.param({"account": "1234"}, r"a 12-digit AWS account id", id="bad-account"),
     pytest.param({"systemInstanceType": "m7i.large"}, r"a Graviton \(arm64\) type", id="x86-system-nodes"),
+    pytest.param(
+        {"trainingInstanceType": "g6e.48xlarge"},
+        r"eks-ml:trainingInstanceType='g6e.48xlarge': allowed an EFA-capable training type",
+        id="training-inference-type",
+    ),
+    pytest.param(
+        {"trainingNodeCount": "two"},
+        r"trainingNodeCount='two': allowed a whole number",
+        id="training-count-not-a-number",
+    ),
+    pytest.param({"trainingNodeCount": -1}, r"eks-ml:trainingNodeCount=", id="training-count-negative"),
+    pytest.param(
+        {"trainingCapacity": "spot"},
+        r"one of onDemand, capacityReservation, capacityBlock",
+        id="training-capacity-mode",
+    ),
+    pytest.param(
+        {"trainingCapacity": "capacityBlock"},
+        r"eks-ml:trainingReservationId=None: allowed a capacity reservation id",
+        id="capacity-block-without-id",
+    ),
+    pytest.param(
+        {"trainingReservationId": "cr-0123456789abcdef0"},
+        r"no reservation id for On-Demand capacity",
+        id="reservation-id-on-demand",
+    ),
+    pytest.param(
+        {"trainingAvailabilityZone": "us-west-2d"}, r"one of eks-ml:availabilityZones", id="training-az-outside-vpc"
+    ),
     pytest.param(
         {"systemInstanceType": "large"}, r"an EC2 instance type such as m7g.large", id="malformed-instance-type"
     ),

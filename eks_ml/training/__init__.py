@@ -1,0 +1,28 @@
+"""Training clusters: EFA-wired accelerated node groups in one AZ, placement groups, reservations."""
+
+from .capacity import Capacity, CapacitySource
+from .cluster import TrainingCluster, TrainingClusterProps
+from .efa import EfaLayout, network_interfaces
+from .node_group import (
+    ACCELERATOR_LABEL,
+    NODE_GROUP_LABEL,
+    TRAINING_FAMILIES,
+    TrainingNodeGroup,
+    TrainingNodeGroupProps,
+    training_instance_types,
+)
+
+__all__ = [
+    "ACCELERATOR_LABEL",
+    "NODE_GROUP_LABEL",
+    "TRAINING_FAMILIES",
+    "Capacity",
+    "CapacitySource",
+    "EfaLayout",
+    "TrainingCluster",
+    "TrainingClusterProps",
+    "TrainingNodeGroup",
+    "TrainingNodeGroupProps",
+    "network_interfaces",
+    "training_instance_types",
+]

@@ -1,0 +1,103 @@
+"""TrainingCluster: the EKS base plus EFA-wired training node groups (and, as they land, FSx and jobs)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_eks_v2 as eks
+from constructs import Construct
+
+from ..catalog import InstanceSpec
+from ..cluster import BaseCluster, BaseClusterProps
+from ..cluster._typing import as_icluster
+from ..errors import Problems
+from .efa import efa_security_group
+from .node_group import TrainingNodeGroup, TrainingNodeGroupProps
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingClusterProps:
+    """Props of :class:`TrainingCluster`: give ``base`` to create the cluster, or ``cluster`` to use one.
+
+    node_groups: the training node groups. Default: one group "p5" of two p5.48xlarge nodes.
+    """
+
+    base: BaseClusterProps | None = None
+    cluster: eks.ICluster | None = None
+    node_groups: Sequence[TrainingNodeGroupProps] = field(default_factory=lambda: (TrainingNodeGroupProps(name="p5"),))
+
+
+def _pascal(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("-"))
+
+
+class TrainingCluster(Construct):
+    """Attributes: ``base`` (BaseCluster or None), ``cluster``, ``vpc``, ``efa_security_group``,
+    ``node_groups`` (name -> TrainingNodeGroup)."""
+
+    def __init__(self, scope: Construct, construct_id: str, props: TrainingClusterProps) -> None:
+        super().__init__(scope, construct_id)
+        problems = Problems()
+        if (props.base is None) == (props.cluster is None):
+            problems.add(
+                "base/cluster",
+                "both" if props.base else "neither",
+                "exactly one of base (create a cluster) or cluster (use an existing one)",
+                "pass base=BaseClusterProps(...) or cluster=<an aws_eks_v2 cluster>",
+            )
+        if not props.node_groups:
+            problems.add("node_groups", [], "at least one training node group", "add a TrainingNodeGroupProps")
+        names = [group.name for group in props.node_groups]
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            problems.add("node_groups.name", name, "unique group names", "rename one of the groups")
+        vpc = props.base.vpc if props.base else props.cluster.vpc if props.cluster else None
+        specs: list[InstanceSpec | None] = []
+        subnets: list[ec2.ISubnet | None] = []
+        for index, group in enumerate(props.node_groups):
+            specs.append(group.check(f"node_groups[{index}]", problems))
+            subnets.append(self._subnet(vpc, group, f"node_groups[{index}].availability_zone", problems))
+        problems.raise_if_any()
+
+        self.base = BaseCluster(self, "Base", props.base) if props.base else None
+        cluster = as_icluster(self.base.cluster) if self.base else props.cluster
+        assert cluster is not None and vpc is not None
+        self.cluster: eks.ICluster = cluster
+        self.vpc = vpc
+        self.efa_security_group = efa_security_group(self, "EfaSecurityGroup", vpc)
+        group_ids = [self.efa_security_group.security_group_id, cluster.cluster_security_group_id]
+        self.node_groups: dict[str, TrainingNodeGroup] = {}
+        for group, spec, subnet in zip(props.node_groups, specs, subnets, strict=True):
+            assert spec is not None and subnet is not None
+            # The id is the group's name on purpose: a group's identity is its name.
+            self.node_groups[group.name] = TrainingNodeGroup(
+                self,
+                f"{_pascal(group.name)}Group",
+                cluster=cluster,
+                subnet=subnet,
+                security_group_ids=group_ids,
+                spec=spec,
+                props=group,
+            )
+
+    @staticmethod
+    def _subnet(
+        vpc: ec2.IVpc | None, group: TrainingNodeGroupProps, field: str, problems: Problems
+    ) -> ec2.ISubnet | None:
+        """The one private subnet of the group's AZ: EFA and placement groups need a single AZ."""
+        if vpc is None:
+            return None
+        subnets = vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS).subnets
+        if group.availability_zone is None:
+            return subnets[0] if subnets else None
+        for subnet in subnets:
+            if subnet.availability_zone == group.availability_zone:
+                return subnet
+        problems.add(
+            field,
+            group.availability_zone,
+            f"an AZ with a private subnet of the VPC: {', '.join(s.availability_zone for s in subnets)}",
+            "choose the AZ of your capacity that the VPC covers, or add it to the VPC's AZs",
+        )
+        return None

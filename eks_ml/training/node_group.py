@@ -1,0 +1,235 @@
+"""A training node group: EFA on every network card, one AZ, a cluster placement group or a reservation."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from aws_cdk import Annotations, Fn
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_eks_v2 as eks
+from constructs import Construct
+
+from ..catalog import InstanceSpec, lookup
+from ..cluster.launch_template import IMDS_HOP_LIMIT, ROOT_DEVICE
+from ..cluster.nag import acknowledge_node_role
+from ..errors import Problems
+from .capacity import Capacity, CapacitySource
+from .efa import EfaLayout, network_interfaces
+from .node_config import raid0_user_data
+
+# EFA-capable training families; within them, only sizes with at least one EFA interface.
+TRAINING_FAMILIES = ("p4d", "p4de", "p5", "p5e", "p5en", "p6-b200", "p6-b300", "trn1", "trn1n", "trn2")
+NODE_ROLE_LABEL = "eks-ml.io/node-role"
+NODE_GROUP_LABEL = "eks-ml.io/node-group"
+ACCELERATOR_LABEL = "eks-ml.io/accelerator"
+MIN_ROOT_VOLUME_GIB = 100  # framework images (CUDA, Neuron SDK) are 10-30 GB each, and layers stack up
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+
+
+def training_instance_types() -> tuple[str, ...]:
+    from ..catalog import all_instance_types
+
+    return tuple(s.name for s in all_instance_types() if s.family in TRAINING_FAMILIES and s.supports_efa)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingNodeGroupProps:
+    """One group of identical training nodes.
+
+    name: names the group (label ``eks-ml.io/node-group``, Kueue flavor); renaming replaces the group.
+    instance_type: an EFA-capable training type. Default: p5.48xlarge.
+    desired_size / min_size / max_size: Default: two nodes, scalable down to zero.
+    availability_zone: the one AZ of the group. Default: the VPC's first private-subnet AZ.
+    capacity: Default: On-Demand. A reservation or Capacity Block must be in ``availability_zone``.
+    placement_group: Default: a cluster placement group for On-Demand, none for reserved capacity.
+    efa_layout: Default: EFA-only interfaces on every card but the first.
+    root_volume_gib: Default: 200 GiB gp3 (images and scratch go to the NVMe RAID0).
+    labels: extra node labels.
+    """
+
+    name: str
+    instance_type: str = "p5.48xlarge"
+    desired_size: int = 2
+    min_size: int = 0
+    max_size: int | None = None
+    availability_zone: str | None = None
+    capacity: Capacity = field(default_factory=Capacity.on_demand)
+    placement_group: bool | None = None
+    efa_layout: EfaLayout = EfaLayout.EFA_ONLY
+    root_volume_gib: int = 200
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def resolved_max_size(self) -> int:
+        return self.desired_size if self.max_size is None else self.max_size
+
+    @property
+    def uses_placement_group(self) -> bool:
+        return (not self.capacity.is_reserved) if self.placement_group is None else self.placement_group
+
+    def check(self, field: str, problems: Problems) -> InstanceSpec | None:
+        if not _NAME.match(self.name):
+            problems.add(f"{field}.name", self.name, "1-31 lowercase letters, digits or '-'", "use a name like p5-a")
+        spec = None
+        with problems.collecting():
+            spec = lookup(self.instance_type, field=f"{field}.instance_type")
+        if spec is not None and (spec.family not in TRAINING_FAMILIES or not spec.supports_efa):
+            problems.add(
+                f"{field}.instance_type",
+                self.instance_type,
+                f"an EFA-capable training type: {', '.join(training_instance_types())}",
+                "use InferenceCluster for inference types, or pick a training type",
+            )
+            spec = None
+        sizes = {"min": self.min_size, "desired": self.desired_size, "max": self.resolved_max_size}
+        if not 0 <= self.min_size <= self.desired_size <= self.resolved_max_size or self.resolved_max_size < 1:
+            problems.add(
+                f"{field}.sizes", sizes, "0 <= min_size <= desired_size <= max_size, max_size >= 1", "fix the sizes"
+            )
+        self.capacity.check(f"{field}.capacity", problems)
+        if self.placement_group and self.capacity.is_reserved:
+            problems.add(
+                f"{field}.placement_group",
+                True,
+                "no forced placement group with a capacity reservation or Capacity Block",
+                "drop placement_group: the reservation already fixes placement, and forcing a group can fail "
+                "the launch",
+            )
+        if self.root_volume_gib < MIN_ROOT_VOLUME_GIB:
+            problems.add(
+                f"{field}.root_volume_gib",
+                self.root_volume_gib,
+                f"at least {MIN_ROOT_VOLUME_GIB} GiB",
+                "use the default 200 GiB; scratch space is on the NVMe RAID0",
+            )
+        for key in self.labels:
+            if not _LABEL_KEY.match(key) or key.startswith(("kubernetes.io/", "k8s.io/", "eks-ml.io/")):
+                problems.add(
+                    f"{field}.labels",
+                    key,
+                    "a Kubernetes label key outside the kubernetes.io, k8s.io and eks-ml.io prefixes",
+                    "use your own prefix, e.g. example.com/team",
+                )
+        return spec
+
+
+def _taint(spec: InstanceSpec) -> eks.TaintSpec:
+    # Only pods that tolerate the accelerator taint (training jobs, device plugins) land on these nodes.
+    return eks.TaintSpec(effect=eks.TaintEffect.NO_SCHEDULE, key=spec.accelerator_resource, value="true")
+
+
+class TrainingNodeGroup(Construct):
+    """An EKS managed node group of EFA-wired training nodes.
+
+    Attributes: ``spec`` (catalog record), ``nodegroup``, ``launch_template``, ``placement_group`` (or
+    None), ``subnet``, ``labels`` (the node labels pods select on), ``taint_key``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cluster: eks.ICluster,
+        subnet: ec2.ISubnet,
+        security_group_ids: list[str],
+        spec: InstanceSpec,
+        props: TrainingNodeGroupProps,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.spec = spec
+        self.subnet = subnet
+        self.taint_key = spec.accelerator_resource
+        self.labels = {
+            NODE_ROLE_LABEL: "training",
+            NODE_GROUP_LABEL: props.name,
+            ACCELERATOR_LABEL: spec.vendor.value,
+            **props.labels,
+        }
+        self.placement_group = (
+            ec2.CfnPlacementGroup(self, "PlacementGroup", strategy="cluster") if props.uses_placement_group else None
+        )
+        self.launch_template = ec2.CfnLaunchTemplate(
+            self,
+            "LaunchTemplate",
+            launch_template_data=self._launch_template_data(spec, props, security_group_ids),
+        )
+        self.nodegroup = eks.Nodegroup(
+            self,
+            "Nodes",
+            cluster=cluster,
+            launch_template_spec=eks.LaunchTemplateSpec(
+                id=self.launch_template.ref, version=self.launch_template.attr_latest_version_number
+            ),
+            subnets=ec2.SubnetSelection(subnets=[subnet]),
+            min_size=props.min_size,
+            desired_size=props.desired_size,
+            max_size=props.resolved_max_size,
+            labels=self.labels,
+            taints=[_taint(spec)],
+            enable_node_auto_repair=True,
+            capacity_type=(
+                eks.CapacityType.CAPACITY_BLOCK
+                if props.capacity.source is CapacitySource.CAPACITY_BLOCK
+                else eks.CapacityType.ON_DEMAND
+            ),
+        )
+        # aws_eks_v2 does not know p5/p6/trn are accelerated (it would pick a non-GPU AMI): set the AMI
+        # type from the catalog on the L1. The instance type is in the launch template.
+        cfn = self.nodegroup.node.default_child
+        assert isinstance(cfn, eks.CfnNodegroup)
+        cfn.ami_type = spec.ami_type
+        acknowledge_node_role(self.nodegroup)
+        if props.capacity.source is CapacitySource.CAPACITY_BLOCK and props.desired_size > 0:
+            Annotations.of(self).add_warning_v2(
+                "eks-ml:capacity-block-desired-size",
+                f"Node group {props.name} uses a Capacity Block with desired_size={props.desired_size}: nodes "
+                "launch only while the block is active; set desired_size to 0 before it starts or ends, and "
+                "before node group upgrades.",
+            )
+
+    def _launch_template_data(
+        self, spec: InstanceSpec, props: TrainingNodeGroupProps, group_ids: list[str]
+    ) -> ec2.CfnLaunchTemplate.LaunchTemplateDataProperty:
+        reservation = (
+            ec2.CfnLaunchTemplate.CapacityReservationSpecificationProperty(
+                capacity_reservation_target=ec2.CfnLaunchTemplate.CapacityReservationTargetProperty(
+                    capacity_reservation_id=props.capacity.reservation_id
+                )
+            )
+            if props.capacity.is_reserved
+            else None
+        )
+        return ec2.CfnLaunchTemplate.LaunchTemplateDataProperty(
+            instance_type=spec.name,
+            network_interfaces=network_interfaces(spec, props.efa_layout, group_ids),
+            placement=(
+                ec2.CfnLaunchTemplate.PlacementProperty(group_name=self.placement_group.ref)
+                if self.placement_group
+                else None
+            ),
+            capacity_reservation_specification=reservation,
+            instance_market_options=(
+                ec2.CfnLaunchTemplate.InstanceMarketOptionsProperty(market_type="capacity-block")
+                if props.capacity.source is CapacitySource.CAPACITY_BLOCK
+                else None
+            ),
+            metadata_options=ec2.CfnLaunchTemplate.MetadataOptionsProperty(
+                http_tokens="required", http_put_response_hop_limit=IMDS_HOP_LIMIT
+            ),
+            block_device_mappings=[
+                ec2.CfnLaunchTemplate.BlockDeviceMappingProperty(
+                    device_name=ROOT_DEVICE,
+                    ebs=ec2.CfnLaunchTemplate.EbsProperty(
+                        volume_size=props.root_volume_gib,
+                        volume_type="gp3",
+                        encrypted=True,
+                        delete_on_termination=True,
+                    ),
+                )
+            ],
+            user_data=Fn.base64(raid0_user_data()),
+        )

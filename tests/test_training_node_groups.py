@@ -1,0 +1,272 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_cdk import assertions
+
+from eks_ml import BaseClusterProps, MlVpc, MlVpcProps, ValidationError, catalog
+from eks_ml.training import (
+    Capacity,
+    EfaLayout,
+    TrainingCluster,
+    TrainingClusterProps,
+    TrainingNodeGroupProps,
+    training_instance_types,
+)
+
+from .support import eks_checks
+from .support.synth import library_stack
+
+AZS = ("us-west-2a", "us-west-2b")
+RESERVATION = "cr-0123456789abcdef0"
+
+
+def synth(*groups: TrainingNodeGroupProps) -> tuple[Any, dict[str, Any]]:
+    _, stack = library_stack()
+    network = MlVpc(stack, "Network", MlVpcProps(availability_zones=AZS))
+    cluster = TrainingCluster(
+        stack,
+        "Training",
+        TrainingClusterProps(base=BaseClusterProps(vpc=network.vpc, cluster_name="train"), node_groups=groups),
+    )
+    return cluster, assertions.Template.from_stack(stack).to_json()
+
+
+def of_type(template: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:
+    return [r for r in template["Resources"].values() if r["Type"] == resource_type]
+
+
+def training_launch_template(template: dict[str, Any]) -> dict[str, Any]:
+    (data,) = [
+        r["Properties"]["LaunchTemplateData"]
+        for r in of_type(template, "AWS::EC2::LaunchTemplate")
+        if "NetworkInterfaces" in r["Properties"]["LaunchTemplateData"]
+    ]
+    return data
+
+
+def training_nodegroup(template: dict[str, Any]) -> dict[str, Any]:
+    (group,) = [
+        r["Properties"]
+        for r in of_type(template, "AWS::EKS::Nodegroup")
+        if r["Properties"]["Labels"].get("eks-ml.io/node-role") == "training"
+    ]
+    return group
+
+
+@pytest.fixture(scope="module", params=training_instance_types())
+def wired(request: pytest.FixtureRequest) -> tuple[catalog.InstanceSpec, Any, dict[str, Any]]:
+    spec = catalog.lookup(request.param)
+    cluster, template = synth(TrainingNodeGroupProps(name="g", instance_type=spec.name))
+    return spec, cluster, template
+
+
+def test_training_types_are_the_efa_capable_training_families() -> None:
+    assert set(training_instance_types()) == {
+        "p4d.24xlarge",
+        "p4de.24xlarge",
+        "p5.4xlarge",
+        "p5.48xlarge",
+        "p5e.48xlarge",
+        "p5en.48xlarge",
+        "p6-b200.48xlarge",
+        "p6-b300.48xlarge",
+        "trn1.32xlarge",
+        "trn1n.32xlarge",
+        "trn2.48xlarge",
+    }
+
+
+def test_one_interface_per_network_card_in_the_recommended_layout(wired: Any) -> None:
+    spec, _, template = wired
+    interfaces = training_launch_template(template)["NetworkInterfaces"]
+    assert len(interfaces) == spec.efa_interfaces
+    assert sorted(i["NetworkCardIndex"] for i in interfaces) == list(range(spec.efa_interfaces))
+    (primary,) = [i for i in interfaces if i["NetworkCardIndex"] == 0]
+    assert (primary["DeviceIndex"], primary["InterfaceType"]) == (0, "efa")
+    for interface in interfaces:
+        if interface["NetworkCardIndex"] > 0:
+            assert (interface["DeviceIndex"], interface["InterfaceType"]) == (1, "efa-only")
+        assert len(interface["Groups"]) == 2  # the EFA group and the cluster security group
+        assert interface["DeleteOnTermination"] is True
+
+
+def test_instance_type_and_ami_type_from_the_catalog(wired: Any) -> None:
+    spec, _, template = wired
+    assert training_launch_template(template)["InstanceType"] == spec.name
+    group = training_nodegroup(template)
+    assert group["AmiType"] == spec.ami_type
+    assert "InstanceTypes" not in group  # the launch template carries the type
+    assert group["Taints"] == [{"Effect": "NO_SCHEDULE", "Key": spec.accelerator_resource, "Value": "true"}]
+    assert group["Labels"] == {
+        "eks-ml.io/node-role": "training",
+        "eks-ml.io/node-group": "g",
+        "eks-ml.io/accelerator": spec.vendor.value,
+    }
+
+
+def test_one_subnet_one_placement_group(wired: Any) -> None:
+    _, _, template = wired
+    group = training_nodegroup(template)
+    assert len(group["Subnets"]) == 1
+    (placement,) = of_type(template, "AWS::EC2::PlacementGroup")
+    assert placement["Properties"] == {"Strategy": "cluster"}
+    assert "GroupName" in training_launch_template(template)["Placement"]
+    assert group["NodeRepairConfig"] == {"Enabled": True}
+    assert group["CapacityType"] == "ON_DEMAND"
+
+
+def test_launch_template_is_hardened_and_raids_the_nvme(wired: Any) -> None:
+    _, _, template = wired
+    data = training_launch_template(template)
+    assert data["MetadataOptions"] == {"HttpTokens": "required", "HttpPutResponseHopLimit": 2}
+    assert data["BlockDeviceMappings"][0]["Ebs"] == {
+        "DeleteOnTermination": True,
+        "Encrypted": True,
+        "VolumeSize": 200,
+        "VolumeType": "gp3",
+    }
+    user_data = data["UserData"]["Fn::Base64"]
+    assert "Content-Type: application/node.eks.aws" in user_data and "strategy: RAID0" in user_data
+    assert eks_checks.launch_template_findings(template) == []
+    assert eks_checks.nodegroup_findings(template) == []
+
+
+def test_efa_security_group_allows_all_traffic_to_and_from_itself(wired: Any) -> None:
+    _, cluster, template = wired
+    group_id = {
+        "Fn::GetAtt": [
+            next(
+                k
+                for k, r in template["Resources"].items()
+                if r["Type"] == "AWS::EC2::SecurityGroup" and "EFA" in r["Properties"]["GroupDescription"]
+            ),
+            "GroupId",
+        ]
+    }
+    (ingress,) = [
+        r["Properties"]
+        for r in of_type(template, "AWS::EC2::SecurityGroupIngress")
+        if r["Properties"].get("SourceSecurityGroupId") == group_id
+    ]
+    (egress,) = [
+        r["Properties"]
+        for r in of_type(template, "AWS::EC2::SecurityGroupEgress")
+        if r["Properties"].get("DestinationSecurityGroupId") == group_id
+    ]
+    assert ingress["GroupId"] == group_id and ingress["IpProtocol"] == "-1"
+    assert egress["GroupId"] == group_id and egress["IpProtocol"] == "-1"
+    assert group_id in training_launch_template(template)["NetworkInterfaces"][0]["Groups"]
+
+
+def test_all_efa_layout_puts_a_full_efa_interface_on_every_card() -> None:
+    _, template = synth(TrainingNodeGroupProps(name="g", instance_type="p5en.48xlarge", efa_layout=EfaLayout.ALL_EFA))
+    interfaces = training_launch_template(template)["NetworkInterfaces"]
+    assert len(interfaces) == 16 and {i["InterfaceType"] for i in interfaces} == {"efa"}
+
+
+def test_capacity_reservation_targets_the_reservation_without_a_placement_group() -> None:
+    _, template = synth(TrainingNodeGroupProps(name="g", capacity=Capacity.reservation(RESERVATION)))
+    data = training_launch_template(template)
+    assert data["CapacityReservationSpecification"] == {
+        "CapacityReservationTarget": {"CapacityReservationId": RESERVATION}
+    }
+    assert "Placement" not in data and "InstanceMarketOptions" not in data
+    assert of_type(template, "AWS::EC2::PlacementGroup") == []
+    assert training_nodegroup(template)["CapacityType"] == "ON_DEMAND"
+
+
+def test_capacity_block_uses_the_capacity_block_market_and_node_group_type() -> None:
+    _, template = synth(
+        TrainingNodeGroupProps(
+            name="g",
+            instance_type="trn2.48xlarge",
+            capacity=Capacity.capacity_block(RESERVATION),
+            desired_size=0,
+            max_size=4,
+        )
+    )
+    data = training_launch_template(template)
+    assert data["InstanceMarketOptions"] == {"MarketType": "capacity-block"}
+    assert data["CapacityReservationSpecification"]["CapacityReservationTarget"]["CapacityReservationId"] == RESERVATION
+    group = training_nodegroup(template)
+    assert group["CapacityType"] == "CAPACITY_BLOCK"
+    assert group["ScalingConfig"] == {"MinSize": 0, "DesiredSize": 0, "MaxSize": 4}
+
+
+def test_capacity_block_with_nodes_requested_warns() -> None:
+    cluster, _ = synth(TrainingNodeGroupProps(name="g", capacity=Capacity.capacity_block(RESERVATION)))
+    annotations = assertions.Annotations.from_stack(cluster.node.scope)
+    annotations.has_warning("/Lib/Training/GGroup", assertions.Match.string_like_regexp("set desired_size to 0"))
+
+
+def test_groups_in_a_chosen_az_and_several_groups() -> None:
+    cluster, template = synth(
+        TrainingNodeGroupProps(name="p5", availability_zone="us-west-2b"),
+        TrainingNodeGroupProps(name="trn", instance_type="trn1.32xlarge"),
+    )
+    assert cluster.node_groups["p5"].subnet.availability_zone == "us-west-2b"
+    assert cluster.node_groups["trn"].subnet.availability_zone == "us-west-2a"
+    assert len(of_type(template, "AWS::EC2::PlacementGroup")) == 2
+
+
+BAD_GROUPS = [
+    pytest.param({"instance_type": "p5.48xlarg"}, r"did you mean p5.48xlarge", id="unknown-type"),
+    pytest.param({"instance_type": "g6e.12xlarge"}, r"an EFA-capable training type: p4d.24xlarge", id="inference-type"),
+    pytest.param({"instance_type": "trn1.2xlarge"}, r"use InferenceCluster for inference types", id="type-without-efa"),
+    pytest.param(
+        {"desired_size": 3, "max_size": 2}, r"0 <= min_size <= desired_size <= max_size", id="desired-above-max"
+    ),
+    pytest.param({"min_size": -1}, r"sizes=.*'min': -1", id="negative-min"),
+    pytest.param({"desired_size": 0, "max_size": 0}, r"max_size >= 1", id="empty-group"),
+    pytest.param(
+        {"capacity": Capacity.reservation(RESERVATION), "placement_group": True},
+        r"no forced placement group with a capacity reservation",
+        id="pg-with-reservation",
+    ),
+    pytest.param(
+        {"capacity": Capacity.capacity_block(RESERVATION), "placement_group": True, "desired_size": 0, "max_size": 1},
+        r"no forced placement group",
+        id="pg-with-capacity-block",
+    ),
+    pytest.param(
+        {"capacity": Capacity.reservation("reservation-1")},
+        r"a capacity reservation id such as cr-",
+        id="malformed-reservation",
+    ),
+    pytest.param(
+        {"capacity": Capacity.capacity_block("")}, r"capacity.reservation_id=''", id="empty-capacity-block-id"
+    ),
+    pytest.param({"name": "P5 Group"}, r"name='P5 Group'", id="bad-name"),
+    pytest.param(
+        {"availability_zone": "us-west-2c"},
+        r"an AZ with a private subnet of the VPC: us-west-2a, us-west-2b",
+        id="az-outside-vpc",
+    ),
+    pytest.param({"root_volume_gib": 30}, r"at least 100 GiB", id="small-root"),
+    pytest.param({"labels": {"kubernetes.io/role": "x"}}, r"outside the kubernetes.io", id="reserved-label"),
+    pytest.param({"labels": {"bad key!": "x"}}, r"labels='bad key!'", id="malformed-label"),
+]
+
+
+@pytest.mark.parametrize(("props", "message"), BAD_GROUPS)
+def test_bad_node_group(props: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        synth(TrainingNodeGroupProps(**{"name": "g", **props}))
+
+
+def test_duplicate_group_names() -> None:
+    with pytest.raises(ValidationError, match=r"node_groups.name='g': allowed unique group names"):
+        synth(TrainingNodeGroupProps(name="g"), TrainingNodeGroupProps(name="g"))
+
+
+def test_no_groups() -> None:
+    with pytest.raises(ValidationError, match=r"at least one training node group"):
+        synth()
+
+
+def test_base_or_cluster_exactly_one() -> None:
+    _, stack = library_stack()
+    with pytest.raises(ValidationError, match=r"exactly one of base .* or cluster"):
+        TrainingCluster(stack, "Training", TrainingClusterProps())
