@@ -72,9 +72,11 @@ def test_resource_counts_state_the_shape_of_the_default_app(default_synth: Synth
     assert counts["Network"]["AWS::EC2::NatGateway"] == 3
     for stack in ("Training", "Inference"):
         assert counts[stack]["AWS::EKS::Cluster"] == 1
-        assert counts[stack]["AWS::EKS::Addon"] == 6
         # Only the kubectl provider is Lambda-backed; add-ons and access entries are native resources.
         assert counts[stack]["AWS::Lambda::Function"] == 2
+    assert counts["Inference"]["AWS::EKS::Addon"] == 6
+    assert counts["Training"]["AWS::EKS::Addon"] == 7  # plus aws-fsx-csi-driver
+    assert counts["Training"]["AWS::FSx::FileSystem"] == 1
     # Training: the system nodes plus one p5.48xlarge group in a cluster placement group.
     assert counts["Training"]["AWS::EKS::Nodegroup"] == 2
     assert counts["Training"]["AWS::EC2::PlacementGroup"] == 1

@@ -28,7 +28,9 @@ def synth(*groups: TrainingNodeGroupProps) -> tuple[Any, dict[str, Any]]:
     cluster = TrainingCluster(
         stack,
         "Training",
-        TrainingClusterProps(base=BaseClusterProps(vpc=network.vpc, cluster_name="train"), node_groups=groups),
+        TrainingClusterProps(
+            base=BaseClusterProps(vpc=network.vpc, cluster_name="train"), node_groups=groups, file_system=None
+        ),
     )
     return cluster, assertions.Template.from_stack(stack).to_json()
 

@@ -3,6 +3,7 @@
 from .capacity import Capacity, CapacitySource
 from .cluster import TrainingCluster, TrainingClusterProps
 from .efa import EfaLayout, network_interfaces
+from .lustre import DataRepository, LustreProps, TrainingFileSystem
 from .node_group import (
     ACCELERATOR_LABEL,
     NODE_GROUP_LABEL,
@@ -17,6 +18,9 @@ __all__ = [
     "NODE_GROUP_LABEL",
     "TRAINING_FAMILIES",
     "Capacity",
+    "DataRepository",
+    "LustreProps",
+    "TrainingFileSystem",
     "CapacitySource",
     "EfaLayout",
     "TrainingCluster",

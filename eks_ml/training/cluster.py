@@ -14,6 +14,7 @@ from ..cluster import BaseCluster, BaseClusterProps
 from ..cluster._typing import as_icluster
 from ..errors import Problems
 from .efa import efa_security_group
+from .lustre import LustreProps, TrainingFileSystem
 from .node_group import TrainingNodeGroup, TrainingNodeGroupProps
 
 
@@ -22,11 +23,14 @@ class TrainingClusterProps:
     """Props of :class:`TrainingCluster`: give ``base`` to create the cluster, or ``cluster`` to use one.
 
     node_groups: the training node groups. Default: one group "p5" of two p5.48xlarge nodes.
+    file_system: FSx for Lustre for data and checkpoints, in the node groups' AZ. Default: 4800 GiB at
+        500 MB/s/TiB. None: no file system.
     """
 
     base: BaseClusterProps | None = None
     cluster: eks.ICluster | None = None
     node_groups: Sequence[TrainingNodeGroupProps] = field(default_factory=lambda: (TrainingNodeGroupProps(name="p5"),))
+    file_system: LustreProps | None = field(default_factory=LustreProps)
 
 
 def _pascal(name: str) -> str:
@@ -35,7 +39,7 @@ def _pascal(name: str) -> str:
 
 class TrainingCluster(Construct):
     """Attributes: ``base`` (BaseCluster or None), ``cluster``, ``vpc``, ``efa_security_group``,
-    ``node_groups`` (name -> TrainingNodeGroup)."""
+    ``node_groups`` (name -> TrainingNodeGroup), ``file_system`` (TrainingFileSystem or None)."""
 
     def __init__(self, scope: Construct, construct_id: str, props: TrainingClusterProps) -> None:
         super().__init__(scope, construct_id)
@@ -58,6 +62,16 @@ class TrainingCluster(Construct):
         for index, group in enumerate(props.node_groups):
             specs.append(group.check(f"node_groups[{index}]", problems))
             subnets.append(self._subnet(vpc, group, f"node_groups[{index}].availability_zone", problems))
+        if props.file_system is not None:
+            props.file_system.check(problems)
+            zones = sorted({s.availability_zone for s in subnets if s is not None})
+            if len(zones) > 1:
+                problems.add(
+                    "node_groups.availability_zone",
+                    zones,
+                    "one AZ for every node group when the cluster has a Lustre file system",
+                    "put the groups in the file system's AZ, or set file_system=None",
+                )
         problems.raise_if_any()
 
         self.base = BaseCluster(self, "Base", props.base) if props.base else None
@@ -80,6 +94,20 @@ class TrainingCluster(Construct):
                 spec=spec,
                 props=group,
             )
+        first_subnet = subnets[0]
+        self.file_system = (
+            TrainingFileSystem(
+                self,
+                "FileSystem",
+                cluster=cluster,
+                vpc=vpc,
+                subnet=first_subnet,
+                clients=self.efa_security_group,
+                props=props.file_system,
+            )
+            if props.file_system is not None and first_subnet is not None
+            else None
+        )
 
     @staticmethod
     def _subnet(
