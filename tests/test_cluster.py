@@ -18,7 +18,7 @@ from eks_ml import (
 )
 from eks_ml.cluster import RELEASES
 
-from .support.synth import library_stack
+from .support.synth import library_stack, of_type
 
 ADMIN = "arn:aws:iam::123456789012:role/PlatformAdmin"
 OTHER_ADMIN = "arn:aws:iam::123456789012:user/alice"
@@ -46,7 +46,7 @@ class _Template:
         self.template = template
 
     def resources(self, _stack: str, resource_type: str) -> dict[str, dict[str, Any]]:
-        return {k: r for k, r in self.template["Resources"].items() if r["Type"] == resource_type}
+        return of_type(self.template, resource_type)
 
 
 @pytest.fixture(scope="module")

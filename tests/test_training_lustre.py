@@ -10,7 +10,7 @@ from eks_ml import BaseClusterProps, MlVpc, MlVpcProps, ValidationError
 from eks_ml.training import DataRepository, LustreProps, TrainingCluster, TrainingClusterProps, TrainingNodeGroupProps
 
 from .support.manifests import CRD_DIR, validate_objects
-from .support.synth import library_stack
+from .support.synth import library_stack, of_type
 
 
 def synth(
@@ -28,10 +28,6 @@ def synth(
         ),
     )
     return cluster, assertions.Template.from_stack(stack).to_json()
-
-
-def of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
-    return {k: r for k, r in template["Resources"].items() if r["Type"] == resource_type}
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,14 @@ from eks_ml.training import (
 )
 
 from .support import eks_checks
-from .support.synth import library_stack
+from .support.synth import library_stack, of_type
 
 AZS = ("us-west-2a", "us-west-2b")
 RESERVATION = "cr-0123456789abcdef0"
+
+
+def resources(template: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:
+    return list(of_type(template, resource_type).values())
 
 
 def synth(*groups: TrainingNodeGroupProps) -> tuple[Any, dict[str, Any]]:
@@ -35,14 +39,10 @@ def synth(*groups: TrainingNodeGroupProps) -> tuple[Any, dict[str, Any]]:
     return cluster, assertions.Template.from_stack(stack).to_json()
 
 
-def of_type(template: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:
-    return [r for r in template["Resources"].values() if r["Type"] == resource_type]
-
-
 def training_launch_template(template: dict[str, Any]) -> dict[str, Any]:
     (data,) = [
         r["Properties"]["LaunchTemplateData"]
-        for r in of_type(template, "AWS::EC2::LaunchTemplate")
+        for r in resources(template, "AWS::EC2::LaunchTemplate")
         if "NetworkInterfaces" in r["Properties"]["LaunchTemplateData"]
     ]
     return data
@@ -51,7 +51,7 @@ def training_launch_template(template: dict[str, Any]) -> dict[str, Any]:
 def training_nodegroup(template: dict[str, Any]) -> dict[str, Any]:
     (group,) = [
         r["Properties"]
-        for r in of_type(template, "AWS::EKS::Nodegroup")
+        for r in resources(template, "AWS::EKS::Nodegroup")
         if r["Properties"]["Labels"].get("eks-ml.io/node-role") == "training"
     ]
     return group
@@ -112,7 +112,7 @@ def test_one_subnet_one_placement_group(wired: Any) -> None:
     _, _, template = wired
     group = training_nodegroup(template)
     assert len(group["Subnets"]) == 1
-    (placement,) = of_type(template, "AWS::EC2::PlacementGroup")
+    (placement,) = resources(template, "AWS::EC2::PlacementGroup")
     assert placement["Properties"] == {"Strategy": "cluster"}
     assert "GroupName" in training_launch_template(template)["Placement"]
     assert group["NodeRepairConfig"] == {"Enabled": True}
@@ -149,12 +149,12 @@ def test_efa_security_group_allows_all_traffic_to_and_from_itself(wired: Any) ->
     }
     (ingress,) = [
         r["Properties"]
-        for r in of_type(template, "AWS::EC2::SecurityGroupIngress")
+        for r in resources(template, "AWS::EC2::SecurityGroupIngress")
         if r["Properties"].get("SourceSecurityGroupId") == group_id
     ]
     (egress,) = [
         r["Properties"]
-        for r in of_type(template, "AWS::EC2::SecurityGroupEgress")
+        for r in resources(template, "AWS::EC2::SecurityGroupEgress")
         if r["Properties"].get("DestinationSecurityGroupId") == group_id
     ]
     assert ingress["GroupId"] == group_id and ingress["IpProtocol"] == "-1"
@@ -175,7 +175,7 @@ def test_capacity_reservation_targets_the_reservation_without_a_placement_group(
         "CapacityReservationTarget": {"CapacityReservationId": RESERVATION}
     }
     assert "Placement" not in data and "InstanceMarketOptions" not in data
-    assert of_type(template, "AWS::EC2::PlacementGroup") == []
+    assert resources(template, "AWS::EC2::PlacementGroup") == []
     assert training_nodegroup(template)["CapacityType"] == "ON_DEMAND"
 
 
@@ -210,7 +210,7 @@ def test_groups_in_a_chosen_az_and_several_groups() -> None:
     )
     assert cluster.node_groups["p5"].subnet.availability_zone == "us-west-2b"
     assert cluster.node_groups["trn"].subnet.availability_zone == "us-west-2a"
-    assert len(of_type(template, "AWS::EC2::PlacementGroup")) == 2
+    assert len(resources(template, "AWS::EC2::PlacementGroup")) == 2
 
 
 BAD_GROUPS = [

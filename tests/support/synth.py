@@ -34,6 +34,11 @@ def make_app(outdir: Path, context: Mapping[str, Any] | None = None, *, nag: boo
     return app
 
 
+def of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    """Resources of one CloudFormation type, by logical id."""
+    return {k: r for k, r in template["Resources"].items() if r["Type"] == resource_type}
+
+
 @dataclass(frozen=True)
 class Synthesis:
     """What one synth produced: templates by stack id, and the validation (cdk-nag) report if any."""
@@ -44,11 +49,7 @@ class Synthesis:
     error: str | None
 
     def resources(self, stack: str, resource_type: str) -> dict[str, dict[str, Any]]:
-        return {
-            logical_id: resource
-            for logical_id, resource in self.templates[stack]["Resources"].items()
-            if resource["Type"] == resource_type
-        }
+        return of_type(self.templates[stack], resource_type)
 
 
 def synthesize(app: App, build: Callable[[App], object]) -> Synthesis:
