@@ -11,7 +11,7 @@ import difflib
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from .cluster import DEFAULT_KUBERNETES_VERSION, EndpointAccessMode, release_for
@@ -163,7 +163,6 @@ _TRAINING_FIELDS = {
     "training.sizes": "trainingNodeCount",
     "training.capacity.reservation_id": "trainingReservationId",
 }
-assert {attr for attr, _ in _KEYS.values()} == {f.name for f in fields(AppConfig)}
 
 
 def context_key(attr: str) -> str:

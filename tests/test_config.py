@@ -74,6 +74,14 @@ def test_default_training_group_is_two_p5_in_the_first_az() -> None:
     assert group.uses_placement_group
 
 
+def test_every_config_field_has_exactly_one_context_key() -> None:
+    from dataclasses import fields
+
+    from eks_ml.config import _KEYS
+
+    assert sorted(attr for attr, _ in _KEYS.values()) == sorted(f.name for f in fields(AppConfig))
+
+
 def test_other_context_keys_are_ignored() -> None:
     assert load_app_config({"@aws-cdk/core:someFlag": True, "unrelated": 1}) == AppConfig()
 

@@ -11,7 +11,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
-from ..catalog import InstanceSpec, lookup
+from ..catalog import InstanceSpec, all_instance_types, lookup
 from ..cluster.launch_template import IMDS_HOP_LIMIT, ROOT_DEVICE
 from ..cluster.nag import acknowledge_node_role
 from ..errors import Problems
@@ -30,8 +30,6 @@ _LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-
 
 
 def training_instance_types() -> tuple[str, ...]:
-    from ..catalog import all_instance_types
-
     return tuple(s.name for s in all_instance_types() if s.family in TRAINING_FAMILIES and s.supports_efa)
 
 
