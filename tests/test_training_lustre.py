@@ -118,28 +118,33 @@ def test_csi_driver_addon_with_pod_identity(default_fs: Any) -> None:
     assert statement["Action"] == ["fsx:DescribeDataRepositoryAssociations", "fsx:DescribeFileSystems"]
 
 
-def _manifest_objects(template: dict[str, Any]) -> list[dict[str, Any]]:
-    (manifest,) = [
-        r["Properties"]["Manifest"]
-        for r in template["Resources"].values()
-        if r["Type"] == "Custom::AWSCDK-EKS-KubernetesResource"
-        and "PersistentVolume" in json.dumps(r["Properties"]["Manifest"])
-    ]
-    return json.loads(manifest) if isinstance(manifest, str) else json.loads(json.dumps(manifest))
-
-
 def test_static_volume_and_rwx_claim(default_fs: Any) -> None:
     cluster, _ = default_fs
     objects = {o["kind"]: o for o in cluster.file_system.chart.to_json()}
-    assert set(objects) == {"Namespace", "PersistentVolume", "PersistentVolumeClaim"}
+    assert set(objects) == {"PersistentVolume", "PersistentVolumeClaim"}  # the queues chart owns the namespace
     volume, claim = objects["PersistentVolume"], objects["PersistentVolumeClaim"]
     assert volume["spec"]["csi"]["driver"] == "fsx.csi.aws.com"
     assert volume["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
     assert volume["spec"]["accessModes"] == claim["spec"]["accessModes"] == ["ReadWriteMany"]
     assert claim["spec"]["volumeName"] == volume["metadata"]["name"] == "fsx"
-    assert claim["metadata"]["namespace"] == objects["Namespace"]["metadata"]["name"] == "training"
+    assert claim["metadata"]["namespace"] == "training"
     assert claim["spec"]["resources"]["requests"]["storage"] == "4800Gi"
     assert set(volume["spec"]["csi"]["volumeAttributes"]) == {"dnsname", "mountname"}
+
+
+def test_volume_is_applied_after_the_namespace_and_the_csi_driver(default_fs: Any) -> None:
+    _, template = default_fs
+    manifests = of_type(template, "Custom::AWSCDK-EKS-KubernetesResource")
+    (volume_id,) = [
+        k for k, r in manifests.items() if "PersistentVolumeClaim" in json.dumps(r["Properties"]["Manifest"])
+    ]
+    (queues_id,) = [k for k, r in manifests.items() if "ClusterQueue" in json.dumps(r["Properties"]["Manifest"])]
+    (csi_id,) = [
+        k
+        for k, r in of_type(template, "AWS::EKS::Addon").items()
+        if r["Properties"]["AddonName"] == "aws-fsx-csi-driver"
+    ]
+    assert {queues_id, csi_id} <= set(manifests[volume_id]["DependsOn"])
 
 
 @pytest.mark.skipif(not CRD_DIR.exists(), reason="shared CRDs absent")

@@ -44,6 +44,9 @@ class KubernetesRelease:
 
     version: str
     addon_versions: Mapping[str, str | None]
+    # EKS Distro kube-scheduler image tag of this minor version, for the Neuron scheduler extension's
+    # own scheduler (it must not be older than one minor version behind the API server).
+    kube_scheduler_tag: str | None = None
 
     @property
     def _suffix(self) -> str:
@@ -91,7 +94,11 @@ RELEASES: Mapping[str, KubernetesRelease] = MappingProxyType(
     {
         "1.33": KubernetesRelease("1.33", _addons(_VPC_CNI_1_20, "v1.33.10-eksbuild.13", "v1.12.4-eksbuild.18")),
         "1.34": KubernetesRelease("1.34", _addons(_VPC_CNI_1_20, "v1.34.6-eksbuild.13", "v1.13.2-eksbuild.11")),
-        "1.35": KubernetesRelease("1.35", _addons(None, "v1.35.3-eksbuild.13", "v1.14.3-eksbuild.3")),
+        "1.35": KubernetesRelease(
+            "1.35",
+            _addons(None, "v1.35.3-eksbuild.13", "v1.14.3-eksbuild.3"),
+            kube_scheduler_tag="v1.35.6-eks-1-35-12",  # EKS Distro release v1-35-eks-12
+        ),
     }
 )
 

@@ -24,13 +24,13 @@ class LustreVolumeValues:
 
 
 class LustreVolumeChart(cdk8s.Chart):
-    """Namespace, PersistentVolume (Retain: deleting the claim never deletes data) and a RWX claim
-    bound to exactly that volume, so every pod of a job mounts the same file system."""
+    """PersistentVolume (Retain: deleting the claim never deletes data) and a RWX claim bound to exactly
+    that volume, so every pod of a job mounts the same file system. The namespace must exist: in a
+    TrainingCluster the queues chart creates it first."""
 
     def __init__(self, scope: Construct, construct_id: str, values: LustreVolumeValues) -> None:
         super().__init__(scope, construct_id, disable_resource_name_hashes=True)
         capacity = {"storage": k8s.Quantity.from_string(f"{values.storage_gib}Gi")}
-        self.namespace_object = k8s.KubeNamespace(self, "Namespace", metadata=k8s.ObjectMeta(name=values.namespace))
         self.volume = k8s.KubePersistentVolume(
             self,
             "Volume",
@@ -59,4 +59,3 @@ class LustreVolumeChart(cdk8s.Chart):
                 resources=k8s.VolumeResourceRequirements(requests=capacity),
             ),
         )
-        self.claim.add_dependency(self.namespace_object)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import cdk8s
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
@@ -13,9 +14,12 @@ from ..catalog import InstanceSpec
 from ..cluster import BaseCluster, BaseClusterProps
 from ..cluster._typing import as_icluster
 from ..errors import Problems
+from ..k8s import TrainingQueuesChart, TrainingQueuesValues
 from .efa import efa_security_group
 from .lustre import LustreProps, TrainingFileSystem
 from .node_group import TrainingNodeGroup, TrainingNodeGroupProps
+from .queues import flavor_quota
+from .software import TrainingSoftware
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,12 +29,14 @@ class TrainingClusterProps:
     node_groups: the training node groups. Default: one group "p5" of two p5.48xlarge nodes.
     file_system: FSx for Lustre for data and checkpoints, in the node groups' AZ. Default: 4800 GiB at
         500 MB/s/TiB. None: no file system.
+    namespace: where training jobs run: Kueue LocalQueue "training" and the file system claim live there.
     """
 
     base: BaseClusterProps | None = None
     cluster: eks.ICluster | None = None
     node_groups: Sequence[TrainingNodeGroupProps] = field(default_factory=lambda: (TrainingNodeGroupProps(name="p5"),))
     file_system: LustreProps | None = field(default_factory=LustreProps)
+    namespace: str = "training"
 
 
 def _pascal(name: str) -> str:
@@ -39,7 +45,8 @@ def _pascal(name: str) -> str:
 
 class TrainingCluster(Construct):
     """Attributes: ``base`` (BaseCluster or None), ``cluster``, ``vpc``, ``efa_security_group``,
-    ``node_groups`` (name -> TrainingNodeGroup), ``file_system`` (TrainingFileSystem or None)."""
+    ``node_groups`` (name -> TrainingNodeGroup), ``software`` (device plugins, Kueue, Trainer),
+    ``queues_chart``, ``file_system`` (TrainingFileSystem or None)."""
 
     def __init__(self, scope: Construct, construct_id: str, props: TrainingClusterProps) -> None:
         super().__init__(scope, construct_id)
@@ -94,6 +101,25 @@ class TrainingCluster(Construct):
                 spec=spec,
                 props=group,
             )
+        self.software = TrainingSoftware(
+            self,
+            "Software",
+            cluster=cluster,
+            groups=list(self.node_groups.values()),
+            release=self.base.kubernetes_release if self.base else None,
+            after=[self.base.system_nodes] if self.base and self.base.system_nodes else [],
+        )
+        self.queues_chart = TrainingQueuesChart(
+            cdk8s.App(),
+            "TrainingQueues",
+            TrainingQueuesValues(
+                namespace=props.namespace, flavors=[flavor_quota(group) for group in self.node_groups.values()]
+            ),
+        )
+        # Kueue's webhooks validate these objects: apply them once its controller is serving.
+        self.queues_manifest = cluster.add_cdk8s_chart("TrainingQueues", self.queues_chart)
+        self.queues_manifest.node.add_dependency(self.software.kueue)
+
         first_subnet = subnets[0]
         self.file_system = (
             TrainingFileSystem(
@@ -103,11 +129,14 @@ class TrainingCluster(Construct):
                 vpc=vpc,
                 subnet=first_subnet,
                 clients=self.efa_security_group,
+                namespace=props.namespace,
                 props=props.file_system,
             )
             if props.file_system is not None and first_subnet is not None
             else None
         )
+        if self.file_system is not None:
+            self.file_system.manifest.node.add_dependency(self.queues_manifest)  # the namespace comes first
 
     @staticmethod
     def _subnet(

@@ -39,7 +39,7 @@ class LustreProps:
 
     storage_gib: Default: 4800 GiB. throughput_per_tib: Default: 500 MB/s per TiB (2.3 GB/s at 4800 GiB).
     efa_enabled: Default: off. On: clients reach the file system over EFA (set at creation only).
-    data_repository: Default: none. claim_name / namespace: the RWX claim jobs mount (training/fsx).
+    data_repository: Default: none. claim_name: the RWX claim jobs mount (in the cluster's namespace).
     removal_policy: Default: RETAIN, so deleting the stack never deletes data.
     """
 
@@ -48,7 +48,6 @@ class LustreProps:
     efa_enabled: bool = False
     data_repository: DataRepository | None = None
     claim_name: str = "fsx"
-    namespace: str = "training"
     removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
 
     def check(self, problems: Problems) -> None:
@@ -69,7 +68,8 @@ class LustreProps:
 class TrainingFileSystem(Construct):
     """The file system, its KMS key and security group, the CSI driver add-on, and the volume chart.
 
-    Attributes: ``file_system``, ``security_group``, ``key``, ``csi_addon``, ``csi_role``, ``chart``.
+    Attributes: ``file_system``, ``security_group``, ``key``, ``csi_addon``, ``csi_role``, ``chart``,
+    ``manifest`` (the chart applied to the cluster).
     """
 
     def __init__(
@@ -81,6 +81,7 @@ class TrainingFileSystem(Construct):
         vpc: ec2.IVpc,
         subnet: ec2.ISubnet,
         clients: ec2.ISecurityGroup,
+        namespace: str,
         props: LustreProps,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -172,12 +173,12 @@ class TrainingFileSystem(Construct):
             "LustreVolume",
             LustreVolumeValues(
                 name=props.claim_name,
-                namespace=props.namespace,
+                namespace=namespace,
                 file_system_id=self.file_system.file_system_id,
                 dns_name=self.file_system.dns_name,
                 mount_name=self.file_system.mount_name,
                 storage_gib=props.storage_gib,
             ),
         )
-        manifest = cluster.add_cdk8s_chart("LustreVolume", self.chart)
-        manifest.node.add_dependency(self.csi_addon)
+        self.manifest = cluster.add_cdk8s_chart("LustreVolume", self.chart)
+        self.manifest.node.add_dependency(self.csi_addon)

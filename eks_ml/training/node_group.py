@@ -122,8 +122,8 @@ def _taint(spec: InstanceSpec) -> eks.TaintSpec:
 class TrainingNodeGroup(Construct):
     """An EKS managed node group of EFA-wired training nodes.
 
-    Attributes: ``spec`` (catalog record), ``nodegroup``, ``launch_template``, ``placement_group`` (or
-    None), ``subnet``, ``labels`` (the node labels pods select on), ``taint_key``.
+    Attributes: ``name``, ``max_size``, ``spec`` (catalog record), ``nodegroup``, ``launch_template``,
+    ``placement_group`` (or None), ``subnet``, ``labels`` (the node labels pods select on), ``taint_key``.
     """
 
     def __init__(
@@ -140,6 +140,8 @@ class TrainingNodeGroup(Construct):
         super().__init__(scope, construct_id)
         self.spec = spec
         self.subnet = subnet
+        self.name = props.name
+        self.max_size = props.resolved_max_size
         self.taint_key = spec.accelerator_resource
         self.labels = {
             NODE_ROLE_LABEL: "training",

@@ -1,0 +1,78 @@
+"""The one table of pinned third-party Helm charts. Bump a version here, deliberately, and nowhere else.
+
+Each pin was read from the chart's upstream release (Chart.yaml or release notes) in 2026-11.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import Duration
+from aws_cdk import aws_eks_v2 as eks
+from constructs import Construct
+
+
+@dataclass(frozen=True)
+class HelmChartPin:
+    """A chart at one version. For OCI charts ``repository`` is the full ``oci://.../<chart>`` URL,
+    which is how the aws_eks_v2 kubectl handler pulls them."""
+
+    chart: str
+    repository: str
+    version: str
+    namespace: str
+    release: str
+
+
+NVIDIA_DEVICE_PLUGIN = HelmChartPin(
+    "nvidia-device-plugin",
+    "https://nvidia.github.io/k8s-device-plugin",
+    "0.18.2",
+    "kube-system",
+    "nvidia-device-plugin",
+)
+# Device plugin v0.5.13 (chart v0.5.20): p6 needs >= 0.5.10.
+EFA_DEVICE_PLUGIN = HelmChartPin(
+    "aws-efa-k8s-device-plugin", "https://aws.github.io/eks-charts", "v0.5.20", "kube-system", "aws-efa-device-plugin"
+)
+# Neuron device plugin, scheduler extension (and node problem detector, which eks-ml leaves off).
+NEURON = HelmChartPin(
+    "neuron-helm-chart", "oci://public.ecr.aws/neuron/neuron-helm-chart", "1.1.2", "kube-system", "neuron"
+)
+# Matches the Kueue CRDs the tests validate against (../shared/crds, v0.19.2).
+KUEUE = HelmChartPin("kueue", "oci://registry.k8s.io/kueue/charts/kueue", "0.19.2", "kueue-system", "kueue")
+# Kubeflow Trainer v2 (TrainJob, ClusterTrainingRuntime), with JobSet; matches the pinned CRDs (v2.3.0).
+KUBEFLOW_TRAINER = HelmChartPin(
+    "kubeflow-trainer", "oci://ghcr.io/kubeflow/charts/kubeflow-trainer", "2.3.0", "kubeflow-system", "kubeflow-trainer"
+)
+
+ALL_CHARTS = (NVIDIA_DEVICE_PLUGIN, EFA_DEVICE_PLUGIN, NEURON, KUEUE, KUBEFLOW_TRAINER)
+# Controllers with admission webhooks must be serving before their custom resources are applied.
+WEBHOOK_READY_TIMEOUT = Duration.minutes(15)
+
+
+def install(
+    scope: Construct,
+    construct_id: str,
+    cluster: eks.ICluster,
+    pin: HelmChartPin,
+    values: Mapping[str, Any] | None = None,
+    *,
+    wait: bool = False,
+) -> eks.HelmChart:
+    return eks.HelmChart(
+        scope,
+        construct_id,
+        cluster=cluster,
+        chart=pin.chart,
+        repository=pin.repository,
+        version=pin.version,
+        namespace=pin.namespace,
+        release=pin.release,
+        create_namespace=True,
+        values=dict(values or {}),
+        wait=wait,
+        timeout=WEBHOOK_READY_TIMEOUT if wait else None,
+    )

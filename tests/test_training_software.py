@@ -1,0 +1,178 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+from aws_cdk import assertions
+
+from eks_ml import BaseCluster, BaseClusterProps, MlVpc, MlVpcProps, helm
+from eks_ml.training import TrainingCluster, TrainingClusterProps, TrainingNodeGroupProps
+
+from .support.manifests import CRD_DIR, validate_objects
+from .support.synth import library_stack, of_type
+
+HELM = "Custom::AWSCDK-EKS-HelmChart"
+
+
+def synth(*groups: TrainingNodeGroupProps, existing: bool = False) -> tuple[TrainingCluster, dict[str, Any]]:
+    _, stack = library_stack()
+    network = MlVpc(stack, "Network", MlVpcProps(availability_zones=("us-west-2a", "us-west-2b")))
+    base = BaseClusterProps(vpc=network.vpc, cluster_name="train")
+    if existing:
+        cluster_props = TrainingClusterProps(
+            cluster=BaseCluster(stack, "Existing", base).cluster, node_groups=groups, file_system=None
+        )
+    else:
+        cluster_props = TrainingClusterProps(base=base, node_groups=groups, file_system=None)
+    cluster = TrainingCluster(stack, "Training", cluster_props)
+    return cluster, assertions.Template.from_stack(stack).to_json()
+
+
+def charts(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {r["Properties"]["Release"]: {"id": k, **r} for k, r in of_type(template, HELM).items()}
+
+
+@pytest.fixture(scope="module")
+def mixed() -> tuple[TrainingCluster, dict[str, Any]]:
+    return synth(
+        TrainingNodeGroupProps(name="h100", instance_type="p5.48xlarge", desired_size=2),
+        TrainingNodeGroupProps(name="trn", instance_type="trn1.32xlarge", desired_size=4),
+    )
+
+
+def test_each_chart_is_installed_at_its_pinned_version(mixed: Any) -> None:
+    _, template = mixed
+    installed = charts(template)
+    assert set(installed) == {pin.release for pin in helm.ALL_CHARTS}
+    for pin in helm.ALL_CHARTS:
+        props = installed[pin.release]["Properties"]
+        assert (props["Chart"], props["Repository"], props["Version"], props["Namespace"]) == (
+            pin.chart,
+            pin.repository,
+            pin.version,
+            pin.namespace,
+        )
+
+
+def test_webhook_controllers_are_waited_for_and_everything_follows_the_system_nodes(mixed: Any) -> None:
+    _, template = mixed
+    installed = charts(template)
+    for release in ("kueue", "kubeflow-trainer"):
+        assert installed[release]["Properties"]["Wait"] is True
+        assert installed[release]["Properties"]["Timeout"] == "900s"
+    system_nodes_id = next(
+        k
+        for k, r in of_type(template, "AWS::EKS::Nodegroup").items()
+        if r["Properties"]["Labels"].get("eks-ml.io/node-role") == "system"
+    )
+    for chart in installed.values():
+        assert system_nodes_id in chart["DependsOn"]
+
+
+def test_device_plugins_land_on_the_accelerated_nodes(mixed: Any) -> None:
+    _, template = mixed
+    installed = charts(template)
+    nvidia = json.loads(installed["nvidia-device-plugin"]["Properties"]["Values"])
+    (term,) = nvidia["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert term["matchExpressions"] == [{"key": "eks-ml.io/accelerator", "operator": "In", "values": ["nvidia"]}]
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in nvidia["tolerations"]
+    efa = json.loads(installed["aws-efa-device-plugin"]["Properties"]["Values"])
+    assert efa["supportedInstanceLabels"]["values"] == ["p5.48xlarge", "trn1.32xlarge"]
+    assert {t["key"] for t in efa["tolerations"]} >= {"nvidia.com/gpu", "aws.amazon.com/neuron"}
+    neuron = json.loads(installed["neuron"]["Properties"]["Values"])
+    assert neuron["npd"] == {"enabled": False}
+    assert neuron["scheduler"]["customScheduler"]["image"]["tag"] == "v1.35.6-eks-1-35-12"
+
+
+def test_kueue_admits_all_or_nothing_and_knows_trainjobs(mixed: Any) -> None:
+    _, template = mixed
+    values = json.loads(charts(template)["kueue"]["Properties"]["Values"])
+    config = yaml.safe_load(values["managerConfig"]["controllerManagerConfigYaml"])
+    assert config["apiVersion"] == "config.kueue.x-k8s.io/v1beta2"
+    assert config["waitForPodsReady"]["blockAdmission"] is True
+    assert config["waitForPodsReady"]["timeout"] == "10m"
+    assert "trainer.kubeflow.org/trainjob" in config["integrations"]["frameworks"]
+
+
+def test_nvidia_only_cluster_installs_no_neuron_chart() -> None:
+    _, template = synth(TrainingNodeGroupProps(name="g"))
+    assert "neuron" not in charts(template) and "nvidia-device-plugin" in charts(template)
+
+
+def test_neuron_only_cluster_installs_no_nvidia_chart() -> None:
+    _, template = synth(TrainingNodeGroupProps(name="g", instance_type="trn2.48xlarge"))
+    assert "nvidia-device-plugin" not in charts(template) and "neuron" in charts(template)
+
+
+def test_existing_cluster_of_unknown_version_skips_the_neuron_scheduler_with_a_warning() -> None:
+    cluster, template = synth(TrainingNodeGroupProps(name="g", instance_type="trn1.32xlarge"), existing=True)
+    assert "scheduler" not in json.loads(charts(template)["neuron"]["Properties"]["Values"])
+    assertions.Annotations.from_stack(cluster.node.scope).has_warning(
+        "/Lib/Training/Software", assertions.Match.string_like_regexp("Neuron scheduler extension")
+    )
+
+
+def queue_objects(cluster: TrainingCluster) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(o["kind"], o["metadata"]["name"]): o for o in cluster.queues_chart.to_json()}
+
+
+def test_a_flavor_per_group_with_its_labels_and_toleration(mixed: Any) -> None:
+    cluster, _ = mixed
+    objects = queue_objects(cluster)
+    h100 = objects[("ResourceFlavor", "h100")]["spec"]
+    assert h100["nodeLabels"] == {"eks-ml.io/node-group": "h100"}
+    assert h100["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    trn = objects[("ResourceFlavor", "trn")]["spec"]
+    assert trn["tolerations"] == [{"key": "aws.amazon.com/neuron", "operator": "Exists", "effect": "NoSchedule"}]
+
+
+def test_cluster_queue_quota_is_each_group_at_its_maximum_size(mixed: Any) -> None:
+    cluster, _ = mixed
+    spec = queue_objects(cluster)[("ClusterQueue", "training")]["spec"]
+    assert spec["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "training"}}
+    (group,) = spec["resourceGroups"]
+    assert group["coveredResources"] == [
+        "cpu",
+        "memory",
+        "nvidia.com/gpu",
+        "aws.amazon.com/neuron",
+        "vpc.amazonaws.com/efa",
+    ]
+    quotas = {f["name"]: {r["name"]: r["nominalQuota"] for r in f["resources"]} for f in group["flavors"]}
+    assert quotas["h100"] == {
+        "cpu": 384,
+        "memory": "4194304Mi",
+        "nvidia.com/gpu": 16,
+        "aws.amazon.com/neuron": 0,
+        "vpc.amazonaws.com/efa": 64,
+    }
+    assert quotas["trn"] == {
+        "cpu": 512,
+        "memory": "2097152Mi",
+        "nvidia.com/gpu": 0,
+        "aws.amazon.com/neuron": 64,
+        "vpc.amazonaws.com/efa": 32,
+    }
+
+
+def test_local_queue_in_the_training_namespace(mixed: Any) -> None:
+    cluster, _ = mixed
+    objects = queue_objects(cluster)
+    assert ("Namespace", "training") in objects
+    local = objects[("LocalQueue", "training")]
+    assert (local["metadata"]["namespace"], local["spec"]["clusterQueue"]) == ("training", "training")
+
+
+@pytest.mark.skipif(not CRD_DIR.exists(), reason="shared CRDs absent")
+def test_queue_objects_pass_the_validator(mixed: Any) -> None:
+    cluster, _ = mixed
+    assert validate_objects(cluster.queues_chart.to_json()) == []
+
+
+def test_queues_are_applied_after_kueue_is_serving(mixed: Any) -> None:
+    _, template = mixed
+    manifests = of_type(template, "Custom::AWSCDK-EKS-KubernetesResource")
+    (queues,) = [r for r in manifests.values() if "ClusterQueue" in json.dumps(r["Properties"]["Manifest"])]
+    assert charts(template)["kueue"]["id"] in queues["DependsOn"]
