@@ -7,22 +7,30 @@ Configure it with ``eks-ml:*`` keys in cdk.json or ``cdk synth -c eks-ml:key=val
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
+import eks_ml  # first: points jsii at the bundled Node.js before aws_cdk starts it
+
+# isort: split
 from aws_cdk import App
 
-import eks_ml  # first: selects the bundled Node.js for jsii
-from stacks import build_default_app
+from stacks import build_default_app, write_job_manifests
+
+# TrainJobs for kubectl or GitOps: the example job and the fabric acceptance test of each node group.
+JOBS_DIR = Path(__file__).parent / "dist"
 
 
 def main() -> int:
     app = App()
     try:
         config = eks_ml.load_app_config(app.node.get_all_context())
-        build_default_app(app, config)
+        stacks = build_default_app(app, config)
     except eks_ml.ValidationError as error:
         print(f"eks-ml configuration error: {error}", file=sys.stderr)
         return 1
     app.synth()
+    for path in write_job_manifests(stacks, JOBS_DIR):
+        print(f"wrote {path.relative_to(JOBS_DIR.parent)}", file=sys.stderr)
     return 0
 
 

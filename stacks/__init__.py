@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from aws_cdk import App, DefaultStackSynthesizer, Environment
 
@@ -58,3 +59,12 @@ def build_default_app(app: App, config: AppConfig, *, bootstrap_version_rule: bo
         synthesizer=synthesizer(),
     )
     return DefaultStacks(network, training, inference)
+
+
+def write_job_manifests(stacks: DefaultStacks, directory: Path) -> list[Path]:
+    """Write the training cluster's example and fabric-test TrainJobs for ``kubectl apply``."""
+    training = stacks.training.training
+    path = directory / training.base_cluster_name / "training-jobs.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(training.jobs_yaml())
+    return [path]

@@ -78,9 +78,9 @@ def test_resource_counts_state_the_shape_of_the_default_app(default_synth: Synth
     assert counts["Training"]["AWS::EKS::Addon"] == 7  # plus aws-fsx-csi-driver
     assert counts["Training"]["AWS::FSx::FileSystem"] == 1
     # In-cluster software goes through the one kubectl provider: NVIDIA and EFA device plugins, Kueue,
-    # Kubeflow Trainer (Helm), and the queues and file-system volume charts (cdk8s manifests).
+    # Kubeflow Trainer (Helm), and the queues, file-system volume and runtimes charts (cdk8s manifests).
     assert counts["Training"]["Custom::AWSCDK-EKS-HelmChart"] == 4
-    assert counts["Training"]["Custom::AWSCDK-EKS-KubernetesResource"] == 2
+    assert counts["Training"]["Custom::AWSCDK-EKS-KubernetesResource"] == 3
     # Training: the system nodes plus one p5.48xlarge group in a cluster placement group.
     assert counts["Training"]["AWS::EKS::Nodegroup"] == 2
     assert counts["Training"]["AWS::EC2::PlacementGroup"] == 1

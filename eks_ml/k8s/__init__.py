@@ -2,10 +2,15 @@
 
 from .kueue_queues import QUEUE_NAME_LABEL, FlavorQuota, TrainingQueuesChart, TrainingQueuesValues
 from .lustre_volume import LustreVolumeChart, LustreVolumeValues
+from .training_jobs import JobValues, RuntimeValues, TrainingRuntimesChart, TrainJobsChart
 
 __all__ = [
     "QUEUE_NAME_LABEL",
     "FlavorQuota",
+    "JobValues",
+    "RuntimeValues",
+    "TrainJobsChart",
+    "TrainingRuntimesChart",
     "LustreVolumeChart",
     "LustreVolumeValues",
     "TrainingQueuesChart",

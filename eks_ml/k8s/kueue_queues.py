@@ -50,6 +50,7 @@ class TrainingQueuesChart(cdk8s.Chart):
 
     def __init__(self, scope: Construct, construct_id: str, values: TrainingQueuesValues) -> None:
         super().__init__(scope, construct_id, disable_resource_name_hashes=True)
+        self.local_queue = values.local_queue
         self.namespace_object = k8s.KubeNamespace(self, "Namespace", metadata=k8s.ObjectMeta(name=values.namespace))
         resources = covered_resources(values.flavors)
         for flavor in values.flavors:

@@ -14,8 +14,9 @@ from ..catalog import InstanceSpec
 from ..cluster import BaseCluster, BaseClusterProps
 from ..cluster._typing import as_icluster
 from ..errors import Problems
-from ..k8s import TrainingQueuesChart, TrainingQueuesValues
+from ..k8s import TrainingQueuesChart, TrainingQueuesValues, TrainingRuntimesChart, TrainJobsChart
 from .efa import efa_security_group
+from .jobs import group_jobs, runtimes, workload_scripts
 from .lustre import LustreProps, TrainingFileSystem
 from .node_group import TrainingNodeGroup, TrainingNodeGroupProps
 from .queues import flavor_quota
@@ -46,7 +47,8 @@ def _pascal(name: str) -> str:
 class TrainingCluster(Construct):
     """Attributes: ``base`` (BaseCluster or None), ``cluster``, ``vpc``, ``efa_security_group``,
     ``node_groups`` (name -> TrainingNodeGroup), ``software`` (device plugins, Kueue, Trainer),
-    ``queues_chart``, ``file_system`` (TrainingFileSystem or None)."""
+    ``queues_chart``, ``file_system`` (TrainingFileSystem or None), ``runtimes_chart`` (applied),
+    ``jobs_chart`` (rendered, not applied)."""
 
     def __init__(self, scope: Construct, construct_id: str, props: TrainingClusterProps) -> None:
         super().__init__(scope, construct_id)
@@ -137,6 +139,36 @@ class TrainingCluster(Construct):
         )
         if self.file_system is not None:
             self.file_system.manifest.node.add_dependency(self.queues_manifest)  # the namespace comes first
+
+        claim = props.file_system.claim_name if props.file_system is not None else None
+        self.runtimes_chart = TrainingRuntimesChart(
+            cdk8s.App(),
+            "TrainingRuntimes",
+            namespace=props.namespace,
+            scripts=workload_scripts(),
+            runtimes=runtimes(self, {group.spec.vendor for group in self.node_groups.values()}, claim),
+        )
+        self.runtimes_manifest = cluster.add_cdk8s_chart("TrainingRuntimes", self.runtimes_chart)
+        self.runtimes_manifest.node.add_dependency(self.software.trainer, self.queues_manifest)
+        # Jobs are not applied by the stack (a finished TrainJob cannot be re-run by a redeploy): they are
+        # rendered for kubectl or GitOps, see ``jobs_yaml``.
+        self.jobs_chart = TrainJobsChart(
+            cdk8s.App(),
+            "TrainJobs",
+            [
+                job
+                for group in self.node_groups.values()
+                for job in group_jobs(group, namespace=props.namespace, queue=self.queues_chart.local_queue)
+            ],
+        )
+
+    @property
+    def base_cluster_name(self) -> str:
+        return self.base.cluster_name if self.base else self.cluster.cluster_name
+
+    def jobs_yaml(self) -> str:
+        """The example and fabric-test TrainJobs of every node group, as one multi-document YAML."""
+        return cdk8s.Yaml.stringify(*self.jobs_chart.to_json())
 
     @staticmethod
     def _subnet(

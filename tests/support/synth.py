@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import eks_ml  # noqa: F401  (selects the bundled Node.js before aws_cdk starts jsii)
+
+# isort: split
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
-
-import eks_ml  # noqa: F401  (selects the bundled Node.js before aws_cdk starts jsii)
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"

@@ -1,0 +1,161 @@
+"""Kubeflow Trainer objects: the torch runtimes the training cluster serves, and TrainJobs that use them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import cdk8s
+from cdk8s_plus_35 import k8s
+from constructs import Construct
+
+from .kueue_queues import QUEUE_NAME_LABEL
+
+TRAINER_API = "trainer.kubeflow.org/v1alpha1"
+TRAINER_GROUP = "trainer.kubeflow.org"
+WORKLOADS_CONFIG_MAP = "eks-ml-workloads"
+WORKLOADS_PATH = "/opt/eks-ml"
+FSX_PATH = "/fsx"
+# Trainer's torch plugin finds the node container by these names.
+NODE_JOB = "node"
+ANCESTOR_LABEL = "trainer.kubeflow.org/trainjob-ancestor-step"
+
+
+def _env(values: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"name": name, "value": value} for name, value in sorted(values.items())]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuntimeValues:
+    """A ClusterTrainingRuntime: one node per pod, torchrun inside, shared memory, scripts and FSx mounted."""
+
+    name: str
+    image: str
+    env: Mapping[str, str] = field(default_factory=dict)
+    claim_name: str | None = None
+    shm_size: str = "64Gi"
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobValues:
+    name: str
+    namespace: str
+    queue: str
+    runtime: str
+    nodes: int
+    procs_per_node: int
+    resources: Mapping[str, int | str]
+    command: Sequence[str]
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+class TrainingRuntimesChart(cdk8s.Chart):
+    """The workload scripts (ConfigMap in the jobs' namespace) and one ClusterTrainingRuntime per value."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        namespace: str,
+        scripts: Mapping[str, str],
+        runtimes: Sequence[RuntimeValues],
+    ) -> None:
+        super().__init__(scope, construct_id, disable_resource_name_hashes=True)
+        k8s.KubeConfigMap(
+            self,
+            "Workloads",
+            metadata=k8s.ObjectMeta(name=WORKLOADS_CONFIG_MAP, namespace=namespace),
+            data=dict(scripts),
+        )
+        for runtime in runtimes:
+            obj = cdk8s.ApiObject(
+                self,
+                f"Runtime-{runtime.name}",
+                api_version=TRAINER_API,
+                kind="ClusterTrainingRuntime",
+                metadata=cdk8s.ApiObjectMetadata(name=runtime.name),
+            )
+            obj.add_json_patch(cdk8s.JsonPatch.add("/spec", _runtime_spec(runtime)))
+
+
+def _runtime_spec(runtime: RuntimeValues) -> dict[str, Any]:
+    mounts = [
+        {"name": "dshm", "mountPath": "/dev/shm"},  # NCCL and dataloaders need far more than the 64 MiB default
+        {"name": "workloads", "mountPath": WORKLOADS_PATH, "readOnly": True},
+    ]
+    volumes: list[dict[str, Any]] = [
+        {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": runtime.shm_size}},
+        {"name": "workloads", "configMap": {"name": WORKLOADS_CONFIG_MAP}},
+    ]
+    if runtime.claim_name:
+        mounts.append({"name": "fsx", "mountPath": FSX_PATH})
+        volumes.append({"name": "fsx", "persistentVolumeClaim": {"claimName": runtime.claim_name}})
+    return {
+        "mlPolicy": {"numNodes": 1, "torch": {}},
+        "template": {
+            "spec": {
+                "replicatedJobs": [
+                    {
+                        "name": NODE_JOB,
+                        "template": {
+                            "metadata": {"labels": {ANCESTOR_LABEL: "trainer"}},
+                            "spec": {
+                                "template": {
+                                    "spec": {
+                                        "containers": [
+                                            {
+                                                "name": NODE_JOB,
+                                                "image": runtime.image,
+                                                "env": _env(runtime.env),
+                                                "volumeMounts": mounts,
+                                            }
+                                        ],
+                                        "volumes": volumes,
+                                    }
+                                }
+                            },
+                        },
+                    }
+                ]
+            }
+        },
+    }
+
+
+class TrainJobsChart(cdk8s.Chart):
+    """TrainJobs queued through Kueue (the queue-name label); Kueue admits each as one gang."""
+
+    def __init__(self, scope: Construct, construct_id: str, jobs: Sequence[JobValues]) -> None:
+        super().__init__(scope, construct_id, disable_resource_name_hashes=True)
+        for job in jobs:
+            obj = cdk8s.ApiObject(
+                self,
+                f"Job-{job.name}",
+                api_version=TRAINER_API,
+                kind="TrainJob",
+                metadata=cdk8s.ApiObjectMetadata(
+                    name=job.name, namespace=job.namespace, labels={QUEUE_NAME_LABEL: job.queue}
+                ),
+            )
+            resources = {name: str(value) for name, value in job.resources.items()}
+            obj.add_json_patch(
+                cdk8s.JsonPatch.add(
+                    "/spec",
+                    {
+                        "runtimeRef": {
+                            "apiGroup": TRAINER_GROUP,
+                            "kind": "ClusterTrainingRuntime",
+                            "name": job.runtime,
+                        },
+                        "trainer": {
+                            "numNodes": job.nodes,
+                            "numProcPerNode": job.procs_per_node,
+                            "resourcesPerNode": {"requests": resources, "limits": resources},
+                            "command": list(job.command),
+                            "env": _env(job.env),
+                        },
+                    },
+                )
+            )

@@ -1,0 +1,90 @@
+"""Training runtimes and jobs sized from the catalog: what one node of a group can give one pod."""
+
+from __future__ import annotations
+
+import math
+from importlib import resources
+
+from aws_cdk import Stack
+from constructs import Construct
+
+from ..catalog import AcceleratorVendor, InstanceSpec
+from ..k8s.training_jobs import FSX_PATH, WORKLOADS_PATH, JobValues, RuntimeValues
+from .node_group import TrainingNodeGroup
+
+# AWS Deep Learning Containers with PyTorch, NCCL, EFA and aws-ofi-nccl (NVIDIA) or the Neuron SDK.
+NVIDIA_IMAGE = "public.ecr.aws/deep-learning-containers/pytorch-training:2.8.0-gpu-py312-cu129-ubuntu22.04-ec2"
+NEURON_IMAGE_REPOSITORY = "pytorch-training-neuronx"
+NEURON_IMAGE_TAG = "2.8.0-neuronx-py311-sdk2.26.1-ubuntu22.04"
+DLC_REGISTRY_ACCOUNT = "763104351884"  # the DLC registry account in most commercial regions
+# Leave room for the kubelet's reservation and the DaemonSets (CNI, device plugins, monitoring).
+CPU_FRACTION = 0.9
+MEMORY_FRACTION = 0.85
+SCRIPTS = ("allreduce_bench.py", "train_example.py")
+# Only the settings current aws-ofi-nccl and Neuron collectives need: use the EFA libfabric provider.
+FABRIC_ENV = {"FI_PROVIDER": "efa"}
+
+
+def runtime_name(vendor: AcceleratorVendor) -> str:
+    return f"eks-ml-torch-{vendor.value}"
+
+
+def backend(spec: InstanceSpec) -> str:
+    return "nccl" if spec.is_nvidia else "xla"
+
+
+def workload_scripts() -> dict[str, str]:
+    package = resources.files("eks_ml.training.workloads")
+    return {name: package.joinpath(name).read_text() for name in SCRIPTS}
+
+
+def node_resources(spec: InstanceSpec) -> dict[str, int | str]:
+    """Requests (and limits) of one pod that takes a whole node: all accelerators and EFA interfaces."""
+    return {
+        "cpu": math.floor(spec.vcpus * CPU_FRACTION),
+        "memory": f"{math.floor(spec.memory_mib * MEMORY_FRACTION)}Mi",
+        **spec.extended_resources(),
+    }
+
+
+def neuron_image(scope: Construct) -> str:
+    region = Stack.of(scope).region
+    return f"{DLC_REGISTRY_ACCOUNT}.dkr.ecr.{region}.amazonaws.com/{NEURON_IMAGE_REPOSITORY}:{NEURON_IMAGE_TAG}"
+
+
+def runtimes(scope: Construct, vendors: set[AcceleratorVendor], claim_name: str | None) -> list[RuntimeValues]:
+    env = dict(FABRIC_ENV)
+    if claim_name:
+        env["EKS_ML_CHECKPOINT_DIR"] = f"{FSX_PATH}/checkpoints"
+    images = {AcceleratorVendor.NVIDIA: NVIDIA_IMAGE, AcceleratorVendor.AWS_NEURON: neuron_image(scope)}
+    return [
+        RuntimeValues(name=runtime_name(vendor), image=images[vendor], env=env, claim_name=claim_name)
+        for vendor in sorted(vendors, key=lambda v: v.value)
+    ]
+
+
+def group_jobs(group: TrainingNodeGroup, *, namespace: str, queue: str) -> list[JobValues]:
+    """The example training job and the fabric acceptance test of one node group, on all its nodes."""
+    spec = group.spec
+    common = {
+        "namespace": namespace,
+        "queue": queue,
+        "runtime": runtime_name(spec.vendor),
+        "nodes": group.max_size,
+        "procs_per_node": spec.workers_per_node,
+        "resources": node_resources(spec),
+    }
+    return [
+        JobValues(
+            name=f"{group.name}-example",
+            command=["torchrun", f"{WORKLOADS_PATH}/train_example.py", "--backend", backend(spec)],
+            env={"EKS_ML_JOB_NAME": f"{group.name}-example"},
+            **common,  # type: ignore[arg-type]
+        ),
+        JobValues(
+            name=f"{group.name}-fabric-test",
+            command=["torchrun", f"{WORKLOADS_PATH}/allreduce_bench.py", "--backend", backend(spec)],
+            env={"EKS_ML_EFA_GBPS": f"{spec.network_bandwidth_gbps:g}"},
+            **common,  # type: ignore[arg-type]
+        ),
+    ]

@@ -1,0 +1,190 @@
+from __future__ import annotations
+
+import importlib.util
+import json
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
+from aws_cdk import assertions
+
+from eks_ml import BaseClusterProps, MlVpc, MlVpcProps, catalog
+from eks_ml.training import TrainingCluster, TrainingClusterProps, TrainingNodeGroupProps
+from eks_ml.training.jobs import NVIDIA_IMAGE, node_resources
+
+from .support.manifests import CRD_DIR, validate_objects
+from .support.synth import ROOT, library_stack, of_type
+
+# Variables modern aws-ofi-nccl and Neuron collectives do not need; eks-ml must not set them by default.
+OBSOLETE_FABRIC_ENV = {
+    "FI_EFA_USE_DEVICE_RDMA",
+    "FI_EFA_FORK_SAFE",
+    "NCCL_PROTO",
+    "NCCL_ALGO",
+    "NCCL_BUFFSIZE",
+    "RDMAV_FORK_SAFE",
+}
+
+
+@pytest.fixture(scope="module")
+def mixed() -> tuple[TrainingCluster, dict[str, Any]]:
+    _, stack = library_stack()
+    network = MlVpc(stack, "Network", MlVpcProps(availability_zones=("us-west-2a", "us-west-2b")))
+    cluster = TrainingCluster(
+        stack,
+        "Training",
+        TrainingClusterProps(
+            base=BaseClusterProps(vpc=network.vpc, cluster_name="train"),
+            node_groups=[
+                TrainingNodeGroupProps(name="h100", instance_type="p5.48xlarge", desired_size=2),
+                TrainingNodeGroupProps(name="trn", instance_type="trn1.32xlarge", desired_size=0, max_size=4),
+            ],
+        ),
+    )
+    return cluster, assertions.Template.from_stack(stack).to_json()
+
+
+def runtimes(cluster: TrainingCluster) -> dict[str, dict[str, Any]]:
+    return {o["metadata"]["name"]: o for o in cluster.runtimes_chart.to_json() if o["kind"] == "ClusterTrainingRuntime"}
+
+
+def pod_spec(runtime: dict[str, Any]) -> dict[str, Any]:
+    (node,) = runtime["spec"]["template"]["spec"]["replicatedJobs"]
+    assert node["name"] == "node" and node["template"]["metadata"]["labels"] == {
+        "trainer.kubeflow.org/trainjob-ancestor-step": "trainer"
+    }
+    return node["template"]["spec"]["template"]["spec"]
+
+
+def jobs(cluster: TrainingCluster) -> dict[str, dict[str, Any]]:
+    return {o["metadata"]["name"]: o for o in cluster.jobs_chart.to_json()}
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("p5.48xlarge", {"cpu": 172, "memory": "1782579Mi", "nvidia.com/gpu": 8, "vpc.amazonaws.com/efa": 32}),
+        ("trn1.32xlarge", {"cpu": 115, "memory": "445644Mi", "aws.amazon.com/neuron": 16, "vpc.amazonaws.com/efa": 8}),
+        ("p6-b200.48xlarge", {"cpu": 172, "memory": "1782579Mi", "nvidia.com/gpu": 8, "vpc.amazonaws.com/efa": 8}),
+    ],
+)
+def test_a_pod_takes_the_whole_node(name: str, expected: dict[str, Any]) -> None:
+    assert node_resources(catalog.lookup(name)) == expected
+
+
+def test_a_runtime_per_accelerator_vendor_with_pinned_images(mixed: Any) -> None:
+    cluster, _ = mixed
+    found = runtimes(cluster)
+    assert set(found) == {"eks-ml-torch-nvidia", "eks-ml-torch-aws-neuron"}
+    nvidia = pod_spec(found["eks-ml-torch-nvidia"])["containers"][0]
+    assert nvidia["image"] == NVIDIA_IMAGE
+    neuron = pod_spec(found["eks-ml-torch-aws-neuron"])["containers"][0]
+    assert (
+        neuron["image"]
+        == "763104351884.dkr.ecr.us-west-2.amazonaws.com/pytorch-training-neuronx:2.8.0-neuronx-py311-sdk2.26.1-ubuntu22.04"
+    )
+    assert ":latest" not in nvidia["image"] + neuron["image"]
+
+
+def test_runtime_mounts_shared_memory_scripts_and_the_file_system(mixed: Any) -> None:
+    cluster, _ = mixed
+    spec = pod_spec(runtimes(cluster)["eks-ml-torch-nvidia"])
+    container = spec["containers"][0]
+    assert {m["mountPath"] for m in container["volumeMounts"]} == {"/dev/shm", "/opt/eks-ml", "/fsx"}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["dshm"]["emptyDir"] == {"medium": "Memory", "sizeLimit": "64Gi"}
+    assert volumes["fsx"]["persistentVolumeClaim"] == {"claimName": "fsx"}
+    assert volumes["workloads"]["configMap"] == {"name": "eks-ml-workloads"}
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env == {"FI_PROVIDER": "efa", "EKS_ML_CHECKPOINT_DIR": "/fsx/checkpoints"}
+    assert not OBSOLETE_FABRIC_ENV & set(env)
+
+
+def test_example_and_fabric_jobs_per_group_sized_from_the_catalog(mixed: Any) -> None:
+    cluster, _ = mixed
+    found = jobs(cluster)
+    assert set(found) == {"h100-example", "h100-fabric-test", "trn-example", "trn-fabric-test"}
+    for group in cluster.node_groups.values():
+        for kind in ("example", "fabric-test"):
+            job = found[f"{group.name}-{kind}"]
+            assert job["metadata"]["labels"] == {"kueue.x-k8s.io/queue-name": "training"}
+            assert job["metadata"]["namespace"] == "training"
+            trainer = job["spec"]["trainer"]
+            assert trainer["numNodes"] == group.max_size  # every node of the group
+            assert trainer["numProcPerNode"] == group.spec.workers_per_node
+            resources = trainer["resourcesPerNode"]
+            assert resources["requests"] == resources["limits"]
+            assert resources["limits"][group.spec.accelerator_resource] == str(group.spec.accelerator_count)
+            assert resources["limits"]["vpc.amazonaws.com/efa"] == str(group.spec.efa_interfaces)
+            assert trainer["command"][0] == "torchrun"
+            assert not OBSOLETE_FABRIC_ENV & {e["name"] for e in trainer.get("env", [])}
+    assert found["trn-fabric-test"]["spec"]["trainer"]["command"][-2:] == ["--backend", "xla"]
+    assert found["h100-fabric-test"]["spec"]["runtimeRef"]["name"] == "eks-ml-torch-nvidia"
+    efa_gbps = {e["name"]: e["value"] for e in found["h100-fabric-test"]["spec"]["trainer"]["env"]}["EKS_ML_EFA_GBPS"]
+    assert efa_gbps == "3200"
+
+
+def test_jobs_are_rendered_not_applied(mixed: Any) -> None:
+    cluster, template = mixed
+    manifests = json.dumps(
+        [r["Properties"]["Manifest"] for r in of_type(template, "Custom::AWSCDK-EKS-KubernetesResource").values()]
+    )
+    assert "ClusterTrainingRuntime" in manifests and "TrainJob" not in manifests.replace("TrainJobs", "")
+    docs = list(yaml.safe_load_all(cluster.jobs_yaml()))
+    assert [d["kind"] for d in docs] == ["TrainJob"] * 4
+
+
+def test_runtimes_follow_trainer_and_the_namespace(mixed: Any) -> None:
+    _, template = mixed
+    manifests = of_type(template, "Custom::AWSCDK-EKS-KubernetesResource")
+    (runtimes_id,) = [
+        k for k, r in manifests.items() if "ClusterTrainingRuntime" in json.dumps(r["Properties"]["Manifest"])
+    ]
+    (queues_id,) = [k for k, r in manifests.items() if "ClusterQueue" in json.dumps(r["Properties"]["Manifest"])]
+    (trainer_id,) = [
+        k
+        for k, r in of_type(template, "Custom::AWSCDK-EKS-HelmChart").items()
+        if r["Properties"]["Release"] == "kubeflow-trainer"
+    ]
+    assert {queues_id, trainer_id} <= set(manifests[runtimes_id]["DependsOn"])
+
+
+@pytest.mark.skipif(not CRD_DIR.exists(), reason="shared CRDs absent")
+def test_runtime_and_job_objects_pass_the_validator(mixed: Any) -> None:
+    cluster, _ = mixed
+    assert validate_objects(cluster.runtimes_chart.to_json() + cluster.jobs_chart.to_json()) == []
+
+
+def _script(name: str) -> ModuleType:
+    path = ROOT / "eks_ml" / "training" / "workloads" / name
+    spec = importlib.util.spec_from_file_location(name.removesuffix(".py"), path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # torch is imported only inside main(): this works without it
+    return module
+
+
+def test_bus_bandwidth_is_computed_as_nccl_tests_does() -> None:
+    bench = _script("allreduce_bench.py")
+    size, seconds, ranks = 2**30, 0.01, 16
+    assert bench.algorithm_bandwidth(size, seconds) == pytest.approx(107.374, rel=1e-4)
+    assert bench.bus_bandwidth(size, seconds, ranks) == pytest.approx(107.374 * 2 * 15 / 16, rel=1e-4)
+    assert bench.bus_bandwidth(size, seconds, 1) == 0  # a single rank moves nothing over the fabric
+    assert bench.line_rate_gbytes(3200) == 400
+    assert bench.verdict(250.0, 400.0, 0.5) and not bench.verdict(12.5, 400.0, 0.5)
+
+
+def test_example_checkpoints_land_on_the_shared_file_system() -> None:
+    example = _script("train_example.py")
+    assert (
+        str(example.checkpoint_path("/fsx/checkpoints", "h100-example", 50))
+        == "/fsx/checkpoints/h100-example/step-000050.pt"
+    )
+
+
+def test_scripts_ship_in_the_config_map(mixed: Any) -> None:
+    cluster, _ = mixed
+    (config_map,) = [o for o in cluster.runtimes_chart.to_json() if o["kind"] == "ConfigMap"]
+    assert set(config_map["data"]) == {"allreduce_bench.py", "train_example.py"}
+    assert config_map["metadata"]["namespace"] == "training"
