@@ -15,6 +15,7 @@ from eks_ml.nag import acknowledge
 from stacks import build_default_app, stack_names
 
 from .support import eks_checks
+from .support.manifests import CRD_DIR, applied_objects, validate_objects
 from .support.synth import Synthesis, error_findings, make_app, normalize, synthesize
 
 STACKS = ("Network", "Training", "Inference")
@@ -92,3 +93,20 @@ def test_resource_counts_state_the_shape_of_the_default_app(default_synth: Synth
 @pytest.mark.parametrize("stack", STACKS)
 def test_stack_snapshot(default_synth: Synthesis, stack: str, json_snapshot) -> None:  # type: ignore[no-untyped-def]
     assert normalize(default_synth.templates[stack]) == json_snapshot
+
+
+@pytest.mark.skipif(not CRD_DIR.exists(), reason="shared CRDs absent")
+def test_every_applied_kubernetes_object_passes_the_validator(default_synth: Synthesis) -> None:
+    objects = [obj for template in default_synth.templates.values() for obj in applied_objects(template)]
+    kinds = {obj["kind"] for obj in objects}
+    assert {
+        "Namespace",
+        "ResourceFlavor",
+        "ClusterQueue",
+        "LocalQueue",
+        "PersistentVolume",
+        "PersistentVolumeClaim",
+        "ConfigMap",
+        "ClusterTrainingRuntime",
+    } <= kinds
+    assert validate_objects(objects) == []

@@ -10,7 +10,7 @@ import yaml
 from aws_cdk import assertions
 
 from eks_ml import BaseClusterProps, MlVpc, MlVpcProps, catalog
-from eks_ml.training import TrainingCluster, TrainingClusterProps, TrainingNodeGroupProps
+from eks_ml.training import TrainingCluster, TrainingClusterProps, TrainingNodeGroupProps, training_instance_types
 from eks_ml.training.jobs import NVIDIA_IMAGE, node_resources
 
 from .support.manifests import CRD_DIR, validate_objects
@@ -71,6 +71,16 @@ def jobs(cluster: TrainingCluster) -> dict[str, dict[str, Any]]:
 )
 def test_a_pod_takes_the_whole_node(name: str, expected: dict[str, Any]) -> None:
     assert node_resources(catalog.lookup(name)) == expected
+
+
+@pytest.mark.parametrize("name", training_instance_types())
+def test_job_requests_cover_every_accelerator_and_efa_interface(name: str) -> None:
+    spec = catalog.lookup(name)
+    requests = node_resources(spec)
+    assert requests[spec.accelerator_resource] == spec.accelerator_count
+    assert requests["vpc.amazonaws.com/efa"] == spec.efa_interfaces
+    assert 0 < int(requests["cpu"]) < spec.vcpus
+    assert 0 < int(str(requests["memory"]).removesuffix("Mi")) < spec.memory_mib
 
 
 def test_a_runtime_per_accelerator_vendor_with_pinned_images(mixed: Any) -> None:
