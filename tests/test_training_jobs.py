@@ -14,7 +14,7 @@ from eks_ml.training import TrainingCluster, TrainingClusterProps, TrainingNodeG
 from eks_ml.training.jobs import NVIDIA_IMAGE, node_resources
 
 from .support.manifests import CRD_DIR, validate_objects
-from .support.synth import ROOT, library_stack, of_type
+from .support.synth import ROOT, library_stack, manifest_id, of_type, resource_id
 
 # Variables modern aws-ofi-nccl and Neuron collectives do not need; eks-ml must not set them by default.
 OBSOLETE_FABRIC_ENV = {
@@ -147,17 +147,9 @@ def test_jobs_are_rendered_not_applied(mixed: Any) -> None:
 
 def test_runtimes_follow_trainer_and_the_namespace(mixed: Any) -> None:
     _, template = mixed
-    manifests = of_type(template, "Custom::AWSCDK-EKS-KubernetesResource")
-    (runtimes_id,) = [
-        k for k, r in manifests.items() if "ClusterTrainingRuntime" in json.dumps(r["Properties"]["Manifest"])
-    ]
-    (queues_id,) = [k for k, r in manifests.items() if "ClusterQueue" in json.dumps(r["Properties"]["Manifest"])]
-    (trainer_id,) = [
-        k
-        for k, r in of_type(template, "Custom::AWSCDK-EKS-HelmChart").items()
-        if r["Properties"]["Release"] == "kubeflow-trainer"
-    ]
-    assert {queues_id, trainer_id} <= set(manifests[runtimes_id]["DependsOn"])
+    runtimes_manifest = template["Resources"][manifest_id(template, "ClusterTrainingRuntime")]
+    trainer = resource_id(template, "Custom::AWSCDK-EKS-HelmChart", Release="kubeflow-trainer")
+    assert {manifest_id(template, "ClusterQueue"), trainer} <= set(runtimes_manifest["DependsOn"])
 
 
 @pytest.mark.skipif(not CRD_DIR.exists(), reason="shared CRDs absent")

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -10,7 +9,7 @@ from eks_ml import BaseClusterProps, MlVpc, MlVpcProps, ValidationError
 from eks_ml.training import DataRepository, LustreProps, TrainingCluster, TrainingClusterProps, TrainingNodeGroupProps
 
 from .support.manifests import CRD_DIR, validate_objects
-from .support.synth import library_stack, of_type
+from .support.synth import library_stack, manifest_id, of_type, resource_id
 
 
 def synth(
@@ -134,17 +133,9 @@ def test_static_volume_and_rwx_claim(default_fs: Any) -> None:
 
 def test_volume_is_applied_after_the_namespace_and_the_csi_driver(default_fs: Any) -> None:
     _, template = default_fs
-    manifests = of_type(template, "Custom::AWSCDK-EKS-KubernetesResource")
-    (volume_id,) = [
-        k for k, r in manifests.items() if "PersistentVolumeClaim" in json.dumps(r["Properties"]["Manifest"])
-    ]
-    (queues_id,) = [k for k, r in manifests.items() if "ClusterQueue" in json.dumps(r["Properties"]["Manifest"])]
-    (csi_id,) = [
-        k
-        for k, r in of_type(template, "AWS::EKS::Addon").items()
-        if r["Properties"]["AddonName"] == "aws-fsx-csi-driver"
-    ]
-    assert {queues_id, csi_id} <= set(manifests[volume_id]["DependsOn"])
+    volume = template["Resources"][manifest_id(template, "PersistentVolumeClaim")]
+    csi = resource_id(template, "AWS::EKS::Addon", AddonName="aws-fsx-csi-driver")
+    assert {manifest_id(template, "ClusterQueue"), csi} <= set(volume["DependsOn"])
 
 
 @pytest.mark.skipif(not CRD_DIR.exists(), reason="shared CRDs absent")

@@ -11,7 +11,7 @@ from eks_ml import BaseCluster, BaseClusterProps, MlVpc, MlVpcProps, helm
 from eks_ml.training import TrainingCluster, TrainingClusterProps, TrainingNodeGroupProps
 
 from .support.manifests import CRD_DIR, validate_objects
-from .support.synth import library_stack, of_type
+from .support.synth import library_stack, manifest_id, of_type, resource_id
 
 HELM = "Custom::AWSCDK-EKS-HelmChart"
 
@@ -173,6 +173,5 @@ def test_queue_objects_pass_the_validator(mixed: Any) -> None:
 
 def test_queues_are_applied_after_kueue_is_serving(mixed: Any) -> None:
     _, template = mixed
-    manifests = of_type(template, "Custom::AWSCDK-EKS-KubernetesResource")
-    (queues,) = [r for r in manifests.values() if "ClusterQueue" in json.dumps(r["Properties"]["Manifest"])]
-    assert charts(template)["kueue"]["id"] in queues["DependsOn"]
+    queues = template["Resources"][manifest_id(template, "ClusterQueue")]
+    assert resource_id(template, HELM, Release="kueue") in queues["DependsOn"]

@@ -40,6 +40,27 @@ def of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str,
     return {k: r for k, r in template["Resources"].items() if r["Type"] == resource_type}
 
 
+def resource_id(template: dict[str, Any], resource_type: str, **properties: Any) -> str:
+    """The logical id of the one resource of a type whose properties include ``properties``."""
+    (found,) = [
+        logical_id
+        for logical_id, resource in of_type(template, resource_type).items()
+        if all(resource["Properties"].get(key) == value for key, value in properties.items())
+    ]
+    return found
+
+
+def manifest_id(template: dict[str, Any], kind: str) -> str:
+    """The logical id of the one kubectl-provider manifest that applies an object of ``kind``."""
+    marker = f'"kind":"{kind}"'
+    (found,) = [
+        logical_id
+        for logical_id, resource in of_type(template, "Custom::AWSCDK-EKS-KubernetesResource").items()
+        if marker in json.dumps(resource["Properties"]["Manifest"]).replace('\\"', '"').replace(" ", "")
+    ]
+    return found
+
+
 @dataclass(frozen=True)
 class Synthesis:
     """What one synth produced: templates by stack id, and the validation (cdk-nag) report if any."""
