@@ -48,7 +48,16 @@ KUBEFLOW_TRAINER = HelmChartPin(
     "kubeflow-trainer", "oci://ghcr.io/kubeflow/charts/kubeflow-trainer", "2.3.0", "kubeflow-system", "kubeflow-trainer"
 )
 
-ALL_CHARTS = (NVIDIA_DEVICE_PLUGIN, EFA_DEVICE_PLUGIN, NEURON, KUEUE, KUBEFLOW_TRAINER)
+# Karpenter v1; matches the NodePool and EC2NodeClass CRDs the tests validate against (v1.14.1).
+KARPENTER = HelmChartPin(
+    chart="karpenter",
+    repository="oci://public.ecr.aws/karpenter/karpenter",
+    version="1.14.1",
+    namespace="kube-system",
+    release="karpenter",
+)
+
+ALL_CHARTS = (NVIDIA_DEVICE_PLUGIN, EFA_DEVICE_PLUGIN, NEURON, KUEUE, KUBEFLOW_TRAINER, KARPENTER)
 # Controllers with admission webhooks must be serving before their custom resources are applied.
 WEBHOOK_READY_TIMEOUT = Duration.minutes(15)
 

@@ -12,7 +12,9 @@ from aws_cdk import Stack
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
-from eks_ml import AppConfig, BaseCluster, BaseClusterProps, MlVpc, SystemNodesProps
+from eks_ml import AppConfig, BaseClusterProps, MlVpc, SystemNodesProps
+from eks_ml.inference import InferenceCluster, InferenceClusterProps
+from eks_ml.network import KARPENTER_DISCOVERY_TAG
 from eks_ml.training import TrainingCluster, TrainingClusterProps
 
 
@@ -50,4 +52,12 @@ class InferenceStack(Stack):
         self, scope: Construct, construct_id: str, *, config: AppConfig, network: MlVpc, **kwargs: Any
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.base = BaseCluster(self, "Cluster", base_cluster_props(config, network, config.inference_cluster_name))
+        self.inference = InferenceCluster(
+            self,
+            "Cluster",
+            InferenceClusterProps(
+                base=base_cluster_props(config, network, config.inference_cluster_name),
+                subnet_tags={KARPENTER_DISCOVERY_TAG: network.discovery_tag_value},
+            ),
+        )
+        self.base = self.inference.base

@@ -85,7 +85,9 @@ def test_resource_counts_state_the_shape_of_the_default_app(default_synth: Synth
     # Training: the system nodes plus one p5.48xlarge group in a cluster placement group.
     assert counts["Training"]["AWS::EKS::Nodegroup"] == 2
     assert counts["Training"]["AWS::EC2::PlacementGroup"] == 1
-    assert counts["Inference"]["AWS::EKS::Nodegroup"] == 1
+    assert counts["Inference"]["AWS::EKS::Nodegroup"] == 1  # system nodes; Karpenter launches the rest
+    assert counts["Inference"]["Custom::AWSCDK-EKS-HelmChart"] == 1  # Karpenter
+    assert counts["Inference"]["AWS::Events::Rule"] == 4  # interruption events into the Karpenter queue
     # The VPC's restrict-default-security-group custom resource is the only Lambda in the network stack.
     assert counts["Network"]["AWS::Lambda::Function"] == 1
 
@@ -108,5 +110,7 @@ def test_every_applied_kubernetes_object_passes_the_validator(default_synth: Syn
         "PersistentVolumeClaim",
         "ConfigMap",
         "ClusterTrainingRuntime",
+        "NodePool",
+        "EC2NodeClass",
     } <= kinds
     assert validate_objects(objects) == []

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import aws_eks_v2 as eks
+from constructs import IConstruct
 
 from ..nag import PACK, acknowledge, logical_id, managed_policy
 
@@ -49,10 +52,17 @@ def acknowledge_cluster(cluster: eks.Cluster) -> None:
     )
 
 
-def acknowledge_node_role(nodegroup: eks.Nodegroup) -> None:
+NODEGROUP_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly")
+
+
+def acknowledge_node_role_policies(scope: IConstruct, policies: Sequence[str]) -> None:
     reason = (
-        "EKS managed node groups need these AWS managed policies on the node role (EKS node IAM role guide): "
-        "joining the cluster, VPC CNI ENI management, and pulling images from ECR."
+        "EKS nodes need these AWS managed policies on their role (EKS node IAM role guide): joining the cluster, "
+        "VPC CNI ENI management, pulling images from ECR, and (Karpenter nodes) SSM for node diagnostics."
     )
-    for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly"):
-        acknowledge(nodegroup, managed_policy(policy), reason)
+    for policy in policies:
+        acknowledge(scope, managed_policy(policy), reason)
+
+
+def acknowledge_node_role(nodegroup: eks.Nodegroup) -> None:
+    acknowledge_node_role_policies(nodegroup, NODEGROUP_POLICIES)

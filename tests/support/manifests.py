@@ -19,7 +19,7 @@ import jsonschema
 import kubernetes_validate
 import yaml
 
-from .synth import SHARED
+from .synth import SHARED, joined
 
 CRD_DIR = SHARED / "crds"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml parses the large CRDs ~10x faster
@@ -93,8 +93,5 @@ def applied_objects(template: dict[str, Any]) -> list[dict[str, Any]]:
     for resource in template.get("Resources", {}).values():
         if resource["Type"] != "Custom::AWSCDK-EKS-KubernetesResource":
             continue
-        manifest = resource["Properties"]["Manifest"]
-        if isinstance(manifest, dict):  # {"Fn::Join": ["", [...parts...]]}
-            manifest = "".join(part if isinstance(part, str) else "TOKEN" for part in manifest["Fn::Join"][1])
-        objects.extend(json.loads(manifest))
+        objects.extend(json.loads(joined(resource["Properties"]["Manifest"])))
     return objects

@@ -40,6 +40,13 @@ def of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str,
     return {k: r for k, r in template["Resources"].items() if r["Type"] == resource_type}
 
 
+def joined(value: Any) -> str:
+    """A CloudFormation string that may be an Fn::Join with references; each reference becomes "TOKEN"."""
+    if isinstance(value, str):
+        return value
+    return "".join(part if isinstance(part, str) else "TOKEN" for part in value["Fn::Join"][1])
+
+
 def resource_id(template: dict[str, Any], resource_type: str, **properties: Any) -> str:
     """The logical id of the one resource of a type whose properties include ``properties``."""
     (found,) = [

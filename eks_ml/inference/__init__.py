@@ -1,0 +1,16 @@
+"""Inference clusters: Karpenter-provisioned accelerators for model servers."""
+
+from .cluster import DEFAULT_AMI_ALIAS, InferenceCluster, InferenceClusterProps
+from .karpenter import Karpenter
+from .pools import INFERENCE_FAMILIES, NodePoolProps, PoolKind, default_pools
+
+__all__ = [
+    "DEFAULT_AMI_ALIAS",
+    "INFERENCE_FAMILIES",
+    "InferenceCluster",
+    "InferenceClusterProps",
+    "Karpenter",
+    "NodePoolProps",
+    "PoolKind",
+    "default_pools",
+]

@@ -1,0 +1,294 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk import assertions
+
+from eks_ml import BaseClusterProps, MlVpc, MlVpcProps, ValidationError, catalog, helm
+from eks_ml.inference import InferenceCluster, InferenceClusterProps, NodePoolProps, PoolKind
+
+from .support.manifests import CRD_DIR, validate_objects
+from .support.synth import joined, library_stack, manifest_id, of_type, resource_id
+
+HELM = "Custom::AWSCDK-EKS-HelmChart"
+
+
+def synth(auto_mode: bool = False, **props: Any) -> tuple[InferenceCluster, dict[str, Any]]:
+    _, stack = library_stack()
+    network = MlVpc(
+        stack, "Network", MlVpcProps(availability_zones=("us-west-2a", "us-west-2b"), discovery_tag_value="ml")
+    )
+    cluster = InferenceCluster(
+        stack,
+        "Inference",
+        InferenceClusterProps(
+            base=BaseClusterProps(vpc=network.vpc, cluster_name="serve", auto_mode=auto_mode),
+            subnet_tags={"karpenter.sh/discovery": "ml"},
+            **props,
+        ),
+    )
+    return cluster, assertions.Template.from_stack(stack).to_json()
+
+
+@pytest.fixture(scope="module")
+def default() -> tuple[InferenceCluster, dict[str, Any]]:
+    return synth()
+
+
+def objects(cluster: InferenceCluster) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(o["kind"], o["metadata"]["name"]): o for o in cluster.pools_chart.to_json()}
+
+
+# --- Karpenter ------------------------------------------------------------------------------------------
+
+
+def test_interruption_queue_is_fed_by_the_four_event_kinds(default: Any) -> None:
+    _, template = default
+    ((queue_id, queue),) = of_type(template, "AWS::SQS::Queue").items()
+    assert queue["Properties"]["QueueName"] == "serve-karpenter"
+    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    assert queue["Properties"]["MessageRetentionPeriod"] == 300
+    patterns = sorted(
+        (r["Properties"]["EventPattern"]["source"][0], r["Properties"]["EventPattern"]["detail-type"][0])
+        for r in of_type(template, "AWS::Events::Rule").values()
+        if r["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    )
+    assert patterns == [
+        ("aws.ec2", "EC2 Instance Rebalance Recommendation"),
+        ("aws.ec2", "EC2 Instance State-change Notification"),
+        ("aws.ec2", "EC2 Spot Instance Interruption Warning"),
+        ("aws.health", "AWS Health Event"),
+    ]
+    (policy,) = of_type(template, "AWS::SQS::QueuePolicy").values()
+    effects = {s["Effect"] for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    assert effects == {"Allow", "Deny"}  # events may send; non-TLS access is denied
+
+
+def test_node_role_has_a_fixed_name_and_an_ec2_linux_access_entry(default: Any) -> None:
+    cluster, template = default
+    role_id = resource_id(template, "AWS::IAM::Role", RoleName="serve-karpenter-node")
+    assert cluster.karpenter.node_role_name == "serve-karpenter-node"
+    entry = template["Resources"][resource_id(template, "AWS::EKS::AccessEntry", Type="EC2_LINUX")]
+    assert entry["Properties"]["PrincipalArn"] == {"Fn::GetAtt": [role_id, "Arn"]}
+    policies = json.dumps(template["Resources"][role_id]["Properties"]["ManagedPolicyArns"])
+    for name in (
+        "AmazonEKSWorkerNodePolicy",
+        "AmazonEKS_CNI_Policy",
+        "AmazonEC2ContainerRegistryReadOnly",
+        "AmazonSSMManagedInstanceCore",
+    ):
+        assert name in policies
+
+
+def test_controller_uses_pod_identity_with_a_scoped_policy(default: Any) -> None:
+    cluster, template = default
+    association = template["Resources"][
+        resource_id(template, "AWS::EKS::PodIdentityAssociation", ServiceAccount="karpenter")
+    ]
+    assert association["Properties"]["Namespace"] == "kube-system"
+    role_id = association["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    trust = template["Resources"][role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
+    assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+    (policy,) = [
+        p for p in of_type(template, "AWS::IAM::Policy").values() if p["Properties"]["Roles"] == [{"Ref": role_id}]
+    ]
+    statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    assert statements["AllowScopedTermination"]["Condition"] == {
+        "StringLike": {"ec2:ResourceTag/karpenter.sh/nodepool": "*"}
+    }
+    node_role = resource_id(template, "AWS::IAM::Role", RoleName="serve-karpenter-node")
+    assert statements["AllowPassingNodeRole"]["Resource"] == {"Fn::GetAtt": [node_role, "Arn"]}
+    assert (
+        statements["AllowScopedInstanceProfileCreation"]["Condition"]["StringEquals"][
+            "aws:RequestTag/kubernetes.io/cluster/serve"
+        ]
+        == "owned"
+    )
+    assert "Fn::GetAtt" in json.dumps(statements["AllowInterruptionQueue"]["Resource"])
+
+
+def test_chart_runs_on_system_nodes_after_its_identity(default: Any) -> None:
+    _, template = default
+    chart = template["Resources"][resource_id(template, HELM, Release="karpenter")]
+    assert (chart["Properties"]["Repository"], chart["Properties"]["Version"]) == (helm.KARPENTER.repository, "1.14.1")
+    values = json.loads(joined(chart["Properties"]["Values"]))
+    assert values["settings"]["clusterName"] == "serve"
+    assert values["nodeSelector"] == {"eks-ml.io/node-role": "system"}
+    assert resource_id(template, "AWS::EKS::PodIdentityAssociation", ServiceAccount="karpenter") in chart["DependsOn"]
+    pools = template["Resources"][manifest_id(template, "NodePool")]
+    assert resource_id(template, HELM, Release="karpenter") in pools["DependsOn"]
+
+
+# --- pools ----------------------------------------------------------------------------------------------
+
+
+def test_default_pools_cover_nvidia_neuron_and_cpu(default: Any) -> None:
+    cluster, _ = default
+    found = objects(cluster)
+    assert {name for kind, name in found if kind == "NodePool"} == {"gpu", "inferentia", "cpu"}
+    gpu_types = next(
+        r
+        for r in found[("NodePool", "gpu")]["spec"]["template"]["spec"]["requirements"]
+        if r["key"] == "node.kubernetes.io/instance-type"
+    )
+    assert set(gpu_types["values"]) == {s.name for s in catalog.all_instance_types() if s.family in ("g5", "g6", "g6e")}
+    inf = next(
+        r
+        for r in found[("NodePool", "inferentia")]["spec"]["template"]["spec"]["requirements"]
+        if r["key"] == "node.kubernetes.io/instance-type"
+    )
+    assert inf["values"] == ["inf2.24xlarge", "inf2.48xlarge", "inf2.8xlarge", "inf2.xlarge"]
+
+
+def test_accelerated_pools_are_tainted_limited_and_spare_busy_servers(default: Any) -> None:
+    cluster, _ = default
+    gpu = objects(cluster)[("NodePool", "gpu")]["spec"]
+    template = gpu["template"]
+    assert template["spec"]["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}]
+    assert template["metadata"]["labels"] == {
+        "eks-ml.io/node-role": "inference",
+        "eks-ml.io/pool": "gpu",
+        "eks-ml.io/accelerator": "nvidia",
+    }
+    assert {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["spot", "on-demand"]} in template["spec"][
+        "requirements"
+    ]
+    assert gpu["limits"] == {"cpu": "1024", "nvidia.com/gpu": "32"}
+    assert gpu["disruption"] == {
+        "consolidationPolicy": "WhenEmpty",
+        "consolidateAfter": "10m",
+        "budgets": [{"nodes": "10%"}],
+    }
+    assert template["spec"]["expireAfter"] == "720h"
+    inferentia = objects(cluster)[("NodePool", "inferentia")]["spec"]
+    assert inferentia["limits"]["aws.amazon.com/neuron"] == "32"
+    cpu = objects(cluster)[("NodePool", "cpu")]["spec"]["template"]["spec"]
+    assert cpu["taints"] == []
+    assert {"key": "karpenter.k8s.aws/instance-generation", "operator": "Gt", "values": ["6"]} in cpu["requirements"]
+
+
+def test_node_classes_are_pinned_and_locked_down(default: Any) -> None:
+    cluster, _ = default
+    for pool in ("gpu", "inferentia", "cpu"):
+        spec = objects(cluster)[("EC2NodeClass", pool)]["spec"]
+        assert spec["amiSelectorTerms"] == [{"alias": "al2023@v20260728"}]
+        assert spec["role"] == "serve-karpenter-node"
+        assert spec["subnetSelectorTerms"] == [{"tags": {"karpenter.sh/discovery": "ml"}}]
+        assert spec["securityGroupSelectorTerms"] == [{"tags": {"aws:eks:cluster-name": "serve"}}]
+        assert spec["metadataOptions"] == {
+            "httpEndpoint": "enabled",
+            "httpTokens": "required",
+            "httpPutResponseHopLimit": 2,
+        }
+        (root,) = spec["blockDeviceMappings"]
+        assert root["ebs"]["encrypted"] is True and root["ebs"]["volumeType"] == "gp3"
+        assert root["ebs"]["volumeSize"] == ("50Gi" if pool == "cpu" else "200Gi")
+        assert spec["instanceStorePolicy"] == "RAID0"
+        assert objects(cluster)[("NodePool", pool)]["spec"]["template"]["spec"]["nodeClassRef"] == {
+            "group": "karpenter.k8s.aws",
+            "kind": "EC2NodeClass",
+            "name": pool,
+        }
+
+
+@pytest.mark.skipif(not CRD_DIR.exists(), reason="shared CRDs absent")
+def test_pool_objects_pass_the_validator(default: Any) -> None:
+    cluster, _ = default
+    assert validate_objects(cluster.pools_chart.to_json()) == []
+
+
+def test_explicit_types_and_on_demand_only() -> None:
+    cluster, _ = synth(
+        pools=[
+            NodePoolProps(
+                name="l40s",
+                kind=PoolKind.NVIDIA,
+                instance_types=["g6e.12xlarge", "g6e.48xlarge"],
+                capacity_types=["on-demand"],
+            )
+        ]
+    )
+    spec = objects(cluster)[("NodePool", "l40s")]["spec"]["template"]["spec"]
+    assert {
+        "key": "node.kubernetes.io/instance-type",
+        "operator": "In",
+        "values": ["g6e.12xlarge", "g6e.48xlarge"],
+    } in spec["requirements"]
+    assert {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["on-demand"]} in spec["requirements"]
+
+
+def test_auto_mode_uses_eks_node_pools_without_karpenter() -> None:
+    cluster, template = synth(auto_mode=True)
+    assert cluster.karpenter is None
+    assert not of_type(template, "AWS::SQS::Queue") and HELM not in {r["Type"] for r in template["Resources"].values()}
+    found = objects(cluster)
+    assert not [k for k in found if k[0] == "EC2NodeClass"]
+    gpu = found[("NodePool", "gpu")]["spec"]["template"]["spec"]
+    assert gpu["nodeClassRef"] == {"group": "eks.amazonaws.com", "kind": "NodeClass", "name": "default"}
+    cpu = found[("NodePool", "cpu")]["spec"]["template"]["spec"]
+    assert {r["key"] for r in cpu["requirements"]} >= {
+        "eks.amazonaws.com/instance-category",
+        "eks.amazonaws.com/instance-generation",
+    }
+    if CRD_DIR.exists():
+        assert validate_objects(cluster.pools_chart.to_json()) == []
+
+
+BAD = [
+    pytest.param({"pools": []}, r"at least one node pool", id="no-pools"),
+    pytest.param(
+        {"pools": [NodePoolProps(name="a", kind=PoolKind.CPU), NodePoolProps(name="a", kind=PoolKind.CPU)]},
+        r"pools.name='a': allowed unique",
+        id="duplicate-names",
+    ),
+    pytest.param({"pools": [NodePoolProps(name="GPU", kind=PoolKind.NVIDIA)]}, r"name='GPU'", id="bad-name"),
+    pytest.param(
+        {"pools": [NodePoolProps(name="g", kind=PoolKind.NVIDIA, instance_types=["g6.2xlarg"])]},
+        r"did you mean g6.2xlarge",
+        id="unknown-type",
+    ),
+    pytest.param(
+        {"pools": [NodePoolProps(name="g", kind=PoolKind.NVIDIA, instance_types=["inf2.xlarge"])]},
+        r"allowed nvidia types \(g5, g6, g6e families\)",
+        id="wrong-vendor",
+    ),
+    pytest.param(
+        {"pools": [NodePoolProps(name="c", kind=PoolKind.CPU, instance_types=["m7i.large"])]},
+        r"no explicit types for a CPU pool",
+        id="cpu-with-types",
+    ),
+    pytest.param(
+        {"pools": [NodePoolProps(name="g", kind=PoolKind.NVIDIA, capacity_types=["reserved"])]},
+        r"one or both of spot, on-demand",
+        id="bad-capacity",
+    ),
+    pytest.param(
+        {"pools": [NodePoolProps(name="g", kind=PoolKind.NVIDIA, capacity_types=[])]},
+        r"capacity_types=\[\]",
+        id="no-capacity",
+    ),
+    pytest.param(
+        {"pools": [NodePoolProps(name="g", kind=PoolKind.NVIDIA, accelerator_limit=0)]},
+        r"positive limits",
+        id="zero-limit",
+    ),
+    pytest.param(
+        {"pools": [NodePoolProps(name="g", kind=PoolKind.NVIDIA, consolidate_after="ten minutes")]},
+        r"consolidate_after='ten minutes'",
+        id="bad-duration",
+    ),
+    pytest.param(
+        {"pools": [NodePoolProps(name="g", kind=PoolKind.NVIDIA, disruption_budget="lots")]},
+        r"a node count or a percentage",
+        id="bad-budget",
+    ),
+    pytest.param({"ami_alias": "al2023@latest"}, r"never @latest", id="latest-ami"),
+]
+
+
+@pytest.mark.parametrize(("props", "message"), BAD)
+def test_bad_inference_props(props: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        synth(**props)
