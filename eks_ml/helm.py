@@ -57,7 +57,43 @@ KARPENTER = HelmChartPin(
     release="karpenter",
 )
 
-ALL_CHARTS = (NVIDIA_DEVICE_PLUGIN, EFA_DEVICE_PLUGIN, NEURON, KUEUE, KUBEFLOW_TRAINER, KARPENTER)
+# AWS Load Balancer Controller v3.2.2 (chart 3.2.2), the newest version aws-cdk-lib 2.275 ships an IAM
+# policy for (eks_ml.inference.load_balancer reads it from there).
+AWS_LOAD_BALANCER_CONTROLLER = HelmChartPin(
+    chart="aws-load-balancer-controller",
+    repository="https://aws.github.io/eks-charts",
+    version="3.2.2",
+    namespace="kube-system",
+    release="aws-load-balancer-controller",
+)
+# Prometheus server (scrapes pods annotated prometheus.io/scrape) and the adapter that serves its series
+# to the HorizontalPodAutoscaler through the custom metrics API.
+PROMETHEUS = HelmChartPin(
+    chart="prometheus",
+    repository="https://prometheus-community.github.io/helm-charts",
+    version="25.20.2",
+    namespace="monitoring",
+    release="prometheus",
+)
+PROMETHEUS_ADAPTER = HelmChartPin(
+    chart="prometheus-adapter",
+    repository="oci://ghcr.io/prometheus-community/charts/prometheus-adapter",
+    version="5.3.0",
+    namespace="monitoring",
+    release="prometheus-adapter",
+)
+
+ALL_CHARTS = (
+    NVIDIA_DEVICE_PLUGIN,
+    EFA_DEVICE_PLUGIN,
+    NEURON,
+    KUEUE,
+    KUBEFLOW_TRAINER,
+    KARPENTER,
+    AWS_LOAD_BALANCER_CONTROLLER,
+    PROMETHEUS,
+    PROMETHEUS_ADAPTER,
+)
 # Controllers with admission webhooks must be serving before their custom resources are applied.
 WEBHOOK_READY_TIMEOUT = Duration.minutes(15)
 

@@ -8,15 +8,24 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import cdk8s
+from aws_cdk import Stack
+from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
+from .._naming import pascal
 from ..cluster import BaseCluster, BaseClusterProps
 from ..cluster._typing import as_icluster
 from ..errors import Problems
+from ..k8s.inference_namespace import InferenceNamespaceChart
 from ..k8s.karpenter_pools import NodeClassValues, NodePoolsChart
+from ..k8s.model_service import ModelServiceChart
 from ..network import KARPENTER_DISCOVERY_TAG
 from .karpenter import Karpenter
+from .load_balancer import LoadBalancerController
+from .metrics import MetricsPipeline
+from .model_service import ModelServiceProps, S3Weights
 from .pools import NodePoolProps, default_pools
+from .weights import S3WeightsDriver
 
 # EKS-optimized AL2023 AMI release pinned for Karpenter nodes (never @latest: a new AMI reaches nodes
 # only when this changes). Karpenter picks the NVIDIA or Neuron variant of the release by instance type.
@@ -33,16 +42,22 @@ class InferenceClusterProps:
     ami_alias: Default: al2023@v20260728.
     subnet_tags: tags of the subnets Karpenter launches into. Default: karpenter.sh/discovery=eks-ml,
         which MlVpc puts on its private subnets.
+    model_services: vLLM servers, each autoscaled on its queue depth. Default: none.
+    namespace: where model services run. Default: inference.
     """
 
     base: BaseClusterProps
     pools: Sequence[NodePoolProps] = field(default_factory=default_pools)
     ami_alias: str = DEFAULT_AMI_ALIAS
     subnet_tags: Mapping[str, str] = field(default_factory=lambda: {KARPENTER_DISCOVERY_TAG: "eks-ml"})
+    model_services: Sequence[ModelServiceProps] = ()
+    namespace: str = "inference"
 
 
 class InferenceCluster(Construct):
-    """Attributes: ``base``, ``cluster``, ``karpenter`` (None with Auto Mode), ``pools_chart``."""
+    """Attributes: ``base``, ``cluster``, ``karpenter`` (None with Auto Mode), ``pools_chart``,
+    ``service_charts`` (name -> chart); with model services also ``load_balancer`` (None with Auto
+    Mode), ``metrics`` and ``s3_weights`` (None without S3 weights)."""
 
     def __init__(self, scope: Construct, construct_id: str, props: InferenceClusterProps) -> None:
         super().__init__(scope, construct_id)
@@ -61,6 +76,19 @@ class InferenceCluster(Construct):
                 "a pinned AL2023 release such as al2023@v20260728 (never @latest)",
                 "pin a release from the EKS AMI release notes; roll it forward deliberately",
             )
+        services = [service.name for service in props.model_services]
+        for name in sorted({n for n in services if services.count(n) > 1}):
+            problems.add("model_services.name", name, "unique service names", "rename one of the services")
+        for index, service in enumerate(props.model_services):
+            field_name = f"model_services[{index}]"
+            service.check(field_name, problems)
+            if not any(pool.allows(service.instance_type) for pool in props.pools):
+                problems.add(
+                    f"{field_name}.instance_type",
+                    service.instance_type,
+                    "a type some node pool may launch",
+                    "add the type (or its family's default pool) to pools",
+                )
         problems.raise_if_any()
 
         self.base = BaseCluster(self, "Base", props.base)
@@ -96,6 +124,46 @@ class InferenceCluster(Construct):
             pools=[pool.values(auto_mode=auto_mode) for pool in props.pools],
             node_class=node_class,
         )
-        manifest = self.cluster.add_cdk8s_chart("NodePools", self.pools_chart)
+        pools_manifest = self.cluster.add_cdk8s_chart("NodePools", self.pools_chart)
         if self.karpenter:
-            manifest.node.add_dependency(self.karpenter.chart)  # CRDs and controller first
+            pools_manifest.node.add_dependency(self.karpenter.chart)  # CRDs and controller first
+        self.service_charts: dict[str, ModelServiceChart] = {}
+        if props.model_services:
+            self._add_model_services(props, cluster, pools_manifest)
+
+    def _add_model_services(self, props: InferenceClusterProps, cluster: eks.ICluster, pools: Construct) -> None:
+        auto_mode = props.base.auto_mode
+        after_system = [self.base.system_nodes] if self.base.system_nodes else []
+        namespace = self.cluster.add_cdk8s_chart(
+            "InferenceNamespace",
+            InferenceNamespaceChart(
+                cdk8s.App(), "InferenceNamespace", namespace=props.namespace, auto_mode_ingress_class=auto_mode
+            ),
+        )
+        self.load_balancer = (
+            None
+            if auto_mode  # Auto Mode runs its own load balancing controller
+            else LoadBalancerController(
+                self, "LoadBalancer", cluster=cluster, cluster_name=props.base.cluster_name, after=after_system
+            )
+        )
+        self.metrics = MetricsPipeline(self, "Metrics", cluster=cluster, after=after_system)
+        s3_sources = [s.weights for s in props.model_services if isinstance(s.weights, S3Weights)]
+        self.s3_weights = (
+            S3WeightsDriver(self, "S3Weights", cluster=cluster, sources=s3_sources) if s3_sources else None
+        )
+        region = Stack.of(self).region
+        for service in props.model_services:
+            pool = next(p.name for p in props.pools if service.instance_type in {s.name for s in p.specs()})
+            chart = ModelServiceChart(
+                cdk8s.App(),
+                f"Model-{service.name}",
+                service.values(namespace=props.namespace, region=region, pool=pool),
+            )
+            self.service_charts[service.name] = chart
+            manifest = self.cluster.add_cdk8s_chart(f"Model{pascal(service.name)}", chart)
+            manifest.node.add_dependency(namespace, pools)
+            if self.load_balancer:
+                manifest.node.add_dependency(self.load_balancer.chart)  # its webhooks admit Services/Ingresses
+            if self.s3_weights and isinstance(service.weights, S3Weights):
+                manifest.node.add_dependency(self.s3_weights.addon)

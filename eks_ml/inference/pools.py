@@ -73,6 +73,9 @@ class NodePoolProps:
             return [lookup(name) for name in self.instance_types]
         return [s for s in all_instance_types() if s.family in INFERENCE_FAMILIES[vendor]]
 
+    def allows(self, instance_type: str) -> bool:
+        return instance_type in {spec.name for spec in self.specs()}
+
     def check(self, field: str, problems: Problems) -> None:
         if not _NAME.match(self.name):
             problems.add(f"{field}.name", self.name, "1-31 lowercase letters, digits or '-'", "use a name like gpu")

@@ -10,6 +10,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
+from .._naming import pascal
 from ..catalog import InstanceSpec
 from ..cluster import BaseCluster, BaseClusterProps
 from ..cluster._typing import as_icluster
@@ -38,10 +39,6 @@ class TrainingClusterProps:
     node_groups: Sequence[TrainingNodeGroupProps] = field(default_factory=lambda: (TrainingNodeGroupProps(name="p5"),))
     file_system: LustreProps | None = field(default_factory=LustreProps)
     namespace: str = "training"
-
-
-def _pascal(name: str) -> str:
-    return "".join(part.capitalize() for part in name.split("-"))
 
 
 class TrainingCluster(Construct):
@@ -96,7 +93,7 @@ class TrainingCluster(Construct):
             # The id is the group's name on purpose: a group's identity is its name.
             self.node_groups[group.name] = TrainingNodeGroup(
                 self,
-                f"{_pascal(group.name)}Group",
+                f"{pascal(group.name)}Group",
                 cluster=cluster,
                 subnet=subnet,
                 security_group_ids=group_ids,

@@ -1,0 +1,107 @@
+"""AWS Load Balancer Controller with an EKS Pod Identity role (aws_eks_v2's AlbController uses IRSA)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import tarfile
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+from aws_cdk import Aws, Stack
+from aws_cdk import aws_eks_v2 as eks
+from aws_cdk import aws_iam as iam
+from constructs import Construct, IDependable
+
+from .. import helm
+from ..cluster.system_nodes import SYSTEM_NODE_LABEL, SYSTEM_NODE_ROLE
+from ..nag import PACK, acknowledge
+
+SERVICE_ACCOUNT = "aws-load-balancer-controller"
+CONTROLLER_VERSION = "v3.2.2"
+
+
+@functools.cache
+def controller_policy(version: str = CONTROLLER_VERSION) -> dict[str, Any]:
+    """The controller's upstream IAM policy, as aws-cdk-lib maintains and ships it for ``version``."""
+    bundle_dir = resources.files("aws_cdk._jsii")
+    (bundle,) = [entry for entry in bundle_dir.iterdir() if entry.name.startswith("aws-cdk-lib@")]
+    with resources.as_file(bundle) as path, tarfile.open(path) as archive:
+        member = archive.extractfile(f"package/aws-eks-v2/lib/addons/alb-iam_policy-{version}.json")
+        assert member is not None
+        policy: dict[str, Any] = json.load(member)
+    return policy
+
+
+def wildcard_resources(policy: dict[str, Any]) -> set[str]:
+    found: set[str] = set()
+    for statement in policy["Statement"]:
+        resource = statement.get("Resource", [])
+        found.update(r for r in (resource if isinstance(resource, list) else [resource]) if "*" in r)
+    return found
+
+
+def _in_partition(resource: str | list[str]) -> str | list[str]:
+    # The upstream file hard-codes arn:aws:; use the stack's partition (GovCloud, China).
+    if isinstance(resource, list):
+        return [r.replace("arn:aws:", f"arn:{Aws.PARTITION}:") for r in resource]
+    return resource.replace("arn:aws:", f"arn:{Aws.PARTITION}:")
+
+
+class LoadBalancerController(Construct):
+    """Attributes: ``role``, ``chart``."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cluster: eks.ICluster,
+        cluster_name: str,
+        after: Sequence[IDependable] = (),
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.SessionTagsPrincipal(iam.ServicePrincipal("pods.eks.amazonaws.com")),
+            description=f"AWS Load Balancer Controller {CONTROLLER_VERSION} of {cluster_name} (EKS Pod Identity)",
+        )
+        for statement in controller_policy()["Statement"]:
+            self.role.add_to_policy(
+                iam.PolicyStatement.from_json({**statement, "Resource": _in_partition(statement["Resource"])})
+            )
+        # Every wildcard resource of the upstream policy: "*" for describe calls, and ARN patterns for what the
+        # controller creates itself (names unknown in advance; tag conditions restrict it to its own).
+        for resource in sorted(wildcard_resources(controller_policy())):
+            acknowledge(
+                self.role,
+                f"{PACK}-IAM5[Resource::{resource.replace('arn:aws:', 'arn:<AWS::Partition>:')}]",
+                "Upstream AWS Load Balancer Controller policy as shipped by aws-cdk-lib: describe calls take no "
+                "resource ARNs, and writes are limited by conditions on the elbv2.k8s.aws/cluster tag.",
+            )
+        association = eks.CfnPodIdentityAssociation(
+            self,
+            "PodIdentity",
+            cluster_name=cluster.cluster_name,
+            namespace=helm.AWS_LOAD_BALANCER_CONTROLLER.namespace,
+            service_account=SERVICE_ACCOUNT,
+            role_arn=self.role.role_arn,
+        )
+        self.chart = helm.install(
+            self,
+            "Chart",
+            cluster,
+            helm.AWS_LOAD_BALANCER_CONTROLLER,
+            {
+                "clusterName": cluster_name,
+                # Given explicitly so the controller never needs instance metadata.
+                "region": Stack.of(self).region,
+                "vpcId": cluster.vpc.vpc_id,
+                "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
+                "nodeSelector": {SYSTEM_NODE_LABEL: SYSTEM_NODE_ROLE},
+            },
+            wait=True,  # its webhooks must serve before Services and Ingresses are applied
+        )
+        self.chart.node.add_dependency(association, *after)

@@ -1,0 +1,70 @@
+"""The custom-metrics pipeline the model servers' HorizontalPodAutoscalers read: Prometheus scrapes the
+servers' /metrics, prometheus-adapter serves the queue depth through the custom metrics API."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from aws_cdk import aws_eks_v2 as eks
+from constructs import Construct, IDependable
+
+from .. import helm
+from ..cluster.system_nodes import SYSTEM_NODE_LABEL, SYSTEM_NODE_ROLE
+
+# vLLM's gauge of requests accepted but not yet running, exported per server pod.
+VLLM_QUEUE_SERIES = "vllm:num_requests_waiting"
+# The name the adapter gives it in the custom metrics API (colons are not allowed there).
+QUEUE_METRIC = "vllm_num_requests_waiting"
+PROMETHEUS_URL = f"http://{helm.PROMETHEUS.release}-server.{helm.PROMETHEUS.namespace}.svc"
+SCRAPE_INTERVAL = "15s"  # an HPA acts on 15 s windows; scraping faster buys nothing
+
+
+def prometheus_values() -> dict[str, Any]:
+    system = {SYSTEM_NODE_LABEL: SYSTEM_NODE_ROLE}
+    return {
+        # Only the server: it scrapes pods annotated prometheus.io/scrape (the chart's kubernetes-pods job).
+        "alertmanager": {"enabled": False},
+        "prometheus-pushgateway": {"enabled": False},
+        "prometheus-node-exporter": {"enabled": False},
+        "kube-state-metrics": {"enabled": False},
+        "server": {
+            "global": {"scrape_interval": SCRAPE_INTERVAL},
+            # Autoscaling needs minutes of history, not a durable volume (no EBS CSI driver needed).
+            "persistentVolume": {"enabled": False},
+            "retention": "2d",
+            "nodeSelector": system,
+        },
+    }
+
+
+def adapter_values() -> dict[str, Any]:
+    return {
+        "prometheus": {"url": PROMETHEUS_URL, "port": 80},
+        "nodeSelector": {SYSTEM_NODE_LABEL: SYSTEM_NODE_ROLE},
+        "rules": {
+            "default": False,
+            "custom": [
+                {
+                    "seriesQuery": f'{VLLM_QUEUE_SERIES}{{namespace!="",pod!=""}}',
+                    "resources": {"overrides": {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}},
+                    "name": {"matches": VLLM_QUEUE_SERIES, "as": QUEUE_METRIC},
+                    "metricsQuery": "sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)",
+                }
+            ],
+        },
+    }
+
+
+class MetricsPipeline(Construct):
+    """Attributes: ``prometheus``, ``adapter``."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, cluster: eks.ICluster, after: Sequence[IDependable] = ()
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.prometheus = helm.install(self, "Prometheus", cluster, helm.PROMETHEUS, prometheus_values())
+        self.adapter = helm.install(self, "Adapter", cluster, helm.PROMETHEUS_ADAPTER, adapter_values(), wait=True)
+        self.adapter.node.add_dependency(self.prometheus)
+        for dependency in after:
+            self.prometheus.node.add_dependency(dependency)

@@ -1,0 +1,270 @@
+"""ModelService: a vLLM server for one model on one instance type, sized and checked from the catalog."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from aws_cdk import Duration
+
+from ..catalog import InstanceSpec, lookup
+from ..errors import Problems
+from ..k8s.model_service import AutoscalingValues, ModelServiceValues, S3VolumeValues
+from .fit import devices_for, fits, types_that_fit, usable_gib, weight_gib
+from .metrics import QUEUE_METRIC
+from .pools import INFERENCE_FAMILIES, POOL_LABEL
+
+VLLM_NVIDIA_IMAGE = "vllm/vllm-openai:v0.11.0"
+# The Neuron DLC with vLLM for Inferentia2 and Trainium (Neuron SDK 2.28).
+VLLM_NEURON_IMAGE = "public.ecr.aws/neuron/pytorch-inference-vllm-neuronx:0.13.0-neuronx-py312-sdk2.28.0-ubuntu24.04"
+MODEL_DIR = "/models"
+CACHE_DIR = "/cache"  # node-local NVMe (RAID0 ephemeral storage) for downloaded weights and compiled graphs
+# A pod takes this share of the CPU and memory that come with the accelerators it uses.
+HOST_SHARE = 0.8
+NVIDIA_TP_SIZES = (1, 2, 4, 8)
+DTYPE_BYTES = (0.5, 1.0, 2.0, 4.0)  # int4, int8/fp8, bf16/fp16, fp32
+_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class S3Weights:
+    """Weights in S3, mounted read-only with Mountpoint for Amazon S3 (no copy, lazy reads)."""
+
+    bucket: str
+    prefix: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClaimWeights:
+    """Weights on an existing PersistentVolumeClaim of the namespace (e.g. FSx or EFS)."""
+
+    claim_name: str
+    path: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class HubWeights:
+    """Weights downloaded at start-up from the Hugging Face Hub into node-local NVMe.
+
+    token_secret: a Secret in the namespace with key ``token``, for gated models.
+    """
+
+    model_id: str
+    token_secret: str | None = None
+
+
+Weights = S3Weights | ClaimWeights | HubWeights
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelServiceProps:
+    """One served model.
+
+    instance_type: an inference type (g5, g6, g6e, inf2). Karpenter launches it from a matching pool.
+    parameters_billions / bytes_per_parameter: the model's size (2 bytes for bf16); checked against the
+        accelerator memory with room for the KV cache.
+    tensor_parallel: Default: every GPU of the instance, or every NeuronCore.
+    min_replicas / max_replicas: Default: 1 to 4. queue_target: waiting requests per replica that
+        trigger a scale-up. Default: 4. cpu_target: fallback CPU utilisation. Default: 80%.
+    load_timeout: how long a replica may take to load the model before it counts as failed; also the
+        scale-down stabilisation window. Default: 20 minutes (45 is typical when Neuron compiles).
+    public: internet-facing load balancer. Default: internal.
+    """
+
+    name: str
+    instance_type: str
+    weights: Weights
+    parameters_billions: float
+    bytes_per_parameter: float = 2.0
+    tensor_parallel: int | None = None
+    max_model_len: int = 8192
+    min_replicas: int = 1
+    max_replicas: int = 4
+    queue_target: int = 4
+    cpu_target: int = 80
+    load_timeout: Duration = field(default_factory=lambda: Duration.minutes(20))
+    public: bool = False
+    image: str | None = None
+    extra_args: Sequence[str] = ()
+
+    def spec(self) -> InstanceSpec:
+        return lookup(self.instance_type, field="instance_type")
+
+    def resolved_tensor_parallel(self, spec: InstanceSpec) -> int:
+        if self.tensor_parallel is not None:
+            return self.tensor_parallel
+        return spec.accelerator_count if spec.is_nvidia else spec.neuron_cores
+
+    def check(self, field: str, problems: Problems) -> None:
+        if not _NAME.match(self.name):
+            problems.add(f"{field}.name", self.name, "a DNS label of up to 40 characters", "use e.g. qwen3-8b")
+        spec = None
+        with problems.collecting():
+            spec = lookup(self.instance_type, field=f"{field}.instance_type")
+        families = {family for group in INFERENCE_FAMILIES.values() for family in group}
+        if spec is not None and spec.family not in families:
+            problems.add(
+                f"{field}.instance_type",
+                self.instance_type,
+                f"an inference type of the {', '.join(sorted(families))} families",
+                "serve on g5, g6, g6e or inf2; training types belong to TrainingCluster",
+            )
+            spec = None
+        if self.bytes_per_parameter not in DTYPE_BYTES or self.parameters_billions <= 0:
+            problems.add(
+                f"{field}.model_size",
+                {"parameters_billions": self.parameters_billions, "bytes_per_parameter": self.bytes_per_parameter},
+                "a positive parameter count and 0.5, 1, 2 or 4 bytes per parameter",
+                "give the model's size, e.g. 8 billion parameters at 2 bytes (bf16)",
+            )
+        elif spec is not None:
+            self._check_fit(spec, field, problems)
+        if not 1 <= self.min_replicas <= self.max_replicas:
+            problems.add(
+                f"{field}.replicas",
+                {"min": self.min_replicas, "max": self.max_replicas},
+                "1 <= min_replicas <= max_replicas",
+                "keep at least one replica warm and max_replicas >= min_replicas",
+            )
+        if self.queue_target < 1 or not 1 <= self.cpu_target <= 100:
+            problems.add(
+                f"{field}.targets",
+                {"queue_target": self.queue_target, "cpu_target": self.cpu_target},
+                "queue_target >= 1 and cpu_target from 1 to 100",
+                "use the defaults: 4 waiting requests per replica, 80% CPU",
+            )
+        minutes = self.load_timeout.to_minutes()
+        if not 1 <= minutes <= 60:
+            problems.add(
+                f"{field}.load_timeout", f"{minutes} min", "1 to 60 minutes", "give the model time to load, not hours"
+            )
+        if self.max_model_len < 128:
+            problems.add(f"{field}.max_model_len", self.max_model_len, "at least 128 tokens", "use e.g. 8192")
+        self._check_weights(field, problems)
+
+    def _check_fit(self, spec: InstanceSpec, field: str, problems: Problems) -> None:
+        tp = self.resolved_tensor_parallel(spec)
+        limit = spec.accelerator_count if spec.is_nvidia else spec.neuron_cores
+        allowed_sizes = NVIDIA_TP_SIZES if spec.is_nvidia else tuple(range(1, limit + 1))
+        if tp not in allowed_sizes or tp > limit:
+            unit = "GPUs" if spec.is_nvidia else "NeuronCores"
+            problems.add(
+                f"{field}.tensor_parallel",
+                tp,
+                f"1 to {limit} ({unit} of {spec.name}){', a power of two' if spec.is_nvidia else ''}",
+                "pick a degree the instance can hold, or a larger instance type",
+            )
+            return
+        weights = weight_gib(self.parameters_billions, self.bytes_per_parameter)
+        devices = devices_for(spec, tp)
+        if not fits(spec, devices, weights):
+            suggestions = types_that_fit(spec.vendor, weights)
+            problems.add(
+                f"{field}.instance_type",
+                self.instance_type,
+                f"accelerator memory for {weights:.1f} GiB of weights plus KV-cache headroom "
+                f"({usable_gib(spec, devices):.1f} GiB usable on {devices} device(s) at tensor_parallel={tp})",
+                f"use {', '.join(suggestions)}" if suggestions else "quantize the model or split it further",
+            )
+
+    def _check_weights(self, field: str, problems: Problems) -> None:
+        weights = self.weights
+        if isinstance(weights, S3Weights):
+            if not _BUCKET.match(weights.bucket):
+                problems.add(
+                    f"{field}.weights.bucket", weights.bucket, "an S3 bucket name", "give the bare bucket name"
+                )
+            if weights.prefix.startswith("/"):
+                problems.add(f"{field}.weights.prefix", weights.prefix, "a key prefix", "drop the leading /")
+        elif isinstance(weights, HubWeights):
+            if weights.model_id.count("/") != 1:
+                problems.add(
+                    f"{field}.weights.model_id", weights.model_id, "an org/name Hub id", "use e.g. Qwen/Qwen3-8B"
+                )
+        elif not _NAME.match(weights.claim_name):
+            problems.add(f"{field}.weights.claim_name", weights.claim_name, "a claim name", "name an existing claim")
+
+    def values(self, *, namespace: str, region: str, pool: str | None = None) -> ModelServiceValues:
+        spec = self.spec()
+        tp = self.resolved_tensor_parallel(spec)
+        devices = devices_for(spec, tp)
+        share = devices / spec.accelerator_count
+        accelerators = {spec.accelerator_resource: str(devices)}
+        requests = {
+            "cpu": str(max(1, math.floor(spec.vcpus * share * HOST_SHARE))),
+            "memory": f"{math.floor(spec.memory_mib * share * HOST_SHARE)}Mi",
+            **accelerators,
+        }
+        model, volumes, mounts, env, s3 = self._weights(region, namespace)
+        args = [
+            "--model",
+            model,
+            "--served-model-name",
+            self.name,
+            "--port",
+            "8000",
+            "--tensor-parallel-size",
+            str(tp),
+            "--max-model-len",
+            str(self.max_model_len),
+            *self.extra_args,
+        ]
+        node_selector = {"node.kubernetes.io/instance-type": spec.name}
+        if pool:
+            node_selector[POOL_LABEL] = pool
+        load_seconds = int(self.load_timeout.to_seconds())
+        return ModelServiceValues(
+            name=self.name,
+            namespace=namespace,
+            image=self.image or (VLLM_NVIDIA_IMAGE if spec.is_nvidia else VLLM_NEURON_IMAGE),
+            args=args,
+            env=env,
+            node_selector=node_selector,
+            tolerations=[{"key": spec.accelerator_resource, "operator": "Exists", "effect": "NoSchedule"}],
+            requests=requests,
+            limits=accelerators,
+            shm_size=f"{max(1, math.floor(spec.memory_mib * share / 1024 / 8))}Gi",
+            volumes=volumes,
+            volume_mounts=mounts,
+            startup_failure_threshold=math.ceil(load_seconds / 10),
+            termination_grace_seconds=120,
+            autoscaling=AutoscalingValues(
+                min_replicas=self.min_replicas,
+                max_replicas=self.max_replicas,
+                queue_metric=QUEUE_METRIC,
+                queue_target=self.queue_target,
+                cpu_target=self.cpu_target,
+                scale_down_window_seconds=max(300, load_seconds),
+            ),
+            ingress_scheme="internet-facing" if self.public else "internal",
+            s3_volume=s3,
+            secret_env=(
+                {"HF_TOKEN": (self.weights.token_secret, "token")}
+                if isinstance(self.weights, HubWeights) and self.weights.token_secret
+                else {}
+            ),
+        )
+
+    def _weights(
+        self, region: str, namespace: str
+    ) -> tuple[str, list[dict[str, object]], list[dict[str, object]], dict[str, str], S3VolumeValues | None]:
+        cache: dict[str, object] = {"name": "cache", "emptyDir": {}}
+        cache_mount: dict[str, object] = {"name": "cache", "mountPath": CACHE_DIR}
+        env = {"HF_HOME": f"{CACHE_DIR}/huggingface", "NEURON_COMPILED_ARTIFACTS": f"{CACHE_DIR}/neuron"}
+        weights = self.weights
+        if isinstance(weights, HubWeights):
+            return weights.model_id, [cache], [cache_mount], env, None
+        claim = weights.claim_name if isinstance(weights, ClaimWeights) else f"{self.name}-weights"
+        path = weights.path if isinstance(weights, ClaimWeights) else ""
+        volume: dict[str, object] = {"name": "weights", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
+        mount: dict[str, object] = {"name": "weights", "mountPath": MODEL_DIR, "readOnly": True}
+        s3 = (
+            S3VolumeValues(bucket=weights.bucket, prefix=weights.prefix, region=region)
+            if isinstance(weights, S3Weights)
+            else None
+        )
+        model = f"{MODEL_DIR}/{path}".rstrip("/")
+        return model, [cache, volume], [cache_mount, mount], env, s3
