@@ -86,7 +86,10 @@ def test_resource_counts_state_the_shape_of_the_default_app(default_synth: Synth
     assert counts["Training"]["AWS::EKS::Nodegroup"] == 2
     assert counts["Training"]["AWS::EC2::PlacementGroup"] == 1
     assert counts["Inference"]["AWS::EKS::Nodegroup"] == 1  # system nodes; Karpenter launches the rest
-    assert counts["Inference"]["Custom::AWSCDK-EKS-HelmChart"] == 1  # Karpenter
+    # Karpenter, AWS Load Balancer Controller, Prometheus and prometheus-adapter.
+    assert counts["Inference"]["Custom::AWSCDK-EKS-HelmChart"] == 4
+    # NodePools, the inference namespace, and the two sample model services.
+    assert counts["Inference"]["Custom::AWSCDK-EKS-KubernetesResource"] == 4
     assert counts["Inference"]["AWS::Events::Rule"] == 4  # interruption events into the Karpenter queue
     # The VPC's restrict-default-security-group custom resource is the only Lambda in the network stack.
     assert counts["Network"]["AWS::Lambda::Function"] == 1
