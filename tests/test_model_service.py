@@ -331,3 +331,13 @@ def test_duplicate_service_names() -> None:
 def test_service_needs_a_pool_that_launches_its_type() -> None:
     with pytest.raises(ValidationError, match=r"a type some node pool may launch"):
         synth(GPU, pools=[NodePoolProps(name="cpu", kind=PoolKind.CPU)])
+
+
+def test_chart_snapshots(served: Any, snapshot) -> None:  # type: ignore[no-untyped-def]
+    import cdk8s
+
+    cluster, _ = served
+    charts = {name: cdk8s.Yaml.stringify(*chart.to_json()) for name, chart in sorted(cluster.service_charts.items())}
+    charts["node-pools"] = cdk8s.Yaml.stringify(*cluster.pools_chart.to_json())
+    assert set(charts) == {"llm", "llm-inf2", "node-pools"}
+    assert charts == snapshot
