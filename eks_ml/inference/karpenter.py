@@ -15,6 +15,7 @@ from constructs import Construct, IDependable
 
 from .. import helm
 from ..cluster.nag import acknowledge_node_role_policies
+from ..cluster.pod_identity import associate, pod_identity_role
 from ..cluster.system_nodes import SYSTEM_NODE_LABEL, SYSTEM_NODE_ROLE
 from ..nag import PACK, acknowledge
 
@@ -91,11 +92,8 @@ class Karpenter(Construct):
             access_policies=[],
         )
 
-        self.controller_role = iam.Role(
-            self,
-            "ControllerRole",
-            assumed_by=iam.SessionTagsPrincipal(iam.ServicePrincipal("pods.eks.amazonaws.com")),
-            description=f"Karpenter controller of EKS cluster {cluster_name} (EKS Pod Identity)",
+        self.controller_role = pod_identity_role(
+            self, "ControllerRole", description=f"Karpenter controller of EKS cluster {cluster_name} (EKS Pod Identity)"
         )
         for statement in self._controller_statements(cluster_name):
             self.controller_role.add_to_policy(statement)
@@ -105,13 +103,13 @@ class Karpenter(Construct):
             "Karpenter's reference policy: EC2 launch and describe calls and pricing lookups take no resource ARNs; "
             "termination and instance-profile actions are scoped by Karpenter's ownership tags.",
         )
-        association = eks.CfnPodIdentityAssociation(
+        association = associate(
             self,
             "PodIdentity",
-            cluster_name=cluster.cluster_name,
+            cluster=cluster,
             namespace=helm.KARPENTER.namespace,
             service_account=SERVICE_ACCOUNT,
-            role_arn=self.controller_role.role_arn,
+            role=self.controller_role,
         )
 
         self.chart = helm.install(

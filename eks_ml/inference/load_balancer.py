@@ -15,6 +15,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct, IDependable
 
 from .. import helm
+from ..cluster.pod_identity import associate, pod_identity_role
 from ..cluster.system_nodes import SYSTEM_NODE_LABEL, SYSTEM_NODE_ROLE
 from ..nag import PACK, acknowledge
 
@@ -62,10 +63,9 @@ class LoadBalancerController(Construct):
         after: Sequence[IDependable] = (),
     ) -> None:
         super().__init__(scope, construct_id)
-        self.role = iam.Role(
+        self.role = pod_identity_role(
             self,
             "Role",
-            assumed_by=iam.SessionTagsPrincipal(iam.ServicePrincipal("pods.eks.amazonaws.com")),
             description=f"AWS Load Balancer Controller {CONTROLLER_VERSION} of {cluster_name} (EKS Pod Identity)",
         )
         for statement in controller_policy()["Statement"]:
@@ -81,13 +81,13 @@ class LoadBalancerController(Construct):
                 "Upstream AWS Load Balancer Controller policy as shipped by aws-cdk-lib: describe calls take no "
                 "resource ARNs, and writes are limited by conditions on the elbv2.k8s.aws/cluster tag.",
             )
-        association = eks.CfnPodIdentityAssociation(
+        association = associate(
             self,
             "PodIdentity",
-            cluster_name=cluster.cluster_name,
+            cluster=cluster,
             namespace=helm.AWS_LOAD_BALANCER_CONTROLLER.namespace,
             service_account=SERVICE_ACCOUNT,
-            role_arn=self.role.role_arn,
+            role=self.role,
         )
         self.chart = helm.install(
             self,

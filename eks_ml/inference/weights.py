@@ -9,6 +9,7 @@ from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from ..cluster.pod_identity import addon_with_role, pod_identity_role
 from ..nag import PACK, acknowledge
 from .model_service import S3Weights
 
@@ -24,11 +25,8 @@ class S3WeightsDriver(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, cluster: eks.ICluster, sources: Sequence[S3Weights]):
         super().__init__(scope, construct_id)
-        self.role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.SessionTagsPrincipal(iam.ServicePrincipal("pods.eks.amazonaws.com")),
-            description="Mountpoint for Amazon S3 CSI driver: read-only access to model weights",
+        self.role = pod_identity_role(
+            self, "Role", description="Mountpoint for Amazon S3 CSI driver: read-only access to model weights"
         )
         for bucket in sorted({source.bucket for source in sources}):
             prefixes = sorted({source.prefix for source in sources if source.bucket == bucket})
@@ -46,12 +44,11 @@ class S3WeightsDriver(Construct):
                     "Read-only access to the objects under one model's weight prefix; object keys are not known in "
                     "advance.",
                 )
-        self.addon = eks.Addon(self, "Addon", cluster=cluster, addon_name=MOUNTPOINT_ADDON)
-        cfn = self.addon.node.default_child
-        assert isinstance(cfn, eks.CfnAddon)
-        cfn.pod_identity_associations = [
-            eks.CfnAddon.PodIdentityAssociationProperty(
-                role_arn=self.role.role_arn, service_account=MOUNTPOINT_SERVICE_ACCOUNT
-            )
-        ]
-        cfn.resolve_conflicts = "OVERWRITE"
+        self.addon = addon_with_role(
+            self,
+            "Addon",
+            cluster=cluster,
+            addon_name=MOUNTPOINT_ADDON,
+            service_account=MOUNTPOINT_SERVICE_ACCOUNT,
+            role=self.role,
+        )

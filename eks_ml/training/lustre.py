@@ -13,6 +13,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from ..cluster.pod_identity import addon_with_role, pod_identity_role
 from ..errors import Problems
 from ..k8s import LustreVolumeChart, LustreVolumeValues
 from ..nag import PACK, acknowledge
@@ -140,10 +141,9 @@ class TrainingFileSystem(Construct):
                 ),
             )
 
-        self.csi_role = iam.Role(
+        self.csi_role = pod_identity_role(
             self,
             "CsiDriverRole",
-            assumed_by=iam.SessionTagsPrincipal(iam.ServicePrincipal("pods.eks.amazonaws.com")),
             description="FSx CSI driver controller (EKS Pod Identity); static volumes need only read access",
         )
         self.csi_role.add_to_policy(
@@ -158,15 +158,14 @@ class TrainingFileSystem(Construct):
             "fsx:DescribeFileSystems and fsx:DescribeDataRepositoryAssociations do not support resource-level "
             "permissions; the role can only read file system descriptions.",
         )
-        self.csi_addon = eks.Addon(self, "CsiDriver", cluster=cluster, addon_name=FSX_CSI_ADDON)
-        addon = self.csi_addon.node.default_child
-        assert isinstance(addon, eks.CfnAddon)
-        addon.pod_identity_associations = [
-            eks.CfnAddon.PodIdentityAssociationProperty(
-                role_arn=self.csi_role.role_arn, service_account=FSX_CSI_CONTROLLER_SA
-            )
-        ]
-        addon.resolve_conflicts = "OVERWRITE"
+        self.csi_addon = addon_with_role(
+            self,
+            "CsiDriver",
+            cluster=cluster,
+            addon_name=FSX_CSI_ADDON,
+            service_account=FSX_CSI_CONTROLLER_SA,
+            role=self.csi_role,
+        )
 
         self.chart = LustreVolumeChart(
             cdk8s.App(),
