@@ -49,6 +49,7 @@ class AppConfig:
     training_availability_zone: str | None = None
     training_capacity: CapacitySource = CapacitySource.ON_DEMAND
     training_reservation_id: str | None = None
+    alarm_emails: tuple[str, ...] = ()
 
     def training_node_group(self) -> TrainingNodeGroupProps:
         """The default app's one training node group, named after its instance family."""
@@ -156,6 +157,7 @@ _KEYS: Mapping[str, tuple[str, Callable[[Any], Any]]] = {
     "trainingAvailabilityZone": ("training_availability_zone", _optional_string),
     "trainingCapacity": ("training_capacity", _enum(CapacitySource)),
     "trainingReservationId": ("training_reservation_id", _optional_string),
+    "alarmEmails": ("alarm_emails", _string_list),
 }
 # Fields of the training node group's own checks -> the context keys that set them.
 _TRAINING_FIELDS = {

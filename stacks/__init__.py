@@ -12,6 +12,7 @@ from eks_ml import AppConfig
 
 from .clusters import InferenceStack, TrainingStack
 from .network import NetworkStack
+from .observability import ObservabilityStack
 
 
 @dataclass(frozen=True)
@@ -19,11 +20,14 @@ class DefaultStacks:
     network: NetworkStack
     training: TrainingStack
     inference: InferenceStack
+    training_observability: ObservabilityStack
+    inference_observability: ObservabilityStack
 
 
 def stack_names(config: AppConfig) -> dict[str, str]:
     """CloudFormation stack names, stable for a given ``eks-ml:name``."""
-    return {part: f"{config.name}-{part}" for part in ("network", "training", "inference")}
+    parts = ("network", "training", "inference", "training-observability", "inference-observability")
+    return {part: f"{config.name}-{part}" for part in parts}
 
 
 def build_default_app(app: App, config: AppConfig, *, bootstrap_version_rule: bool = True) -> DefaultStacks:
@@ -58,7 +62,25 @@ def build_default_app(app: App, config: AppConfig, *, bootstrap_version_rule: bo
         env=env,
         synthesizer=synthesizer(),
     )
-    return DefaultStacks(network, training, inference)
+    training_observability = ObservabilityStack(
+        app,
+        "TrainingObservability",
+        config=config,
+        cluster=training.training,
+        stack_name=names["training-observability"],
+        env=env,
+        synthesizer=synthesizer(),
+    )
+    inference_observability = ObservabilityStack(
+        app,
+        "InferenceObservability",
+        config=config,
+        cluster=inference.inference,
+        stack_name=names["inference-observability"],
+        env=env,
+        synthesizer=synthesizer(),
+    )
+    return DefaultStacks(network, training, inference, training_observability, inference_observability)
 
 
 def write_job_manifests(stacks: DefaultStacks, directory: Path) -> list[Path]:

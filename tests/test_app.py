@@ -18,7 +18,7 @@ from .support import eks_checks
 from .support.manifests import CRD_DIR, applied_objects, validate_objects
 from .support.synth import Synthesis, error_findings, make_app, normalize, synthesize
 
-STACKS = ("Network", "Training", "Inference")
+STACKS = ("Network", "Training", "Inference", "TrainingObservability", "InferenceObservability")
 
 
 def test_stack_ids_and_names_are_stable(default_synth: Synthesis, default_config: AppConfig) -> None:
@@ -29,11 +29,19 @@ def test_stack_ids_and_names_are_stable(default_synth: Synthesis, default_config
         for k, a in manifest["artifacts"].items()
         if a["type"] == "aws:cloudformation:stack"
     }
-    assert names == {"Network": "eks-ml-network", "Training": "eks-ml-training", "Inference": "eks-ml-inference"}
+    assert names == {
+        "Network": "eks-ml-network",
+        "Training": "eks-ml-training",
+        "Inference": "eks-ml-inference",
+        "TrainingObservability": "eks-ml-training-observability",
+        "InferenceObservability": "eks-ml-inference-observability",
+    }
     assert stack_names(default_config) == {
         "network": "eks-ml-network",
         "training": "eks-ml-training",
         "inference": "eks-ml-inference",
+        "training-observability": "eks-ml-training-observability",
+        "inference-observability": "eks-ml-inference-observability",
     }
 
 
@@ -91,6 +99,13 @@ def test_resource_counts_state_the_shape_of_the_default_app(default_synth: Synth
     # NodePools, the inference namespace, and the two sample model services.
     assert counts["Inference"]["Custom::AWSCDK-EKS-KubernetesResource"] == 4
     assert counts["Inference"]["AWS::Events::Rule"] == 4  # interruption events into the Karpenter queue
+    # Observability: one native add-on each, no Lambda, no Helm, no manifests.
+    for stack in ("TrainingObservability", "InferenceObservability"):
+        assert counts[stack]["AWS::EKS::Addon"] == 1
+        assert counts[stack]["AWS::Logs::LogGroup"] == 4
+        assert counts[stack]["AWS::SNS::Topic"] == 1
+        assert counts[stack]["AWS::Lambda::Function"] == 0
+        assert counts[stack]["Custom::AWSCDK-EKS-HelmChart"] == 0
     # The VPC's restrict-default-security-group custom resource is the only Lambda in the network stack.
     assert counts["Network"]["AWS::Lambda::Function"] == 1
 

@@ -56,7 +56,8 @@ class InferenceClusterProps:
 
 class InferenceCluster(Construct):
     """Attributes: ``base``, ``cluster``, ``karpenter`` (None with Auto Mode), ``pools_chart``,
-    ``service_charts`` (name -> chart); with model services also ``load_balancer`` (None with Auto
+    ``service_charts`` (name -> chart), ``namespace`` (of the model services), ``pool_specs`` (every
+    instance type a pool may launch); with model services also ``load_balancer`` (None with Auto
     Mode), ``metrics`` and ``s3_weights`` (None without S3 weights)."""
 
     def __init__(self, scope: Construct, construct_id: str, props: InferenceClusterProps) -> None:
@@ -93,6 +94,8 @@ class InferenceCluster(Construct):
 
         self.base = BaseCluster(self, "Base", props.base)
         self.cluster = self.base.cluster
+        self.namespace = props.namespace
+        self.pool_specs = [spec for pool in props.pools for spec in pool.specs()]
         cluster = as_icluster(self.cluster)
         auto_mode = props.base.auto_mode
         self.karpenter = (

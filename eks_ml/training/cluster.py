@@ -45,7 +45,7 @@ class TrainingCluster(Construct):
     """Attributes: ``base`` (BaseCluster or None), ``cluster``, ``vpc``, ``efa_security_group``,
     ``node_groups`` (name -> TrainingNodeGroup), ``software`` (device plugins, Kueue, Trainer),
     ``queues_chart``, ``file_system`` (TrainingFileSystem or None), ``runtimes_chart`` (applied),
-    ``jobs_chart`` (rendered, not applied)."""
+    ``jobs_chart`` (rendered, not applied), ``namespace`` (where jobs run)."""
 
     def __init__(self, scope: Construct, construct_id: str, props: TrainingClusterProps) -> None:
         super().__init__(scope, construct_id)
@@ -56,6 +56,20 @@ class TrainingCluster(Construct):
                 "both" if props.base else "neither",
                 "exactly one of base (create a cluster) or cluster (use an existing one)",
                 "pass base=BaseClusterProps(...) or cluster=<an aws_eks_v2 cluster>",
+            )
+        if props.cluster is not None and not _has_security_group(props.cluster):
+            problems.add(
+                "cluster",
+                "an imported cluster without cluster_security_group_id",
+                "a cluster whose security group is known (training nodes join it)",
+                "import it with Cluster.from_cluster_attributes(..., cluster_security_group_id=...)",
+            )
+        if props.cluster is not None and props.cluster.kubectl_provider is None:
+            problems.add(
+                "cluster",
+                "an imported cluster without a kubectl provider",
+                "a cluster eks-ml can install device plugins, Kueue and Trainer into",
+                "import it with kubectl_provider=KubectlProvider.from_kubectl_provider_attributes(...)",
             )
         if not props.node_groups:
             problems.add("node_groups", [], "at least one training node group", "add a TrainingNodeGroupProps")
@@ -85,6 +99,7 @@ class TrainingCluster(Construct):
         assert cluster is not None and vpc is not None
         self.cluster: eks.ICluster = cluster
         self.vpc = vpc
+        self.namespace = props.namespace
         self.efa_security_group = efa_security_group(self, "EfaSecurityGroup", vpc)
         group_ids = [self.efa_security_group.security_group_id, cluster.cluster_security_group_id]
         self.node_groups: dict[str, TrainingNodeGroup] = {}
@@ -187,3 +202,11 @@ class TrainingCluster(Construct):
             "choose the AZ of your capacity that the VPC covers, or add it to the VPC's AZs",
         )
         return None
+
+
+def _has_security_group(cluster: eks.ICluster) -> bool:
+    try:
+        cluster.cluster_security_group_id  # noqa: B018  (an imported cluster raises when it was not given)
+    except RuntimeError:
+        return False
+    return True

@@ -122,3 +122,36 @@ def library_stack(region: str = "us-west-2") -> tuple[App, Any]:
 
     app = App(context=dict(CDK_CONTEXT), analytics_reporting=False, builtin_cloud_formation_validation=False)
     return app, Stack(app, "Lib", env=Environment(region=region))
+
+
+def imported_training_cluster(stack: Any, *, cluster_name: str, **attributes: Any) -> Any:
+    """A TrainingCluster (one p5 group, no file system) on an imported aws_eks_v2 cluster.
+
+    ``attributes`` override the import's attributes; pass ``kubectl_provider=None`` to leave it out.
+    """
+    from aws_cdk import aws_eks_v2 as eks
+    from aws_cdk import aws_iam as iam
+
+    from eks_ml import MlVpc, MlVpcProps
+    from eks_ml.training import TrainingCluster, TrainingClusterProps, TrainingNodeGroupProps
+
+    network = MlVpc(stack, "Network", MlVpcProps(availability_zones=("us-west-2a", "us-west-2b")))
+    provider = eks.KubectlProvider.from_kubectl_provider_attributes(
+        stack,
+        "Kubectl",
+        service_token="arn:aws:lambda:us-west-2:111122223333:function:kubectl",
+        role=iam.Role.from_role_arn(stack, "KubectlRole", "arn:aws:iam::111122223333:role/kubectl"),
+    )
+    defaults: dict[str, Any] = {"cluster_security_group_id": "sg-0123456789abcdef0", "kubectl_provider": provider}
+    imported = eks.Cluster.from_cluster_attributes(
+        stack, "Existing", cluster_name=cluster_name, vpc=network.vpc, **{**defaults, **attributes}
+    )
+    return TrainingCluster(
+        stack,
+        "Training",
+        TrainingClusterProps(
+            cluster=imported,
+            node_groups=[TrainingNodeGroupProps(name="p5", instance_type="p5.48xlarge")],
+            file_system=None,
+        ),
+    )

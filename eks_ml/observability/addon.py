@@ -1,0 +1,154 @@
+"""ObservabilityAddon: metrics, logs and ML alerts for a TrainingCluster or an InferenceCluster.
+
+It takes the cluster construct, not its stack, so it can live in a stack of its own (cross-stack
+references carry the cluster's name and kubectl role).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+from aws_cdk import RemovalPolicy, Token
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from ..errors import Problems
+from ..inference import InferenceCluster
+from ..training import TrainingCluster
+from .cloudwatch import CloudWatchBackend
+from .target import ObservedCluster, observe
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_ADDON_VERSION = re.compile(r"^v(\d+)\.(\d+)\.(\d+)-eksbuild\.\d+$")
+# The first amazon-cloudwatch-observability version with EFA metrics (CloudWatch User Guide).
+MIN_CLOUDWATCH_ADDON = (1, 5, 2)
+
+
+class Backend(Enum):
+    """Where metrics go and where alerts are evaluated."""
+
+    CLOUDWATCH = "cloudwatch"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ObservabilityAddonProps:
+    """Props of :class:`ObservabilityAddon`.
+
+    cluster: the TrainingCluster or InferenceCluster to watch; its accelerators and EFA decide which
+        alerts exist.
+    backend: Default: CloudWatch (Container Insights with enhanced observability and CloudWatch alarms).
+    alarm_topic: where alerts go. Default: a new SNS topic, encrypted with its own KMS key.
+    alarm_emails: addresses subscribed to the topic (each must confirm by mail). Default: none.
+    log_retention: of the container, node and performance log groups. Default: one month.
+    cloudwatch_addon_version: pin of the amazon-cloudwatch-observability add-on, e.g.
+        v4.5.0-eksbuild.1. Default: EKS's default version for the cluster's Kubernetes version.
+    """
+
+    cluster: TrainingCluster | InferenceCluster
+    backend: Backend = Backend.CLOUDWATCH
+    alarm_topic: sns.ITopic | None = None
+    alarm_emails: Sequence[str] = ()
+    log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
+    cloudwatch_addon_version: str | None = None
+
+    def check(self, problems: Problems) -> None:
+        if not isinstance(self.cluster, TrainingCluster | InferenceCluster):
+            problems.add(
+                "cluster",
+                type(self.cluster).__name__,
+                "a TrainingCluster or an InferenceCluster",
+                "pass the eks_ml cluster construct (not its aws_eks_v2 cluster or its stack)",
+            )
+        elif Token.is_unresolved(observe(self.cluster).name):
+            problems.add(
+                "cluster",
+                "a cluster whose name is only known at deploy time",
+                "a cluster with a literal name (log groups and alarm dimensions are named after it)",
+                "import the cluster with its literal cluster_name",
+            )
+        if not isinstance(self.backend, Backend):
+            problems.add("backend", self.backend, ", ".join(b.name for b in Backend), "use Backend.CLOUDWATCH")
+        for index, email in enumerate(self.alarm_emails):
+            if not _EMAIL.match(email):
+                problems.add(f"alarm_emails[{index}]", email, "an e-mail address", "fix the address or remove it")
+        duplicates = sorted({e for e in self.alarm_emails if list(self.alarm_emails).count(e) > 1})
+        for email in duplicates:
+            problems.add("alarm_emails", email, "each address once", "remove the repeated address")
+        if self.log_retention is logs.RetentionDays.INFINITE:
+            problems.add(
+                "log_retention",
+                "INFINITE",
+                "a finite retention (container logs of a busy cluster grow by gigabytes a day)",
+                "choose e.g. RetentionDays.ONE_MONTH and export what you must keep to S3",
+            )
+        if self.cloudwatch_addon_version is not None:
+            match = _ADDON_VERSION.match(self.cloudwatch_addon_version)
+            floor = "v{}.{}.{}-eksbuild.1".format(*MIN_CLOUDWATCH_ADDON)
+            if match is None:
+                problems.add(
+                    "cloudwatch_addon_version",
+                    self.cloudwatch_addon_version,
+                    "an EKS add-on version such as v4.5.0-eksbuild.1",
+                    "copy one from `aws eks describe-addon-versions --addon-name amazon-cloudwatch-observability`",
+                )
+            elif tuple(int(part) for part in match.groups()) < MIN_CLOUDWATCH_ADDON:
+                problems.add(
+                    "cloudwatch_addon_version",
+                    self.cloudwatch_addon_version,
+                    f"{floor} or newer (the first version with EFA metrics)",
+                    "pin a newer version or leave it unset for EKS's default",
+                )
+
+
+class ObservabilityAddon(Construct):
+    """Attributes: ``target`` (what is watched), ``topic`` (alerts), ``topic_key`` (None with your own
+    topic), ``cloudwatch`` (the CloudWatch backend: add-on, log groups, alarms)."""
+
+    def __init__(self, scope: Construct, construct_id: str, props: ObservabilityAddonProps) -> None:
+        super().__init__(scope, construct_id)
+        problems = Problems()
+        props.check(problems)
+        problems.raise_if_any()
+
+        self.target: ObservedCluster = observe(props.cluster)
+        self.topic_key: kms.Key | None = None
+        if props.alarm_topic is None:
+            self.topic_key = kms.Key(
+                self,
+                "AlertsKey",
+                description=f"Encrypts the alert topic of EKS cluster {self.target.name}",
+                enable_key_rotation=True,
+                removal_policy=RemovalPolicy.DESTROY,
+            )
+            # CloudWatch publishes alarm notifications into the encrypted topic.
+            self.topic_key.grant(
+                iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*"
+            )
+            self.topic: sns.ITopic = sns.Topic(
+                self,
+                "Alerts",
+                topic_name=f"{self.target.name}-alerts",
+                display_name=f"eks-ml alerts of {self.target.name}",
+                master_key=self.topic_key,
+                enforce_ssl=True,
+            )
+        else:
+            self.topic = props.alarm_topic
+        for email in props.alarm_emails:
+            self.topic.add_subscription(subscriptions.EmailSubscription(email))
+
+        self.cloudwatch = CloudWatchBackend(
+            self,
+            "CloudWatch",
+            target=self.target,
+            topic=self.topic,
+            retention=props.log_retention,
+            addon_version=props.cloudwatch_addon_version,
+        )

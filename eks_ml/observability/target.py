@@ -1,0 +1,48 @@
+"""What the observability add-on needs to know about the cluster it watches, from either cluster type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import aws_eks_v2 as eks
+
+from ..cluster._typing import as_icluster
+from ..inference import InferenceCluster
+from ..training import TrainingCluster
+
+
+@dataclass(frozen=True)
+class ObservedCluster:
+    """``workload`` is "training" or "inference"; ``namespace`` is where its jobs or model servers run."""
+
+    cluster: eks.ICluster
+    name: str
+    workload: str
+    namespace: str
+    nvidia: bool
+    neuron: bool
+    efa: bool
+
+
+def observe(cluster: TrainingCluster | InferenceCluster) -> ObservedCluster:
+    if isinstance(cluster, TrainingCluster):
+        specs = [group.spec for group in cluster.node_groups.values()]
+        return ObservedCluster(
+            cluster=cluster.cluster,
+            name=cluster.base_cluster_name,
+            workload="training",
+            namespace=cluster.namespace,
+            nvidia=any(spec.is_nvidia for spec in specs),
+            neuron=any(spec.is_neuron for spec in specs),
+            efa=any(spec.supports_efa for spec in specs),
+        )
+    specs = cluster.pool_specs
+    return ObservedCluster(
+        cluster=as_icluster(cluster.cluster),
+        name=cluster.base.cluster_name,
+        workload="inference",
+        namespace=cluster.namespace,
+        nvidia=any(spec.is_nvidia for spec in specs),
+        neuron=any(spec.is_neuron for spec in specs),
+        efa=False,  # inference pods request no EFA devices (Karpenter pools attach none)
+    )
