@@ -14,10 +14,10 @@ import eks_ml  # first: points jsii at the bundled Node.js before aws_cdk starts
 # isort: split
 from aws_cdk import App
 
-from stacks import build_default_app, write_job_manifests
+from stacks import build_default_app, write_gitops
 
-# TrainJobs for kubectl or GitOps: the example job and the fabric acceptance test of each node group.
-JOBS_DIR = Path(__file__).parent / "dist"
+# Every cluster's in-cluster objects for kubectl or GitOps, and the training cluster's TrainJobs.
+DIST_DIR = Path(__file__).parent / "dist"
 
 
 def main() -> int:
@@ -29,8 +29,8 @@ def main() -> int:
         print(f"eks-ml configuration error: {error}", file=sys.stderr)
         return 1
     app.synth()
-    for path in write_job_manifests(stacks, JOBS_DIR):
-        print(f"wrote {path.relative_to(JOBS_DIR.parent)}", file=sys.stderr)
+    written = write_gitops(stacks, DIST_DIR)
+    print(f"wrote {len(written)} files under {DIST_DIR.name}/ (GitOps export)", file=sys.stderr)
     return 0
 
 

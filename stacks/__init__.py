@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aws_cdk import App, DefaultStackSynthesizer, Environment
 
-from eks_ml import AppConfig
+from eks_ml import AppConfig, gitops
 
 from .clusters import InferenceStack, TrainingStack
 from .network import NetworkStack
@@ -83,10 +83,15 @@ def build_default_app(app: App, config: AppConfig, *, bootstrap_version_rule: bo
     return DefaultStacks(network, training, inference, training_observability, inference_observability)
 
 
-def write_job_manifests(stacks: DefaultStacks, directory: Path) -> list[Path]:
-    """Write the training cluster's example and fabric-test TrainJobs for ``kubectl apply``."""
+def write_gitops(stacks: DefaultStacks, directory: Path) -> list[Path]:
+    """Write each cluster's in-cluster objects under ``directory/<cluster name>/`` for kubectl or Argo CD,
+    plus the training cluster's example and fabric-test TrainJobs (which no stack applies)."""
     training = stacks.training.training
-    path = directory / training.base_cluster_name / "training-jobs.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(training.jobs_yaml())
-    return [path]
+    inference = stacks.inference.inference
+    written: list[Path] = []
+    for name, cluster in ((training.base_cluster_name, training), (inference.base.cluster_name, inference)):
+        exported = gitops.export_charts(directory / name, cluster.applied_charts, gitops.helm_releases(cluster))
+        written += [*exported.files, exported.directory / gitops.KUSTOMIZATION]
+    jobs = directory / training.base_cluster_name / "training-jobs.yaml"
+    jobs.write_text(training.jobs_yaml())
+    return [*written, jobs]

@@ -56,9 +56,10 @@ class InferenceClusterProps:
 
 class InferenceCluster(Construct):
     """Attributes: ``base``, ``cluster``, ``karpenter`` (None with Auto Mode), ``pools_chart``,
-    ``service_charts`` (name -> chart), ``namespace`` (of the model services), ``pool_specs`` (every
-    instance type a pool may launch); with model services also ``load_balancer`` (None with Auto
-    Mode), ``metrics`` and ``s3_weights`` (None without S3 weights)."""
+    ``service_charts`` (name -> chart), ``applied_charts`` ((file stem, chart) in apply order),
+    ``namespace`` (of the model services), ``pool_specs`` (every instance type a pool may launch); with
+    model services also ``load_balancer`` (None with Auto Mode), ``metrics`` and ``s3_weights`` (None
+    without S3 weights)."""
 
     def __init__(self, scope: Construct, construct_id: str, props: InferenceClusterProps) -> None:
         super().__init__(scope, construct_id)
@@ -128,6 +129,8 @@ class InferenceCluster(Construct):
             node_class=node_class,
         )
         pools_manifest = self.cluster.add_cdk8s_chart("NodePools", self.pools_chart)
+        # Every chart the stack applies, in apply order, for GitOps export (eks_ml.gitops).
+        self.applied_charts: list[tuple[str, cdk8s.Chart]] = [("node-pools", self.pools_chart)]
         if self.karpenter:
             pools_manifest.node.add_dependency(self.karpenter.chart)  # CRDs and controller first
         self.service_charts: dict[str, ModelServiceChart] = {}
@@ -137,12 +140,11 @@ class InferenceCluster(Construct):
     def _add_model_services(self, props: InferenceClusterProps, cluster: eks.ICluster, pools: Construct) -> None:
         auto_mode = props.base.auto_mode
         after_system = [self.base.system_nodes] if self.base.system_nodes else []
-        namespace = self.cluster.add_cdk8s_chart(
-            "InferenceNamespace",
-            InferenceNamespaceChart(
-                cdk8s.App(), "InferenceNamespace", namespace=props.namespace, auto_mode_ingress_class=auto_mode
-            ),
+        namespace_chart = InferenceNamespaceChart(
+            cdk8s.App(), "InferenceNamespace", namespace=props.namespace, auto_mode_ingress_class=auto_mode
         )
+        namespace = self.cluster.add_cdk8s_chart("InferenceNamespace", namespace_chart)
+        self.applied_charts.append(("inference-namespace", namespace_chart))
         self.load_balancer = (
             None
             if auto_mode  # Auto Mode runs its own load balancing controller
@@ -164,6 +166,7 @@ class InferenceCluster(Construct):
                 service.values(namespace=props.namespace, region=region, pool=pool),
             )
             self.service_charts[service.name] = chart
+            self.applied_charts.append((f"model-{service.name}", chart))
             manifest = self.cluster.add_cdk8s_chart(f"Model{pascal(service.name)}", chart)
             manifest.node.add_dependency(namespace, pools)
             if self.load_balancer:

@@ -45,7 +45,8 @@ class TrainingCluster(Construct):
     """Attributes: ``base`` (BaseCluster or None), ``cluster``, ``vpc``, ``efa_security_group``,
     ``node_groups`` (name -> TrainingNodeGroup), ``software`` (device plugins, Kueue, Trainer),
     ``queues_chart``, ``file_system`` (TrainingFileSystem or None), ``runtimes_chart`` (applied),
-    ``jobs_chart`` (rendered, not applied), ``namespace`` (where jobs run)."""
+    ``jobs_chart`` (rendered, not applied), ``namespace`` (where jobs run), ``applied_charts`` ((file stem,
+    chart) in apply order)."""
 
     def __init__(self, scope: Construct, construct_id: str, props: TrainingClusterProps) -> None:
         super().__init__(scope, construct_id)
@@ -162,6 +163,12 @@ class TrainingCluster(Construct):
         )
         self.runtimes_manifest = cluster.add_cdk8s_chart("TrainingRuntimes", self.runtimes_chart)
         self.runtimes_manifest.node.add_dependency(self.software.trainer, self.queues_manifest)
+        # Every chart the stack applies, in apply order, for GitOps export (eks_ml.gitops).
+        self.applied_charts: list[tuple[str, cdk8s.Chart]] = [
+            ("training-queues", self.queues_chart),
+            *([("lustre-volume", self.file_system.chart)] if self.file_system is not None else []),
+            ("training-runtimes", self.runtimes_chart),
+        ]
         # Jobs are not applied by the stack (a finished TrainJob cannot be re-run by a redeploy): they are
         # rendered for kubectl or GitOps, see ``jobs_yaml``.
         self.jobs_chart = TrainJobsChart(

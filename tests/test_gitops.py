@@ -1,0 +1,99 @@
+"""GitOps export: every applied object as YAML, in apply order, identical to what the stacks apply."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from eks_ml import AppConfig, gitops, helm
+from stacks import DefaultStacks, build_default_app, write_gitops
+
+from .support.manifests import applied_objects, validate_objects
+from .support.synth import Synthesis, make_app
+
+
+@pytest.fixture(scope="module")
+def default_stacks(tmp_path_factory: pytest.TempPathFactory, default_config: AppConfig) -> DefaultStacks:
+    return build_default_app(make_app(tmp_path_factory.mktemp("gitops-app")), default_config)
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory: pytest.TempPathFactory, default_stacks: DefaultStacks) -> Path:
+    directory = tmp_path_factory.mktemp("dist")
+    write_gitops(default_stacks, directory)
+    return directory
+
+
+def objects_of(directory: Path) -> list[dict[str, Any]]:
+    kustomization = yaml.safe_load((directory / gitops.KUSTOMIZATION).read_text())
+    return [obj for name in kustomization["resources"] for obj in yaml.safe_load_all((directory / name).read_text())]
+
+
+def without_prune_label(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object as written by cdk8s: aws_eks_v2 adds a label to find objects to prune on update."""
+    metadata = dict(obj["metadata"])
+    labels = {k: v for k, v in metadata.get("labels", {}).items() if not k.startswith("aws.cdk.eks/prune-")}
+    metadata.pop("labels", None)
+    return {**obj, "metadata": {**metadata, **({"labels": labels} if labels else {})}}
+
+
+def key(obj: dict[str, Any]) -> tuple[str, str, str]:
+    return obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
+
+
+def test_each_cluster_gets_its_files_in_apply_order(dist: Path) -> None:
+    training = yaml.safe_load((dist / "eks-ml-training" / gitops.KUSTOMIZATION).read_text())
+    assert training["kind"] == "Kustomization"
+    assert training["resources"] == ["01-training-queues.yaml", "02-lustre-volume.yaml", "03-training-runtimes.yaml"]
+    inference = yaml.safe_load((dist / "eks-ml-inference" / gitops.KUSTOMIZATION).read_text())
+    assert inference["resources"] == [
+        "01-node-pools.yaml",
+        "02-inference-namespace.yaml",
+        "03-model-qwen3-8b.yaml",
+        "04-model-qwen3-8b-inf2.yaml",
+    ]
+    assert (dist / "eks-ml-training" / "training-jobs.yaml").exists()
+
+
+@pytest.mark.parametrize(("cluster", "stack"), [("eks-ml-training", "Training"), ("eks-ml-inference", "Inference")])
+def test_exported_objects_are_exactly_what_the_stack_applies(
+    dist: Path, default_synth: Synthesis, cluster: str, stack: str
+) -> None:
+    exported = objects_of(dist / cluster)
+    applied = {key(obj): without_prune_label(obj) for obj in applied_objects(default_synth.templates[stack])}
+    for obj in exported:
+        assert applied[key(obj)] == obj
+    # Only the objects holding deploy-time values stay with the stack.
+    missing = set(applied) - {key(obj) for obj in exported}
+    assert missing == ({("PersistentVolume", "", "fsx")} if stack == "Training" else set())
+
+
+def test_exported_yaml_has_no_cdk_tokens_and_passes_the_validator(dist: Path) -> None:
+    for path in dist.rglob("*.yaml"):
+        assert "${Token[" not in path.read_text(), path
+    objects = objects_of(dist / "eks-ml-training") + objects_of(dist / "eks-ml-inference")
+    assert len(objects) > 20
+    assert validate_objects(objects) == []
+
+
+def test_the_readme_names_helm_releases_and_what_was_left_out(dist: Path) -> None:
+    readme = (dist / "eks-ml-training" / "README.md").read_text()
+    assert f"kueue: {helm.KUEUE.repository} kueue {helm.KUEUE.version}, namespace kueue-system" in readme
+    assert "lustre-volume: PersistentVolume/fsx: holds values known only after deploy" in readme
+    inference = (dist / "eks-ml-inference" / "README.md").read_text()
+    assert f"karpenter {helm.KARPENTER.version}" in inference and "Not exported" not in inference
+
+
+def test_export_is_deterministic_and_replaces_stale_files(tmp_path: Path, default_stacks: DefaultStacks) -> None:
+    first = tmp_path / "a"
+    (first / "eks-ml-training").mkdir(parents=True)
+    (first / "eks-ml-training" / "09-removed-chart.yaml").write_text("stale")
+    write_gitops(default_stacks, first)
+    second = tmp_path / "b"
+    write_gitops(default_stacks, second)
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
+    assert all((first / f).read_bytes() == (second / f).read_bytes() for f in files)
