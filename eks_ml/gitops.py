@@ -45,7 +45,11 @@ def _has_tokens(obj: object) -> bool:
 def helm_releases(scope: IConstruct) -> tuple[helm.HelmChartPin, ...]:
     """The pinned Helm releases installed under ``scope``, in construction order."""
     pins = {pin.chart: pin for pin in helm.ALL_CHARTS}
-    found = [pins[chart.chart] for chart in scope.node.find_all() if isinstance(chart, eks.HelmChart)]
+    found = [
+        pins[chart.chart]
+        for chart in scope.node.find_all()
+        if isinstance(chart, eks.HelmChart) and chart.chart is not None and chart.chart in pins
+    ]
     return tuple(dict.fromkeys(found))
 
 
