@@ -14,18 +14,42 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from aws_cdk import Duration
+
 from .cluster import DEFAULT_KUBERNETES_VERSION, EndpointAccessMode, release_for
 from .cluster import rules as cluster_rules
 from .cluster.system_nodes import check_system_instance_type, parse_instance_type
 from .errors import Problems
+from .inference.model_service import HubWeights, ModelServiceProps
 from .network import NatGateways
 from .network import rules as network_rules
+from .observability.addon import check_alarm_emails
 from .training import Capacity, CapacitySource, TrainingNodeGroupProps
 
 PREFIX = "eks-ml:"
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")  # used in stack and cluster names
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _ACCOUNT = re.compile(r"^\d{12}$")
+
+
+# The default app's sample model services: the same open-weight model (Apache-2.0, no token needed) on an
+# NVIDIA L40S and on one Inferentia2 device, each autoscaled on its own queue depth.
+SAMPLE_MODEL_SERVICES: tuple[ModelServiceProps, ...] = (
+    ModelServiceProps(
+        name="qwen3-8b",
+        instance_type="g6e.xlarge",
+        weights=HubWeights(model_id="Qwen/Qwen3-8B"),
+        parameters_billions=8.2,
+    ),
+    ModelServiceProps(
+        name="qwen3-8b-inf2",
+        instance_type="inf2.8xlarge",
+        weights=HubWeights(model_id="Qwen/Qwen3-8B"),
+        parameters_billions=8.2,
+        tensor_parallel=2,  # both NeuronCores of the one Inferentia2 device
+        load_timeout=Duration.minutes(45),  # the first start compiles the model for Neuron
+    ),
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,6 +74,10 @@ class AppConfig:
     training_capacity: CapacitySource = CapacitySource.ON_DEMAND
     training_reservation_id: str | None = None
     alarm_emails: tuple[str, ...] = ()
+
+    def model_services(self) -> tuple[ModelServiceProps, ...]:
+        """The default app's model services on the inference cluster."""
+        return SAMPLE_MODEL_SERVICES
 
     def training_node_group(self) -> TrainingNodeGroupProps:
         """The default app's one training node group, named after its instance family."""
@@ -229,6 +257,7 @@ def _validate(config: AppConfig, problems: Problems) -> None:
     with problems.collecting():
         release_for(config.kubernetes_version, field=context_key("kubernetes_version"))
     _validate_training(config, problems)
+    check_alarm_emails(config.alarm_emails, context_key("alarm_emails"), problems)
     if not config.auto_mode:
         field = context_key("system_instance_type")
         instance_type = parse_instance_type(config.system_instance_type, field, problems)

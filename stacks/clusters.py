@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
 from eks_ml import AppConfig, BaseClusterProps, MlVpc, SystemNodesProps
 from eks_ml.inference import InferenceCluster, InferenceClusterProps
-from eks_ml.inference.model_service import HubWeights, ModelServiceProps
 from eks_ml.network import KARPENTER_DISCOVERY_TAG
 from eks_ml.training import TrainingCluster, TrainingClusterProps
 
@@ -30,26 +29,6 @@ def base_cluster_props(config: AppConfig, network: MlVpc, cluster_name: str) -> 
         auto_mode=config.auto_mode,
         system_nodes=SystemNodesProps(instance_type=ec2.InstanceType(config.system_instance_type)),
     )
-
-
-# The default app's sample model services: the same open-weight model (Apache-2.0, no token needed) on an
-# NVIDIA L40S and on one Inferentia2 device, each autoscaled on its own queue depth.
-SAMPLE_MODEL_SERVICES = (
-    ModelServiceProps(
-        name="qwen3-8b",
-        instance_type="g6e.xlarge",
-        weights=HubWeights(model_id="Qwen/Qwen3-8B"),
-        parameters_billions=8.2,
-    ),
-    ModelServiceProps(
-        name="qwen3-8b-inf2",
-        instance_type="inf2.8xlarge",
-        weights=HubWeights(model_id="Qwen/Qwen3-8B"),
-        parameters_billions=8.2,
-        tensor_parallel=2,  # both NeuronCores of the one Inferentia2 device
-        load_timeout=Duration.minutes(45),  # the first start compiles the model for Neuron
-    ),
-)
 
 
 class TrainingStack(Stack):
@@ -79,7 +58,7 @@ class InferenceStack(Stack):
             InferenceClusterProps(
                 base=base_cluster_props(config, network, config.inference_cluster_name),
                 subnet_tags={KARPENTER_DISCOVERY_TAG: network.discovery_tag_value},
-                model_services=SAMPLE_MODEL_SERVICES,
+                model_services=config.model_services(),
             ),
         )
         self.base = self.inference.base

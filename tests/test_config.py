@@ -191,3 +191,14 @@ def test_app_reports_bad_config_without_a_stack_trace() -> None:
     assert result.returncode == 1
     assert "eks-ml configuration error: eks-ml:availabilityZones=['us-west-2a']" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_alarm_emails_are_parsed_and_checked() -> None:
+    from eks_ml import ValidationError, load_app_config
+
+    from .support.synth import CDK_CONTEXT
+
+    config = load_app_config({**CDK_CONTEXT, "eks-ml:alarmEmails": "a@example.com,b@example.com"})
+    assert config.alarm_emails == ("a@example.com", "b@example.com")
+    with pytest.raises(ValidationError, match=r"eks-ml:alarmEmails\[0\]='oncall': allowed an e-mail address"):
+        load_app_config({**CDK_CONTEXT, "eks-ml:alarmEmails": "oncall"})

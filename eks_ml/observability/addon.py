@@ -31,6 +31,14 @@ _ADDON_VERSION = re.compile(r"^v(\d+)\.(\d+)\.(\d+)-eksbuild\.\d+$")
 MIN_CLOUDWATCH_ADDON = (1, 5, 2)
 
 
+def check_alarm_emails(emails: Sequence[str], field: str, problems: Problems) -> None:
+    for index, email in enumerate(emails):
+        if not _EMAIL.match(email):
+            problems.add(f"{field}[{index}]", email, "an e-mail address", "fix the address or remove it")
+    for email in sorted({e for e in emails if list(emails).count(e) > 1}):
+        problems.add(field, email, "each address once", "remove the repeated address")
+
+
 class Backend(Enum):
     """Where metrics go and where alerts are evaluated."""
 
@@ -75,12 +83,7 @@ class ObservabilityAddonProps:
             )
         if not isinstance(self.backend, Backend):
             problems.add("backend", self.backend, ", ".join(b.name for b in Backend), "use Backend.CLOUDWATCH")
-        for index, email in enumerate(self.alarm_emails):
-            if not _EMAIL.match(email):
-                problems.add(f"alarm_emails[{index}]", email, "an e-mail address", "fix the address or remove it")
-        duplicates = sorted({e for e in self.alarm_emails if list(self.alarm_emails).count(e) > 1})
-        for email in duplicates:
-            problems.add("alarm_emails", email, "each address once", "remove the repeated address")
+        check_alarm_emails(self.alarm_emails, "alarm_emails", problems)
         if self.log_retention is logs.RetentionDays.INFINITE:
             problems.add(
                 "log_retention",

@@ -1,0 +1,100 @@
+"""The ``eks-ml`` console command.
+
+``eks-ml plan`` reads the app's configuration (the ``eks-ml:*`` keys of cdk.json, then ``-c key=value``
+overrides, exactly as ``cdk synth`` does) and prints what it will build and roughly what it costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from .config import load_app_config
+from .errors import ValidationError
+from .plan import DEFAULT_CHECKPOINT_GIB, AppPlan, plan_app
+
+
+def _context(cdk_json: Path, overrides: Sequence[str]) -> dict[str, Any]:
+    context: dict[str, Any] = {}
+    if cdk_json.exists():
+        context.update(json.loads(cdk_json.read_text()).get("context", {}))
+    for item in overrides:
+        key, separator, value = item.partition("=")
+        if not separator:
+            raise SystemExit(f"eks-ml: -c takes key=value, got {item!r}")
+        context[key] = value  # a string, as cdk's -c gives it
+    return context
+
+
+def _money(value: float | None) -> str:
+    return "n/a" if value is None else f"${value:,.2f}"
+
+
+def render(plan: AppPlan, console: Console) -> None:
+    for cluster in plan.clusters:
+        table = Table(title=f"{cluster.name} ({cluster.workload})", title_justify="left")
+        for column in ("role", "instance type", "nodes", "accelerators", "accel. memory GiB", "EFA", "Gbps", "$/h"):
+            table.add_column(column, justify="right" if column in {"nodes", "EFA", "Gbps", "$/h"} else "left")
+        for line in cluster.nodes:
+            table.add_row(
+                line.role,
+                line.instance_type,
+                str(line.nodes),
+                line.accelerators,
+                f"{line.accelerator_memory_gib:g}" if line.accelerator_memory_gib else "-",
+                str(line.efa_interfaces),
+                f"{line.network_gbps:g}" if line.network_gbps else "-",
+                _money(line.usd_per_hour),
+            )
+        console.print(table)
+        if cluster.storage:
+            s = cluster.storage
+            console.print(
+                f"  FSx for Lustre: {s.storage_gib} GiB at {s.throughput_mbps:,.0f} MB/s"
+                f"{' over EFA' if s.efa_enabled else ''}; a {s.checkpoint_gib:g} GiB checkpoint takes "
+                f"~{s.checkpoint_write_seconds:,.0f} s to write at full throughput"
+            )
+        for pool in cluster.pools:
+            console.print(f"  Karpenter pool {pool}")
+        for note in cluster.notes:
+            console.print(f"  note: {note}")
+        console.print(f"  estimated {_money(cluster.usd_per_hour)}/h including the EKS control plane\n")
+    console.print(
+        f"Total ~{_money(plan.usd_per_hour)}/h On-Demand ({plan.price_region} list prices of {plan.prices_as_of}; "
+        "FSx, EBS, load balancers, NAT and data transfer not included)."
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="eks-ml", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    plan = commands.add_parser("plan", help="what the configuration builds: nodes, fabric, storage, cost")
+    plan.add_argument("--json", action="store_true", help="machine-readable output")
+    plan.add_argument("-c", "--context", action="append", default=[], metavar="KEY=VALUE", help="as cdk -c")
+    plan.add_argument("--cdk-json", type=Path, default=Path("cdk.json"), help="default: ./cdk.json")
+    plan.add_argument(
+        "--checkpoint-gib", type=float, default=DEFAULT_CHECKPOINT_GIB, help="checkpoint size for the write time"
+    )
+    args = parser.parse_args(argv)
+    try:
+        config = load_app_config(_context(args.cdk_json, args.context))
+        result = plan_app(config, checkpoint_gib=args.checkpoint_gib)
+    except ValidationError as error:
+        print(f"eks-ml configuration error: {error}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        render(result, Console())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
