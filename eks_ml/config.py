@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from aws_cdk import Duration
@@ -23,7 +24,7 @@ from .errors import Problems
 from .inference.model_service import HubWeights, ModelServiceProps
 from .network import NatGateways
 from .network import rules as network_rules
-from .observability.addon import check_alarm_emails
+from .observability.addon import Backend, check_alarm_emails
 from .training import Capacity, CapacitySource, TrainingNodeGroupProps
 
 PREFIX = "eks-ml:"
@@ -74,6 +75,7 @@ class AppConfig:
     training_capacity: CapacitySource = CapacitySource.ON_DEMAND
     training_reservation_id: str | None = None
     alarm_emails: tuple[str, ...] = ()
+    observability_backend: Backend = Backend.CLOUDWATCH
 
     def model_services(self) -> tuple[ModelServiceProps, ...]:
         """The default app's model services on the inference cluster."""
@@ -154,7 +156,7 @@ def _integer(value: Any) -> int:
     raise _Invalid("a whole number", "write a number such as 2")
 
 
-def _enum(enum_type: type[NatGateways] | type[EndpointAccessMode] | type[CapacitySource]) -> Callable[[Any], Any]:
+def _enum(enum_type: type[Enum]) -> Callable[[Any], Any]:
     choices = [member.value for member in enum_type]
 
     def parse(value: Any) -> Any:
@@ -186,6 +188,7 @@ _KEYS: Mapping[str, tuple[str, Callable[[Any], Any]]] = {
     "trainingCapacity": ("training_capacity", _enum(CapacitySource)),
     "trainingReservationId": ("training_reservation_id", _optional_string),
     "alarmEmails": ("alarm_emails", _string_list),
+    "observabilityBackend": ("observability_backend", _enum(Backend)),
 }
 # Fields of the training node group's own checks -> the context keys that set them.
 _TRAINING_FIELDS = {

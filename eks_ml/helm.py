@@ -83,6 +83,28 @@ PROMETHEUS_ADAPTER = HelmChartPin(
     release="prometheus-adapter",
 )
 
+# Exporters the Prometheus observability backend installs; Amazon Managed Service for Prometheus's managed
+# scraper collects them (no in-cluster Prometheus). dcgm-exporter 4.7.0 is the chart of exporter
+# 4.4.2-4.7.0 (the version NVIDIA's GPU Operator ships, gpu-operator PR #1926); kube-state-metrics 7.0.1
+# (app 2.17.0) and prometheus-node-exporter 4.45.3 (app 1.9.1) were read from the charts' Chart.yaml.
+DCGM_EXPORTER = HelmChartPin(
+    "dcgm-exporter", "https://nvidia.github.io/dcgm-exporter/helm-charts", "4.7.0", "monitoring", "dcgm-exporter"
+)
+KUBE_STATE_METRICS = HelmChartPin(
+    "kube-state-metrics",
+    "https://prometheus-community.github.io/helm-charts",
+    "7.0.1",
+    "monitoring",
+    "kube-state-metrics",
+)
+NODE_EXPORTER = HelmChartPin(
+    "prometheus-node-exporter",
+    "https://prometheus-community.github.io/helm-charts",
+    "4.45.3",
+    "monitoring",
+    "node-exporter",
+)
+
 ALL_CHARTS = (
     NVIDIA_DEVICE_PLUGIN,
     EFA_DEVICE_PLUGIN,
@@ -93,6 +115,9 @@ ALL_CHARTS = (
     AWS_LOAD_BALANCER_CONTROLLER,
     PROMETHEUS,
     PROMETHEUS_ADAPTER,
+    DCGM_EXPORTER,
+    KUBE_STATE_METRICS,
+    NODE_EXPORTER,
 )
 # Controllers with admission webhooks must be serving before their custom resources are applied.
 WEBHOOK_READY_TIMEOUT = Duration.minutes(15)

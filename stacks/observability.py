@@ -26,5 +26,9 @@ class ObservabilityStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.observability = ObservabilityAddon(
-            self, "Observability", ObservabilityAddonProps(cluster=cluster, alarm_emails=config.alarm_emails)
+            self,
+            "Observability",
+            ObservabilityAddonProps(
+                cluster=cluster, backend=config.observability_backend, alarm_emails=config.alarm_emails
+            ),
         )

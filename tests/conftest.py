@@ -25,3 +25,11 @@ def default_synth(tmp_path_factory: pytest.TempPathFactory, default_config: AppC
 @pytest.fixture
 def json_snapshot(snapshot):  # type: ignore[no-untyped-def]
     return snapshot.use_extension(JSONSnapshotExtension)
+
+
+@pytest.fixture(scope="session")
+def prometheus_synth(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
+    """The default app with the Prometheus observability backend (eks-ml:observabilityBackend)."""
+    context = {**CDK_CONTEXT, "eks-ml:observabilityBackend": "prometheus"}
+    app = make_app(tmp_path_factory.mktemp("prometheus-app"), context, nag=True)
+    return synthesize(app, lambda a: build_default_app(a, load_app_config(context), bootstrap_version_rule=False))

@@ -194,6 +194,19 @@ def test_open_public_endpoint_warns_and_an_allow_list_does_not() -> None:
     assertions.Annotations.from_stack(restricted).has_no_warning("*", assertions.Match.any_value())
 
 
+def test_public_only_endpoint() -> None:
+    # aws_eks_v2 cannot restrict a public-only endpoint; before this was handled, PUBLIC raised a jsii error.
+    stack, _ = build(endpoint_access=EndpointAccessMode.PUBLIC)
+    assertions.Template.from_stack(stack).has_resource_properties(
+        "AWS::EKS::Cluster",
+        {
+            "ResourcesVpcConfig": assertions.Match.object_like(
+                {"EndpointPrivateAccess": False, "EndpointPublicAccess": True}
+            )
+        },
+    )
+
+
 def test_auto_mode_uses_eks_compute_and_only_the_addons_it_lacks() -> None:
     stack, cluster = build(auto_mode=True)
     template = assertions.Template.from_stack(stack)
@@ -226,6 +239,10 @@ def test_kubernetes_version_without_installed_layer_names_the_package() -> None:
         ({"public_access_cidrs": ()}, r"public_access_cidrs=\[\]: allowed at least one CIDR"),
         ({"endpoint_access": EndpointAccessMode.PRIVATE, "public_access_cidrs": ("1.2.3.4/32",)}, r"no public CIDRs"),
         ({"endpoint_access": EndpointAccessMode.PUBLIC, "public_access_cidrs": ()}, r"at least one CIDR"),
+        (
+            {"endpoint_access": EndpointAccessMode.PUBLIC, "public_access_cidrs": ("203.0.113.0/24",)},
+            r"allowed an allow-list only with the publicAndPrivate endpoint",
+        ),
         ({"admin_principal_arns": ("123456789012",)}, r"IAM role or user ARNs"),
         ({"admin_principal_arns": (ADMIN, ADMIN)}, r"each principal once"),
         ({"addon_versions": {"kube-dns": "v1"}}, r"addon_versions='kube-dns': allowed one of vpc-cni"),

@@ -202,3 +202,18 @@ def test_alarm_emails_are_parsed_and_checked() -> None:
     assert config.alarm_emails == ("a@example.com", "b@example.com")
     with pytest.raises(ValidationError, match=r"eks-ml:alarmEmails\[0\]='oncall': allowed an e-mail address"):
         load_app_config({**CDK_CONTEXT, "eks-ml:alarmEmails": "oncall"})
+
+
+def test_the_observability_backend_is_a_choice() -> None:
+    from eks_ml import ValidationError, load_app_config
+    from eks_ml.observability import Backend
+
+    from .support.synth import CDK_CONTEXT
+
+    assert load_app_config(CDK_CONTEXT).observability_backend is Backend.CLOUDWATCH
+    config = load_app_config({**CDK_CONTEXT, "eks-ml:observabilityBackend": "prometheus"})
+    assert config.observability_backend is Backend.PROMETHEUS
+    with pytest.raises(
+        ValidationError, match=r"eks-ml:observabilityBackend='grafana': allowed one of cloudwatch, prometheus"
+    ):
+        load_app_config({**CDK_CONTEXT, "eks-ml:observabilityBackend": "grafana"})

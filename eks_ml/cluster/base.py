@@ -64,8 +64,9 @@ class BaseClusterProps:
 def _endpoint(mode: EndpointAccessMode, cidrs: Sequence[str]) -> eks.EndpointAccess:
     if mode is EndpointAccessMode.PRIVATE:
         return eks.EndpointAccess.PRIVATE
-    base = eks.EndpointAccess.PUBLIC if mode is EndpointAccessMode.PUBLIC else eks.EndpointAccess.PUBLIC_AND_PRIVATE
-    return base.only_from(*cidrs)
+    if mode is EndpointAccessMode.PUBLIC:
+        return eks.EndpointAccess.PUBLIC  # open to all: the rules refuse an allow-list without private access
+    return eks.EndpointAccess.PUBLIC_AND_PRIVATE.only_from(*cidrs)
 
 
 def _access_entry_id(principal_arn: str) -> str:
@@ -77,7 +78,7 @@ def _access_entry_id(principal_arn: str) -> str:
 class BaseCluster(Construct):
     """An EKS cluster ready for ML add-ons.
 
-    Attributes: ``cluster`` (aws_eks_v2.Cluster), ``cluster_name``, ``kubernetes_release``,
+    Attributes: ``cluster`` (aws_eks_v2.Cluster), ``cluster_name``, ``endpoint_access``, ``kubernetes_release``,
     ``secrets_key``, ``control_plane_logs``, ``system_nodes`` (None with Auto Mode), ``addons``.
     """
 
@@ -107,6 +108,7 @@ class BaseCluster(Construct):
             )
 
         self.cluster_name = props.cluster_name
+        self.endpoint_access = props.endpoint_access
         self.secrets_key = kms.Key(
             self,
             "SecretsKey",

@@ -56,6 +56,14 @@ def check_endpoint_access(
         )
     for cidr in public_cidrs or ():
         check_cidr(cidr, field, problems)
+    if mode is EndpointAccessMode.PUBLIC and public_cidrs and list(public_cidrs) != [OPEN_TO_THE_INTERNET]:
+        # EKS (and aws_eks_v2) only restrict the public endpoint while the private one is on.
+        problems.add(
+            field,
+            list(public_cidrs),
+            "an allow-list only with the publicAndPrivate endpoint",
+            "choose the publicAndPrivate endpoint (nodes then use the private one), or remove the allow-list",
+        )
 
 
 def check_principal_arns(arns: Sequence[str], field: str, problems: Problems) -> None:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from aws_cdk import RemovalPolicy, Token
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -19,14 +20,18 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from ..cluster import EndpointAccessMode
 from ..errors import Problems
 from ..inference import InferenceCluster
 from ..training import TrainingCluster
 from .cloudwatch import CloudWatchBackend
+from .prometheus import PrometheusBackend
+from .prometheus_alerts import Thresholds
 from .target import ObservedCluster, observe
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ADDON_VERSION = re.compile(r"^v(\d+)\.(\d+)\.(\d+)-eksbuild\.\d+$")
+MIN_SCRAPER_ZONES = 2  # Amazon Managed Service for Prometheus: at least two subnets in two AZs
 # The first amazon-cloudwatch-observability version with EFA metrics (CloudWatch User Guide).
 MIN_CLOUDWATCH_ADDON = (1, 5, 2)
 
@@ -43,6 +48,7 @@ class Backend(Enum):
     """Where metrics go and where alerts are evaluated."""
 
     CLOUDWATCH = "cloudwatch"
+    PROMETHEUS = "prometheus"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,7 +62,10 @@ class ObservabilityAddonProps:
     alarm_emails: addresses subscribed to the topic (each must confirm by mail). Default: none.
     log_retention: of the container, node and performance log groups. Default: one month.
     cloudwatch_addon_version: pin of the amazon-cloudwatch-observability add-on, e.g.
-        v4.5.0-eksbuild.1. Default: EKS's default version for the cluster's Kubernetes version.
+        v4.5.0-eksbuild.1 (CloudWatch backend only). Default: EKS's default version for the cluster's
+        Kubernetes version.
+    thresholds: model-server latency and queue depth that alert (Prometheus backend only).
+        Default: p95 latency 30 s, 16 waiting requests per server, each for 10 minutes.
     """
 
     cluster: TrainingCluster | InferenceCluster
@@ -65,6 +74,7 @@ class ObservabilityAddonProps:
     alarm_emails: Sequence[str] = ()
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
     cloudwatch_addon_version: str | None = None
+    thresholds: Thresholds = field(default_factory=Thresholds)
 
     def check(self, problems: Problems) -> None:
         if not isinstance(self.cluster, TrainingCluster | InferenceCluster):
@@ -82,7 +92,28 @@ class ObservabilityAddonProps:
                 "import the cluster with its literal cluster_name",
             )
         if not isinstance(self.backend, Backend):
-            problems.add("backend", self.backend, ", ".join(b.name for b in Backend), "use Backend.CLOUDWATCH")
+            problems.add(
+                "backend",
+                self.backend,
+                ", ".join(b.name for b in Backend),
+                "use Backend.CLOUDWATCH or Backend.PROMETHEUS",
+            )
+        elif self.backend is Backend.PROMETHEUS and isinstance(self.cluster, TrainingCluster | InferenceCluster):
+            self._check_scraper_reach(observe(self.cluster), problems)
+        if self.backend is Backend.PROMETHEUS and self.cloudwatch_addon_version is not None:
+            problems.add(
+                "cloudwatch_addon_version",
+                self.cloudwatch_addon_version,
+                "a version only with Backend.CLOUDWATCH",
+                "remove it, or choose the CloudWatch backend",
+            )
+        if self.thresholds.latency_p95_seconds <= 0 or self.thresholds.queue_depth < 1:
+            problems.add(
+                "thresholds",
+                self.thresholds,
+                "latency_p95_seconds > 0 and queue_depth >= 1",
+                "raise the thresholds, or keep the defaults",
+            )
         check_alarm_emails(self.alarm_emails, "alarm_emails", problems)
         if self.log_retention is logs.RetentionDays.INFINITE:
             problems.add(
@@ -109,10 +140,31 @@ class ObservabilityAddonProps:
                     "pin a newer version or leave it unset for EKS's default",
                 )
 
+    @staticmethod
+    def _check_scraper_reach(target: ObservedCluster, problems: Problems) -> None:
+        # The managed scraper talks to the cluster's private endpoint from ENIs in two or more AZs.
+        if target.endpoint_access is EndpointAccessMode.PUBLIC:
+            problems.add(
+                "cluster.endpoint_access",
+                "PUBLIC",
+                "a private endpoint (PRIVATE or PUBLIC_AND_PRIVATE) for the managed Prometheus scraper",
+                "turn on the private endpoint, or use Backend.CLOUDWATCH",
+            )
+        subnets = target.cluster.vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS).subnets
+        zones = {subnet.availability_zone for subnet in subnets}
+        if len(zones) < MIN_SCRAPER_ZONES:
+            problems.add(
+                "cluster.vpc",
+                sorted(zones),
+                f"private subnets in at least {MIN_SCRAPER_ZONES} AZs (the managed scraper's requirement)",
+                "add a private subnet in a second AZ, or use Backend.CLOUDWATCH",
+            )
+
 
 class ObservabilityAddon(Construct):
     """Attributes: ``target`` (what is watched), ``topic`` (alerts), ``topic_key`` (None with your own
-    topic), ``cloudwatch`` (the CloudWatch backend: add-on, log groups, alarms)."""
+    topic), ``cloudwatch`` (CloudWatch backend: add-on, log groups, alarms) or ``prometheus`` (Prometheus
+    backend: workspace, scraper, rules, exporters); the other is None."""
 
     def __init__(self, scope: Construct, construct_id: str, props: ObservabilityAddonProps) -> None:
         super().__init__(scope, construct_id)
@@ -147,11 +199,27 @@ class ObservabilityAddon(Construct):
         for email in props.alarm_emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
 
-        self.cloudwatch = CloudWatchBackend(
-            self,
-            "CloudWatch",
-            target=self.target,
-            topic=self.topic,
-            retention=props.log_retention,
-            addon_version=props.cloudwatch_addon_version,
+        self.cloudwatch = (
+            CloudWatchBackend(
+                self,
+                "CloudWatch",
+                target=self.target,
+                topic=self.topic,
+                retention=props.log_retention,
+                addon_version=props.cloudwatch_addon_version,
+            )
+            if props.backend is Backend.CLOUDWATCH
+            else None
+        )
+        self.prometheus = (
+            PrometheusBackend(
+                self,
+                "Prometheus",
+                target=self.target,
+                topic=self.topic,
+                topic_key=self.topic_key,
+                thresholds=props.thresholds,
+            )
+            if props.backend is Backend.PROMETHEUS
+            else None
         )

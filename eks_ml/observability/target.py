@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from aws_cdk import aws_eks_v2 as eks
 
+from ..cluster import EndpointAccessMode
 from ..cluster._typing import as_icluster
 from ..inference import InferenceCluster
 from ..training import TrainingCluster
@@ -13,7 +14,8 @@ from ..training import TrainingCluster
 
 @dataclass(frozen=True)
 class ObservedCluster:
-    """``workload`` is "training" or "inference"; ``namespace`` is where its jobs or model servers run."""
+    """``workload`` is "training" or "inference"; ``namespace`` is where its jobs or model servers run;
+    ``endpoint_access`` is None for an imported cluster (eks-ml does not know it)."""
 
     cluster: eks.ICluster
     name: str
@@ -22,6 +24,7 @@ class ObservedCluster:
     nvidia: bool
     neuron: bool
     efa: bool
+    endpoint_access: EndpointAccessMode | None
 
 
 def observe(cluster: TrainingCluster | InferenceCluster) -> ObservedCluster:
@@ -35,6 +38,7 @@ def observe(cluster: TrainingCluster | InferenceCluster) -> ObservedCluster:
             nvidia=any(spec.is_nvidia for spec in specs),
             neuron=any(spec.is_neuron for spec in specs),
             efa=any(spec.supports_efa for spec in specs),
+            endpoint_access=cluster.base.endpoint_access if cluster.base else None,
         )
     specs = cluster.pool_specs
     return ObservedCluster(
@@ -45,4 +49,5 @@ def observe(cluster: TrainingCluster | InferenceCluster) -> ObservedCluster:
         nvidia=any(spec.is_nvidia for spec in specs),
         neuron=any(spec.is_neuron for spec in specs),
         efa=False,  # inference pods request no EFA devices (Karpenter pools attach none)
+        endpoint_access=cluster.base.endpoint_access,
     )

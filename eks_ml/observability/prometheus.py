@@ -1,0 +1,195 @@
+"""The Prometheus backend: an Amazon Managed Service for Prometheus workspace fed by the AWS managed
+scraper (agentless: no in-cluster Prometheus, so an InferenceCluster's own Prometheus for its HPAs is
+not installed twice), the exporters it scrapes, ML alerting rules and an alert manager that publishes to
+SNS.
+
+The scraper reaches the cluster through an EKS access entry that Amazon Managed Service for Prometheus
+creates itself for clusters in API authentication mode (aws_eks_v2's default); it scrapes every pod
+annotated ``prometheus.io/scrape: "true"`` (the exporters below and the model servers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aws_cdk import Fn, Stack
+from aws_cdk import aws_aps as aps
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_eks_v2 as eks
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from .. import helm
+from .._yaml import dump as to_yaml
+from ..catalog import all_instance_types
+from ..cluster.system_nodes import SYSTEM_NODE_LABEL, SYSTEM_NODE_ROLE
+from .prometheus_alerts import Thresholds, rule_groups
+from .target import ObservedCluster
+
+SCRAPE_INTERVAL = "30s"  # the managed scraper's minimum
+APS_PRINCIPAL = "aps.amazonaws.com"
+_SCRAPE = "prometheus.io/scrape"
+_PORT = "prometheus.io/port"
+
+
+def scrape_configuration(cluster_name: str) -> dict[str, Any]:
+    """Scrape every annotated pod; labels the exporters set themselves (dcgm-exporter's pod and
+    namespace of the GPU's user) win over the target's own."""
+    meta = "__meta_kubernetes_pod_"
+    return {
+        "global": {"scrape_interval": SCRAPE_INTERVAL, "external_labels": {"cluster": cluster_name}},
+        "scrape_configs": [
+            {
+                "job_name": "annotated-pods",
+                "honor_labels": True,
+                "kubernetes_sd_configs": [{"role": "pod"}],
+                "relabel_configs": [
+                    {"source_labels": [f"{meta}annotation_prometheus_io_scrape"], "action": "keep", "regex": "true"},
+                    {
+                        "source_labels": ["__address__", f"{meta}annotation_prometheus_io_port"],
+                        "action": "replace",
+                        "regex": r"([^:]+)(?::\d+)?;(\d+)",
+                        "replacement": "$1:$2",
+                        "target_label": "__address__",
+                    },
+                    {
+                        "source_labels": [f"{meta}annotation_prometheus_io_path"],
+                        "action": "replace",
+                        "regex": "(.+)",
+                        "target_label": "__metrics_path__",
+                    },
+                    {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+                    {"source_labels": [f"{meta}name"], "target_label": "pod"},
+                    {"source_labels": [f"{meta}node_name"], "target_label": "node"},
+                ],
+            }
+        ],
+    }
+
+
+def _annotations(port: int) -> dict[str, str]:
+    return {_SCRAPE: "true", _PORT: str(port)}
+
+
+def node_exporter_values() -> dict[str, Any]:
+    # Every node, accelerator taints included.
+    return {"podAnnotations": _annotations(9100), "tolerations": [{"operator": "Exists"}]}
+
+
+def kube_state_metrics_values() -> dict[str, Any]:
+    return {"podAnnotations": _annotations(8080), "nodeSelector": {SYSTEM_NODE_LABEL: SYSTEM_NODE_ROLE}}
+
+
+def dcgm_exporter_values() -> dict[str, Any]:
+    nvidia_types = sorted(spec.name for spec in all_instance_types() if spec.is_nvidia)
+    return {
+        # No Prometheus Operator here: its ServiceMonitor CRD does not exist.
+        "serviceMonitor": {"enabled": False},
+        "podAnnotations": _annotations(9400),
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchExpressions": [
+                                {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": nvidia_types}
+                            ]
+                        }
+                    ]
+                }
+            }
+        },
+    }
+
+
+def alert_manager_definition(topic_arn: str, region: str) -> str:
+    """Every alert to the SNS topic, grouped per alert and cluster."""
+    config = {
+        "route": {"receiver": "sns", "group_by": ["alertname", "cluster"]},
+        "receivers": [
+            {
+                "name": "sns",
+                "sns_configs": [
+                    {"topic_arn": topic_arn, "sigv4": {"region": region}, "attributes": {"source": "eks-ml"}}
+                ],
+            }
+        ],
+    }
+    return to_yaml({"alertmanager_config": to_yaml(config)})
+
+
+class PrometheusBackend(Construct):
+    """Attributes: ``workspace``, ``scraper``, ``rules``, ``exporters`` (release -> HelmChart)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        target: ObservedCluster,
+        topic: sns.ITopic,
+        topic_key: kms.IKey | None,
+        thresholds: Thresholds,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        region = Stack.of(self).region
+        self.workspace = aps.CfnWorkspace(
+            self,
+            "Workspace",
+            alias=target.name,
+            # The topic ARN is a token until deploy; Fn.sub keeps the YAML one CloudFormation string.
+            alert_manager_definition=Fn.sub(
+                alert_manager_definition("${TopicArn}", region), {"TopicArn": topic.topic_arn}
+            ),
+        )
+        subnets = target.cluster.vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS).subnet_ids
+        self.scraper = aps.CfnScraper(
+            self,
+            "Scraper",
+            alias=target.name,
+            source=aps.CfnScraper.SourceProperty(
+                eks_configuration=aps.CfnScraper.EksConfigurationProperty(
+                    cluster_arn=target.cluster.cluster_arn,
+                    subnet_ids=subnets,
+                    security_group_ids=[target.cluster.cluster_security_group_id],
+                )
+            ),
+            destination=aps.CfnScraper.DestinationProperty(
+                amp_configuration=aps.CfnScraper.AmpConfigurationProperty(workspace_arn=self.workspace.attr_arn)
+            ),
+            scrape_configuration=aps.CfnScraper.ScrapeConfigurationProperty(
+                configuration_blob=Fn.base64(to_yaml(scrape_configuration(target.name)))
+            ),
+        )
+        self.rules = aps.CfnRuleGroupsNamespace(
+            self,
+            "Rules",
+            workspace=self.workspace.attr_arn,
+            name=f"{target.name}-ml",
+            data=to_yaml(rule_groups(target, thresholds)),
+        )
+        # The workspace's alert manager publishes into the (encrypted) topic.
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal(APS_PRINCIPAL)],
+                actions=["sns:Publish", "sns:GetTopicAttributes"],
+                resources=[topic.topic_arn],
+                conditions={"ArnEquals": {"aws:SourceArn": self.workspace.attr_arn}},
+            )
+        )
+        if topic_key is not None:
+            topic_key.grant(iam.ServicePrincipal(APS_PRINCIPAL), "kms:Decrypt", "kms:GenerateDataKey*")
+
+        installs: Mapping[str, tuple[helm.HelmChartPin, dict[str, Any]]] = {
+            "NodeExporter": (helm.NODE_EXPORTER, node_exporter_values()),
+            "KubeStateMetrics": (helm.KUBE_STATE_METRICS, kube_state_metrics_values()),
+            **({"DcgmExporter": (helm.DCGM_EXPORTER, dcgm_exporter_values())} if target.nvidia else {}),
+        }
+        self.exporters: dict[str, eks.HelmChart] = {
+            pin.release: helm.install(self, construct, target.cluster, pin, values)
+            for construct, (pin, values) in installs.items()
+        }

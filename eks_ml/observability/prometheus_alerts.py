@@ -1,0 +1,149 @@
+"""ML alerts as Prometheus alerting rules, evaluated by Amazon Managed Service for Prometheus.
+
+Series come from dcgm-exporter (DCGM_FI_DEV_*: default counters of dcgm-exporter 4.x, with the pod's
+namespace and name when the GPU is allocated to a pod), kube-state-metrics (kube_*), and vLLM's own
+/metrics (vllm:*). The thresholds are props of the add-on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .target import ObservedCluster
+
+GPU_HOT_CELSIUS = 85
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """latency_p95_seconds: end-to-end request latency of a model service. queue_depth: requests waiting
+    per server pod. Both for 10 minutes."""
+
+    latency_p95_seconds: float = 30.0
+    queue_depth: int = 16
+
+
+@dataclass(frozen=True)
+class PrometheusAlert:
+    name: str
+    summary: str
+    applies: Callable[[ObservedCluster], bool]
+    expr: Callable[[ObservedCluster, Thresholds], str]
+    duration: str
+    severity: str
+
+
+def _always(_: ObservedCluster) -> bool:
+    return True
+
+
+def _nvidia(t: ObservedCluster) -> bool:
+    return t.nvidia
+
+
+def _inference(t: ObservedCluster) -> bool:
+    return t.workload == "inference"
+
+
+PROMETHEUS_ALERTS = (
+    PrometheusAlert(
+        "NodeNotReady",
+        "Node {{ $labels.node }} is not Ready",
+        _always,
+        lambda t, _: 'kube_node_status_condition{condition="Ready",status="true"} == 0',
+        "5m",
+        "critical",
+    ),
+    PrometheusAlert(
+        "GpuXidError",
+        "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} reported XID {{ $value }}",
+        _nvidia,
+        lambda t, _: "DCGM_FI_DEV_XID_ERRORS > 0",
+        "0m",
+        "critical",
+    ),
+    PrometheusAlert(
+        "GpuMemoryRowRemapping",
+        "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} remapped rows after uncorrectable ECC errors, or failed to",
+        _nvidia,
+        lambda t, _: "increase(DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS[10m]) > 0 or DCGM_FI_DEV_ROW_REMAP_FAILURE > 0",
+        "0m",
+        "critical",
+    ),
+    PrometheusAlert(
+        "GpuThermalThrottling",
+        f"GPU {{{{ $labels.gpu }}}} on {{{{ $labels.Hostname }}}} is at or above {GPU_HOT_CELSIUS} °C",
+        _nvidia,
+        lambda t, _: f"DCGM_FI_DEV_GPU_TEMP >= {GPU_HOT_CELSIUS}",
+        "5m",
+        "warning",
+    ),
+    PrometheusAlert(
+        "GpusIdleInTrainingJob",
+        "Pod {{ $labels.pod }} holds GPUs that are under 5% busy for 30 minutes",
+        lambda t: t.nvidia and t.workload == "training",
+        lambda t, _: f'avg by (namespace, pod) (DCGM_FI_DEV_GPU_UTIL{{namespace="{t.namespace}"}}) < 5',
+        "30m",
+        "warning",
+    ),
+    PrometheusAlert(
+        "WorkloadPodRestarting",
+        "Container {{ $labels.container }} of {{ $labels.pod }} restarted",
+        _always,
+        lambda t, _: f'increase(kube_pod_container_status_restarts_total{{namespace="{t.namespace}"}}[15m]) > 0',
+        "0m",
+        "warning",
+    ),
+    PrometheusAlert(
+        "ModelLatencyHigh",
+        "p95 end-to-end latency of the model servers in {{ $labels.namespace }} is {{ $value }} s",
+        _inference,
+        lambda t, th: (
+            "histogram_quantile(0.95, sum by (le, namespace) "
+            f'(rate(vllm:e2e_request_latency_seconds_bucket{{namespace="{t.namespace}"}}[5m]))) '
+            f"> {th.latency_p95_seconds:g}"
+        ),
+        "10m",
+        "warning",
+    ),
+    PrometheusAlert(
+        "ModelQueueDeep",
+        "{{ $value }} requests wait in model server {{ $labels.pod }}",
+        _inference,
+        lambda t, th: (
+            f'sum by (namespace, pod) (vllm:num_requests_waiting{{namespace="{t.namespace}"}}) > {th.queue_depth}'
+        ),
+        "10m",
+        "warning",
+    ),
+    PrometheusAlert(
+        "AutoscalerAtMaximum",
+        "HPA {{ $labels.horizontalpodautoscaler }} has run at its maximum replicas for 15 minutes",
+        _inference,
+        lambda t, _: (
+            f'kube_horizontalpodautoscaler_status_current_replicas{{namespace="{t.namespace}"}} '
+            ">= on (namespace, horizontalpodautoscaler) "
+            f'kube_horizontalpodautoscaler_spec_max_replicas{{namespace="{t.namespace}"}}'
+        ),
+        "15m",
+        "warning",
+    ),
+)
+
+
+def rule_groups(target: ObservedCluster, thresholds: Thresholds) -> dict[str, Any]:
+    """The Prometheus rules file (``groups:``) for the cluster."""
+    rules = [
+        {
+            "alert": alert.name,
+            "expr": alert.expr(target, thresholds),
+            "for": alert.duration,
+            "labels": {"severity": alert.severity, "cluster": target.name},
+            "annotations": {"summary": alert.summary},
+        }
+        for alert in PROMETHEUS_ALERTS
+        if alert.applies(target)
+    ]
+    return {"groups": [{"name": f"{target.name}-ml", "rules": rules}]}

@@ -1,0 +1,216 @@
+"""ObservabilityAddon, Prometheus backend: AMP workspace, managed scraper, exporters, rules, alerts to SNS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+from aws_cdk import Stack
+from aws_cdk import aws_ec2 as ec2
+from cfnlint.api import ManualArgs, lint_file
+
+from eks_ml import BaseClusterProps, EndpointAccessMode, ValidationError, helm
+from eks_ml.inference import InferenceCluster, InferenceClusterProps
+from eks_ml.observability import Backend, ObservabilityAddon, ObservabilityAddonProps, Thresholds
+
+from .support.synth import Synthesis, error_findings, library_stack, normalize, of_type
+
+STACKS = ("TrainingObservability", "InferenceObservability")
+HELM = "Custom::AWSCDK-EKS-HelmChart"
+TRAINING_ALERTS = [
+    "NodeNotReady",
+    "GpuXidError",
+    "GpuMemoryRowRemapping",
+    "GpuThermalThrottling",
+    "GpusIdleInTrainingJob",
+    "WorkloadPodRestarting",
+]
+INFERENCE_ALERTS = [
+    "NodeNotReady",
+    "GpuXidError",
+    "GpuMemoryRowRemapping",
+    "GpuThermalThrottling",
+    "WorkloadPodRestarting",
+    "ModelLatencyHigh",
+    "ModelQueueDeep",
+    "AutoscalerAtMaximum",
+]
+
+
+def only(template: dict[str, Any], resource_type: str) -> dict[str, Any]:
+    (resource,) = of_type(template, resource_type).values()
+    return resource["Properties"]
+
+
+def rules(template: dict[str, Any]) -> list[dict[str, Any]]:
+    (group,) = yaml.safe_load(only(template, "AWS::APS::RuleGroupsNamespace")["Data"])["groups"]
+    return group["rules"]
+
+
+@pytest.mark.parametrize(("stack", "expected"), [(STACKS[0], TRAINING_ALERTS), (STACKS[1], INFERENCE_ALERTS)])
+def test_alert_rules_follow_the_cluster(prometheus_synth: Synthesis, stack: str, expected: list[str]) -> None:
+    found = rules(prometheus_synth.templates[stack])
+    assert [rule["alert"] for rule in found] == expected
+    namespace = "training" if stack == STACKS[0] else "inference"
+    for rule in found:
+        assert rule["labels"]["severity"] in {"critical", "warning"}
+        if "namespace=" in rule["expr"]:
+            assert f'namespace="{namespace}"' in rule["expr"]
+    by_name = {rule["alert"]: rule for rule in found}
+    if stack == STACKS[1]:
+        assert by_name["ModelLatencyHigh"]["expr"].endswith("> 30") and by_name["ModelLatencyHigh"]["for"] == "10m"
+        assert by_name["ModelQueueDeep"]["expr"].endswith("> 16")
+        assert "kube_horizontalpodautoscaler_spec_max_replicas" in by_name["AutoscalerAtMaximum"]["expr"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_managed_scraper_reads_annotated_pods_into_the_workspace(prometheus_synth: Synthesis, stack: str) -> None:
+    template = prometheus_synth.templates[stack]
+    scraper = only(template, "AWS::APS::Scraper")
+    workspace_id = next(iter(of_type(template, "AWS::APS::Workspace")))
+    assert scraper["Destination"]["AmpConfiguration"]["WorkspaceArn"] == {"Fn::GetAtt": [workspace_id, "Arn"]}
+    eks_source = scraper["Source"]["EksConfiguration"]
+    assert len(eks_source["SubnetIds"]) == 3 and len(eks_source["SecurityGroupIds"]) == 1
+    config = yaml.safe_load(scraper["ScrapeConfiguration"]["ConfigurationBlob"]["Fn::Base64"])
+    assert config["global"]["scrape_interval"] == "30s"  # the managed scraper's minimum
+    (job,) = config["scrape_configs"]
+    keep = job["relabel_configs"][0]
+    assert (keep["action"], keep["regex"]) == ("keep", "true")
+    assert job["honor_labels"] is True  # dcgm-exporter's pod/namespace labels name the GPU's user
+
+
+def test_alerts_go_to_the_topic_which_lets_the_workspace_publish(prometheus_synth: Synthesis) -> None:
+    template = prometheus_synth.templates["InferenceObservability"]
+    definition = only(template, "AWS::APS::Workspace")["AlertManagerDefinition"]["Fn::Sub"]
+    topic_id = next(iter(of_type(template, "AWS::SNS::Topic")))
+    assert definition[1] == {"TopicArn": {"Ref": topic_id}}
+    alertmanager = yaml.safe_load(yaml.safe_load(definition[0])["alertmanager_config"])
+    (receiver,) = alertmanager["receivers"]
+    assert receiver["sns_configs"][0]["topic_arn"] == "${TopicArn}"
+    assert receiver["sns_configs"][0]["sigv4"] == {"region": "us-west-2"}
+    statements = only(template, "AWS::SNS::TopicPolicy")["PolicyDocument"]["Statement"]
+    publish = next(s for s in statements if s.get("Principal") == {"Service": "aps.amazonaws.com"})
+    assert set(publish["Action"]) == {"sns:Publish", "sns:GetTopicAttributes"}
+    assert "aws:SourceArn" in publish["Condition"]["ArnEquals"]
+    key_statements = only(template, "AWS::KMS::Key")["KeyPolicy"]["Statement"]
+
+    def services(statement: dict[str, Any]) -> list[str]:
+        service = statement["Principal"].get("Service", [])
+        return service if isinstance(service, list) else [service]
+
+    grant = next(s for s in key_statements if "aps.amazonaws.com" in services(s))
+    assert set(grant["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+
+
+def helm_values(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    import json
+
+    from .support.synth import joined
+
+    return {
+        r["Properties"]["Chart"]: {
+            "version": r["Properties"]["Version"],
+            "values": json.loads(joined(r["Properties"]["Values"])),
+        }
+        for r in of_type(template, HELM).values()
+    }
+
+
+def test_exporters_are_pinned_annotated_and_placed(prometheus_synth: Synthesis) -> None:
+    charts = helm_values(prometheus_synth.templates["TrainingObservability"])
+    assert {chart: c["version"] for chart, c in charts.items()} == {
+        "prometheus-node-exporter": helm.NODE_EXPORTER.version,
+        "kube-state-metrics": helm.KUBE_STATE_METRICS.version,
+        "dcgm-exporter": helm.DCGM_EXPORTER.version,
+    }
+    for chart in charts.values():
+        assert chart["values"]["podAnnotations"]["prometheus.io/scrape"] == "true"
+    dcgm = charts["dcgm-exporter"]["values"]
+    assert dcgm["serviceMonitor"] == {"enabled": False}  # no Prometheus Operator CRDs in the cluster
+    types = dcgm["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
+    assert "p5.48xlarge" in types["matchExpressions"][0]["values"]
+    assert "inf2.8xlarge" not in types["matchExpressions"][0]["values"]
+    assert charts["prometheus-node-exporter"]["values"]["tolerations"] == [{"operator": "Exists"}]
+
+
+def test_prometheus_is_not_installed_twice(prometheus_synth: Synthesis) -> None:
+    # The inference cluster's own Prometheus (for its HPAs) is the only Prometheus server in the app;
+    # the observability stacks use the managed scraper.
+    servers = [
+        stack
+        for stack, template in prometheus_synth.templates.items()
+        for chart in of_type(template, HELM).values()
+        if chart["Properties"]["Chart"] == helm.PROMETHEUS.chart
+    ]
+    assert servers == ["Inference"]
+    for stack in STACKS:
+        assert of_type(prometheus_synth.templates[stack], "AWS::EKS::Addon") == {}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_prometheus_stacks_pass_cfn_lint(prometheus_synth: Synthesis, stack: str) -> None:
+    matches = lint_file(prometheus_synth.outdir / f"{stack}.template.json", config=ManualArgs(regions=["us-west-2"]))
+    assert [str(m) for m in matches if m.rule.id.startswith("E")] == []
+
+
+def test_the_prometheus_variant_passes_cdk_nag(prometheus_synth: Synthesis) -> None:
+    assert error_findings(prometheus_synth.validation_report) == []
+    assert prometheus_synth.error is None
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_prometheus_stack_snapshot(prometheus_synth: Synthesis, stack: str, json_snapshot) -> None:  # type: ignore[no-untyped-def]
+    assert normalize(prometheus_synth.templates[stack]) == json_snapshot
+
+
+# --- Bad input ----------------------------------------------------------------------------------------
+
+
+def test_the_scraper_needs_a_private_endpoint_and_two_zones() -> None:
+    _, stack = library_stack()
+    vpc = ec2.Vpc.from_vpc_attributes(
+        stack, "OneZone", vpc_id="vpc-0123", availability_zones=["us-west-2a"], private_subnet_ids=["subnet-0a"]
+    )
+    cluster = InferenceCluster(
+        stack,
+        "Serving",
+        InferenceClusterProps(
+            base=BaseClusterProps(vpc=vpc, cluster_name="serving", endpoint_access=EndpointAccessMode.PUBLIC)
+        ),
+    )
+    with pytest.raises(ValidationError) as error:
+        ObservabilityAddon(stack, "Observability", ObservabilityAddonProps(cluster=cluster, backend=Backend.PROMETHEUS))
+    assert [p.field for p in error.value.problems] == ["cluster.endpoint_access", "cluster.vpc"]
+    assert "at least 2 AZs" in str(error.value)
+
+
+@pytest.fixture(scope="module")
+def inference_cluster() -> InferenceCluster:
+    from eks_ml import MlVpc, MlVpcProps
+
+    _, stack = library_stack()
+    network = MlVpc(stack, "Network", MlVpcProps(availability_zones=("us-west-2a", "us-west-2b")))
+    return InferenceCluster(
+        stack, "Inference", InferenceClusterProps(base=BaseClusterProps(vpc=network.vpc, cluster_name="serve"))
+    )
+
+
+@pytest.mark.parametrize(
+    ("props", "message"),
+    [
+        ({"cloudwatch_addon_version": "v4.5.0-eksbuild.1"}, r"allowed a version only with Backend.CLOUDWATCH"),
+        ({"thresholds": Thresholds(latency_p95_seconds=0)}, r"latency_p95_seconds > 0 and queue_depth >= 1"),
+        ({"thresholds": Thresholds(queue_depth=0)}, r"latency_p95_seconds > 0 and queue_depth >= 1"),
+    ],
+)
+def test_bad_prometheus_input_is_a_validation_error(
+    inference_cluster: InferenceCluster, props: dict[str, Any], message: str
+) -> None:
+    stack = Stack(Stack.of(inference_cluster).node.scope, f"Bad{abs(hash(str(props)))}")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match=message):
+        ObservabilityAddon(
+            stack,
+            "Observability",
+            ObservabilityAddonProps(cluster=inference_cluster, backend=Backend.PROMETHEUS, **props),
+        )
