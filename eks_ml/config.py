@@ -24,7 +24,8 @@ from .errors import Problems
 from .inference.model_service import HubWeights, ModelServiceProps
 from .network import NatGateways
 from .network import rules as network_rules
-from .observability.addon import Backend, check_alarm_emails
+from .observability.addon import check_alarm_emails
+from .observability.backend import Backend
 from .training import Capacity, CapacitySource, TrainingNodeGroupProps
 
 PREFIX = "eks-ml:"

@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cdk8s
 from aws_cdk import Token
@@ -81,6 +82,14 @@ def export_charts(
     (directory / KUSTOMIZATION).write_text(cdk8s.Yaml.stringify(kustomization))
     (directory / "README.md").write_text(_readme(files, skipped, releases))
     return ExportedCluster(directory, tuple(files), skipped, tuple(releases))
+
+
+def write_dashboard(directory: Path, name: str, model: dict[str, Any]) -> Path:
+    """A Grafana dashboard model as ``directory/dashboards/<name>.json``, for import or provisioning."""
+    path = directory / "dashboards" / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(model, indent=2) + "\n")
+    return path
 
 
 def _readme(files: Sequence[Path], skipped: dict[str, str], releases: Sequence[helm.HelmChartPin]) -> str:

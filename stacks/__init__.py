@@ -85,13 +85,17 @@ def build_default_app(app: App, config: AppConfig, *, bootstrap_version_rule: bo
 
 def write_gitops(stacks: DefaultStacks, directory: Path) -> list[Path]:
     """Write each cluster's in-cluster objects under ``directory/<cluster name>/`` for kubectl or Argo CD,
-    plus the training cluster's example and fabric-test TrainJobs (which no stack applies)."""
+    its Grafana dashboard under ``dashboards/``, and the training cluster's example and fabric-test
+    TrainJobs (which no stack applies)."""
     training = stacks.training.training
     inference = stacks.inference.inference
     written: list[Path] = []
     for name, cluster in ((training.base_cluster_name, training), (inference.base.cluster_name, inference)):
         exported = gitops.export_charts(directory / name, cluster.applied_charts, gitops.helm_releases(cluster))
         written += [*exported.files, exported.directory / gitops.KUSTOMIZATION]
+    for stack in (stacks.training_observability, stacks.inference_observability):
+        addon = stack.observability
+        written.append(gitops.write_dashboard(directory / addon.target.name, addon.target.name, addon.dashboard))
     jobs = directory / training.base_cluster_name / "training-jobs.yaml"
     jobs.write_text(training.jobs_yaml())
     return [*written, jobs]

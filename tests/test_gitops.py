@@ -58,6 +58,15 @@ def test_each_cluster_gets_its_files_in_apply_order(dist: Path) -> None:
     assert (dist / "eks-ml-training" / "training-jobs.yaml").exists()
 
 
+def test_each_cluster_gets_its_grafana_dashboard(dist: Path, default_stacks: DefaultStacks) -> None:
+    import json
+
+    for stack in (default_stacks.training_observability, default_stacks.inference_observability):
+        addon = stack.observability
+        path = dist / addon.target.name / "dashboards" / f"{addon.target.name}.json"
+        assert json.loads(path.read_text()) == addon.dashboard
+
+
 @pytest.mark.parametrize(("cluster", "stack"), [("eks-ml-training", "Training"), ("eks-ml-inference", "Inference")])
 def test_exported_objects_are_exactly_what_the_stack_applies(
     dist: Path, default_synth: Synthesis, cluster: str, stack: str

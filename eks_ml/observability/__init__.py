@@ -1,7 +1,9 @@
 """Metrics, logs, ML alerts and dashboards for either cluster."""
 
-from .addon import Backend, ObservabilityAddon, ObservabilityAddonProps
+from .addon import ObservabilityAddon, ObservabilityAddonProps
+from .backend import Backend
 from .cloudwatch_alerts import CLOUDWATCH_ALERTS
+from .dashboards import dashboard
 from .prometheus_alerts import PROMETHEUS_ALERTS, Thresholds
 
 __all__ = [
@@ -11,4 +13,5 @@ __all__ = [
     "ObservabilityAddon",
     "ObservabilityAddonProps",
     "Thresholds",
+    "dashboard",
 ]

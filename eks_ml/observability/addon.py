@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import Enum
 
 from aws_cdk import RemovalPolicy, Token
 from aws_cdk import aws_ec2 as ec2
@@ -24,7 +23,9 @@ from ..cluster import EndpointAccessMode
 from ..errors import Problems
 from ..inference import InferenceCluster
 from ..training import TrainingCluster
+from .backend import Backend
 from .cloudwatch import CloudWatchBackend
+from .dashboards import dashboard
 from .prometheus import PrometheusBackend
 from .prometheus_alerts import Thresholds
 from .target import ObservedCluster, observe
@@ -42,13 +43,6 @@ def check_alarm_emails(emails: Sequence[str], field: str, problems: Problems) ->
             problems.add(f"{field}[{index}]", email, "an e-mail address", "fix the address or remove it")
     for email in sorted({e for e in emails if list(emails).count(e) > 1}):
         problems.add(field, email, "each address once", "remove the repeated address")
-
-
-class Backend(Enum):
-    """Where metrics go and where alerts are evaluated."""
-
-    CLOUDWATCH = "cloudwatch"
-    PROMETHEUS = "prometheus"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -164,7 +158,7 @@ class ObservabilityAddonProps:
 class ObservabilityAddon(Construct):
     """Attributes: ``target`` (what is watched), ``topic`` (alerts), ``topic_key`` (None with your own
     topic), ``cloudwatch`` (CloudWatch backend: add-on, log groups, alarms) or ``prometheus`` (Prometheus
-    backend: workspace, scraper, rules, exporters); the other is None."""
+    backend: workspace, scraper, rules, exporters); the other is None; ``dashboard`` (Grafana model)."""
 
     def __init__(self, scope: Construct, construct_id: str, props: ObservabilityAddonProps) -> None:
         super().__init__(scope, construct_id)
@@ -211,6 +205,8 @@ class ObservabilityAddon(Construct):
             if props.backend is Backend.CLOUDWATCH
             else None
         )
+        # Grafana dashboard models for this backend (written under dist/ by the default app).
+        self.dashboard = dashboard(self.target, props.backend)
         self.prometheus = (
             PrometheusBackend(
                 self,
