@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import App, DefaultStackSynthesizer, Environment
 
@@ -38,47 +39,19 @@ def build_default_app(app: App, config: AppConfig, *, bootstrap_version_rule: bo
     env = Environment(account=config.account or os.environ.get("CDK_DEFAULT_ACCOUNT"), region=config.region)
     names = stack_names(config)
 
-    def synthesizer() -> DefaultStackSynthesizer:  # one per stack: a synthesizer binds to its stack
-        return DefaultStackSynthesizer(generate_bootstrap_version_rule=bootstrap_version_rule)
+    def placed(part: str) -> dict[str, Any]:
+        """Name, environment and synthesizer of one stack (a synthesizer binds to a single stack)."""
+        synthesizer = DefaultStackSynthesizer(generate_bootstrap_version_rule=bootstrap_version_rule)
+        return {"stack_name": names[part], "env": env, "synthesizer": synthesizer}
 
-    network = NetworkStack(
-        app, "Network", config=config, stack_name=names["network"], env=env, synthesizer=synthesizer()
-    )
-    training = TrainingStack(
-        app,
-        "Training",
-        config=config,
-        network=network.network,
-        stack_name=names["training"],
-        env=env,
-        synthesizer=synthesizer(),
-    )
-    inference = InferenceStack(
-        app,
-        "Inference",
-        config=config,
-        network=network.network,
-        stack_name=names["inference"],
-        env=env,
-        synthesizer=synthesizer(),
-    )
+    network = NetworkStack(app, "Network", config=config, **placed("network"))
+    training = TrainingStack(app, "Training", config=config, network=network.network, **placed("training"))
+    inference = InferenceStack(app, "Inference", config=config, network=network.network, **placed("inference"))
     training_observability = ObservabilityStack(
-        app,
-        "TrainingObservability",
-        config=config,
-        cluster=training.training,
-        stack_name=names["training-observability"],
-        env=env,
-        synthesizer=synthesizer(),
+        app, "TrainingObservability", config=config, cluster=training.training, **placed("training-observability")
     )
     inference_observability = ObservabilityStack(
-        app,
-        "InferenceObservability",
-        config=config,
-        cluster=inference.inference,
-        stack_name=names["inference-observability"],
-        env=env,
-        synthesizer=synthesizer(),
+        app, "InferenceObservability", config=config, cluster=inference.inference, **placed("inference-observability")
     )
     return DefaultStacks(network, training, inference, training_observability, inference_observability)
 
