@@ -63,12 +63,17 @@ def write_gitops(stacks: DefaultStacks, directory: Path) -> list[Path]:
     training = stacks.training.training
     inference = stacks.inference.inference
     written: list[Path] = []
-    for name, cluster in ((training.base_cluster_name, training), (inference.base.cluster_name, inference)):
-        exported = gitops.export_charts(directory / name, cluster.applied_charts, gitops.helm_releases(cluster))
+    pairs = (
+        (training, training.base_cluster_name, stacks.training_observability.observability),
+        (inference, inference.base.cluster_name, stacks.inference_observability.observability),
+    )
+    for cluster, name, addon in pairs:
+        # The cluster's charts first; then what its observability add-on applies (neuron-monitor).
+        charts = [*cluster.applied_charts, *(addon.prometheus.applied_charts if addon.prometheus else [])]
+        releases = gitops.helm_releases(cluster) + gitops.helm_releases(addon)
+        exported = gitops.export_charts(directory / name, charts, releases)
         written += [*exported.files, exported.directory / gitops.KUSTOMIZATION]
-    for stack in (stacks.training_observability, stacks.inference_observability):
-        addon = stack.observability
-        written.append(gitops.write_dashboard(directory / addon.target.name, addon.target.name, addon.dashboard))
+        written.append(gitops.write_dashboard(directory / name, name, addon.dashboard))
     jobs = directory / training.base_cluster_name / "training-jobs.yaml"
     jobs.write_text(training.jobs_yaml())
     return [*written, jobs]

@@ -50,9 +50,15 @@ def titles(model: dict[str, Any]) -> list[str]:
                 "Generated tokens per second",
                 "Replicas",
                 "GPU utilisation",
+                "NeuronCore utilisation",
             ],
         ),
         (observed("inference"), Backend.CLOUDWATCH, ["Replicas", "GPU utilisation"]),
+        (
+            observed("training", nvidia=False, neuron=True, efa=True),
+            Backend.PROMETHEUS,
+            ["NeuronCore utilisation", "FSx for Lustre throughput"],
+        ),
     ],
 )
 def test_panels_follow_hardware_and_backend(cluster: ObservedCluster, backend: Backend, expected: list[str]) -> None:

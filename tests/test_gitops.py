@@ -106,3 +106,23 @@ def test_export_is_deterministic_and_replaces_stale_files(tmp_path: Path, defaul
     files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
     assert all((first / f).read_bytes() == (second / f).read_bytes() for f in files)
+
+
+def test_with_the_prometheus_backend_the_export_adds_neuron_monitor_and_exporters(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    from eks_ml import load_app_config
+
+    from .support.synth import CDK_CONTEXT
+
+    context = {**CDK_CONTEXT, "eks-ml:observabilityBackend": "prometheus"}
+    stacks = build_default_app(
+        make_app(tmp_path_factory.mktemp("gitops-prometheus"), context), load_app_config(context)
+    )
+    write_gitops(stacks, tmp_path)
+    inference = yaml.safe_load((tmp_path / "eks-ml-inference" / gitops.KUSTOMIZATION).read_text())
+    assert inference["resources"][-1] == "05-neuron-monitor.yaml"
+    assert validate_objects(objects_of(tmp_path / "eks-ml-inference")) == []
+    readme = (tmp_path / "eks-ml-inference" / "README.md").read_text()
+    for pin in (helm.NODE_EXPORTER, helm.KUBE_STATE_METRICS, helm.DCGM_EXPORTER):
+        assert f"{pin.chart} {pin.version}" in readme

@@ -31,6 +31,8 @@ INFERENCE_ALERTS = [
     "GpuXidError",
     "GpuMemoryRowRemapping",
     "GpuThermalThrottling",
+    "NeuronExecutionErrors",
+    "NeuronEccEvents",
     "WorkloadPodRestarting",
     "ModelLatencyHigh",
     "ModelQueueDeep",
@@ -162,6 +164,31 @@ def test_the_prometheus_variant_passes_cdk_nag(prometheus_synth: Synthesis) -> N
 @pytest.mark.parametrize("stack", STACKS)
 def test_prometheus_stack_snapshot(prometheus_synth: Synthesis, stack: str, json_snapshot) -> None:  # type: ignore[no-untyped-def]
     assert normalize(prometheus_synth.templates[stack]) == json_snapshot
+
+
+def test_neuron_monitor_runs_on_neuron_nodes_of_the_inference_cluster(prometheus_synth: Synthesis) -> None:
+    import json
+
+    from .support.manifests import validate_objects
+    from .support.synth import joined
+
+    inference = prometheus_synth.templates["InferenceObservability"]
+    (manifest,) = of_type(inference, "Custom::AWSCDK-EKS-KubernetesResource").values()
+    objects = json.loads(joined(manifest["Properties"]["Manifest"]))
+    assert [obj["kind"] for obj in objects] == ["Namespace", "DaemonSet"]
+    assert validate_objects(objects) == []
+    pod = objects[1]["spec"]["template"]
+    assert pod["metadata"]["annotations"] == {"prometheus.io/scrape": "true", "prometheus.io/port": "8000"}
+    (term,) = pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"
+    ]
+    types = term["matchExpressions"][0]["values"]
+    assert "inf2.8xlarge" in types and "trn2.48xlarge" in types and "g6e.xlarge" not in types
+    assert pod["spec"]["tolerations"] == [
+        {"key": "aws.amazon.com/neuron", "operator": "Exists", "effect": "NoSchedule"}
+    ]
+    # The p5 training cluster has no Neuron nodes and gets no neuron-monitor.
+    assert of_type(prometheus_synth.templates["TrainingObservability"], "Custom::AWSCDK-EKS-KubernetesResource") == {}
 
 
 # --- Bad input ----------------------------------------------------------------------------------------

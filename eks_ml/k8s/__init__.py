@@ -2,9 +2,11 @@
 
 from .kueue_queues import QUEUE_NAME_LABEL, FlavorQuota, TrainingQueuesChart, TrainingQueuesValues
 from .lustre_volume import LustreVolumeChart, LustreVolumeValues
+from .neuron_monitor import NeuronMonitorChart
 from .training_jobs import JobValues, RuntimeValues, TrainingRuntimesChart, TrainJobsChart
 
 __all__ = [
+    "NeuronMonitorChart",
     "QUEUE_NAME_LABEL",
     "FlavorQuota",
     "JobValues",

@@ -72,6 +72,18 @@ def _any_backend(
     return {None: build}
 
 
+NEURON_PANEL = Panel(
+    "NeuronCore utilisation",
+    "percent",
+    {
+        Backend.PROMETHEUS: lambda t: [
+            promql("100 * avg by (instance_id) (neuroncore_utilization_ratio)", "{{instance_id}}")
+        ],
+        Backend.CLOUDWATCH: lambda t: [container_insights("node_neuroncore_utilization", t.name)],
+    },
+    lambda t: t.neuron,
+)
+
 TRAINING_PANELS = (
     Panel(
         "GPU utilisation",
@@ -98,12 +110,7 @@ TRAINING_PANELS = (
         },
         lambda t: t.nvidia,
     ),
-    Panel(
-        "NeuronCore utilisation",
-        "percent",
-        {Backend.CLOUDWATCH: lambda t: [container_insights("node_neuroncore_utilization", t.name)]},
-        lambda t: t.neuron,
-    ),
+    NEURON_PANEL,
     Panel(
         "EFA throughput",
         "Bps",
@@ -194,6 +201,7 @@ INFERENCE_PANELS = (
         },
         lambda t: t.nvidia,
     ),
+    NEURON_PANEL,
 )
 
 _WIDTH, _HEIGHT = 12, 8  # two panels per row on Grafana's 24-column grid

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import cdk8s
 from aws_cdk import Fn, Stack
 from aws_cdk import aws_aps as aps
 from aws_cdk import aws_ec2 as ec2
@@ -26,6 +27,7 @@ from .. import helm
 from .._yaml import dump as to_yaml
 from ..catalog import all_instance_types
 from ..cluster.system_nodes import SYSTEM_NODE_LABEL, SYSTEM_NODE_ROLE
+from ..k8s import NeuronMonitorChart
 from .prometheus_alerts import Thresholds, rule_groups
 from .target import ObservedCluster
 
@@ -123,7 +125,8 @@ def alert_manager_definition(topic_arn: str, region: str) -> str:
 
 
 class PrometheusBackend(Construct):
-    """Attributes: ``workspace``, ``scraper``, ``rules``, ``exporters`` (release -> HelmChart)."""
+    """Attributes: ``workspace``, ``scraper``, ``rules``, ``exporters`` (release -> HelmChart),
+    ``applied_charts`` (the neuron-monitor chart on clusters with Neuron nodes)."""
 
     def __init__(
         self,
@@ -193,3 +196,10 @@ class PrometheusBackend(Construct):
             pin.release: helm.install(self, construct, target.cluster, pin, values)
             for construct, (pin, values) in installs.items()
         }
+        # neuron-monitor has no chart of its own: eks-ml's cdk8s chart, applied from this stack.
+        self.applied_charts: list[tuple[str, cdk8s.Chart]] = []
+        if target.neuron:
+            neuron_types = [spec.name for spec in all_instance_types() if spec.is_neuron]
+            chart = NeuronMonitorChart(cdk8s.App(), "NeuronMonitor", instance_types=neuron_types)
+            eks.KubernetesManifest(self, "NeuronMonitor", cluster=target.cluster, manifest=chart.to_json())
+            self.applied_charts.append(("neuron-monitor", chart))

@@ -1,8 +1,8 @@
 """ML alerts as Prometheus alerting rules, evaluated by Amazon Managed Service for Prometheus.
 
 Series come from dcgm-exporter (DCGM_FI_DEV_*: default counters of dcgm-exporter 4.x, with the pod's
-namespace and name when the GPU is allocated to a pod), kube-state-metrics (kube_*), and vLLM's own
-/metrics (vllm:*). The thresholds are props of the add-on.
+namespace and name when the GPU is allocated to a pod), neuron-monitor (neuroncore_*, execution_*,
+neurondevice_*), kube-state-metrics (kube_*), and vLLM's own /metrics (vllm:*). The thresholds are props of the add-on.
 """
 
 from __future__ import annotations
@@ -85,6 +85,31 @@ PROMETHEUS_ALERTS = (
         "Pod {{ $labels.pod }} holds GPUs that are under 5% busy for 30 minutes",
         lambda t: t.nvidia and t.workload == "training",
         lambda t, _: f'avg by (namespace, pod) (DCGM_FI_DEV_GPU_UTIL{{namespace="{t.namespace}"}}) < 5',
+        "30m",
+        "warning",
+    ),
+    PrometheusAlert(
+        "NeuronExecutionErrors",
+        "The Neuron runtime on {{ $labels.instance_id }} reports {{ $labels.error_type }} execution errors",
+        lambda t: t.neuron,
+        lambda t, _: "increase(execution_errors_total[5m]) > 0",
+        "0m",
+        "critical",
+    ),
+    PrometheusAlert(
+        "NeuronEccEvents",
+        "Neuron device memory on {{ $labels.instance_id }} reports ECC events",
+        lambda t: t.neuron,
+        lambda t, _: "increase(neurondevice_hw_ecc_events_total[10m]) > 0",
+        "0m",
+        "warning",
+    ),
+    PrometheusAlert(
+        "NeuronCoresIdleInTrainingJob",
+        "NeuronCores on {{ $labels.instance_id }} are under 5% busy for 30 minutes while a runtime holds them",
+        lambda t: t.neuron and t.workload == "training",
+        # neuron-monitor reports cores only while a Neuron runtime (a job) is attached to them.
+        lambda t, _: "avg by (instance_id) (neuroncore_utilization_ratio) < 0.05",
         "30m",
         "warning",
     ),

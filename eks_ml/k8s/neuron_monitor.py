@@ -1,0 +1,89 @@
+"""neuron-monitor on every Neuron node, serving its Prometheus metrics (neuroncore_utilization_ratio,
+execution_errors_total, neurondevice_hw_ecc_events_total, ...) for the managed scraper.
+
+Follows the DaemonSet the AWS Neuron SDK publishes (src/k8/k8s-neuron-monitor-daemonset.yml): image,
+entrypoint, port, resources and the privileged context it needs to read the Neuron driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cdk8s
+from cdk8s_plus_35 import k8s
+from constructs import Construct
+
+from ..catalog.spec import NEURON_DEVICE_RESOURCE
+
+NAMESPACE = "neuron-monitor"
+IMAGE = "public.ecr.aws/neuron/neuron-monitor:1.3.0"
+PORT = 8000
+
+
+class NeuronMonitorChart(cdk8s.Chart):
+    def __init__(self, scope: Construct, construct_id: str, *, instance_types: Sequence[str]) -> None:
+        super().__init__(scope, construct_id, disable_resource_name_hashes=True)
+        labels = {"app.kubernetes.io/name": "neuron-monitor"}
+        k8s.KubeNamespace(self, "Namespace", metadata=k8s.ObjectMeta(name=NAMESPACE))
+        k8s.KubeDaemonSet(
+            self,
+            "DaemonSet",
+            metadata=k8s.ObjectMeta(name="neuron-monitor", namespace=NAMESPACE, labels=labels),
+            spec=k8s.DaemonSetSpec(
+                selector=k8s.LabelSelector(match_labels=labels),
+                template=k8s.PodTemplateSpec(
+                    metadata=k8s.ObjectMeta(
+                        labels=labels,
+                        annotations={"prometheus.io/scrape": "true", "prometheus.io/port": str(PORT)},
+                    ),
+                    spec=k8s.PodSpec(
+                        affinity=k8s.Affinity(
+                            node_affinity=k8s.NodeAffinity(
+                                required_during_scheduling_ignored_during_execution=k8s.NodeSelector(
+                                    node_selector_terms=[
+                                        k8s.NodeSelectorTerm(
+                                            match_expressions=[
+                                                k8s.NodeSelectorRequirement(
+                                                    key="node.kubernetes.io/instance-type",
+                                                    operator="In",
+                                                    values=sorted(instance_types),
+                                                )
+                                            ]
+                                        )
+                                    ]
+                                )
+                            )
+                        ),
+                        tolerations=[
+                            k8s.Toleration(key=NEURON_DEVICE_RESOURCE, operator="Exists", effect="NoSchedule")
+                        ],
+                        containers=[
+                            k8s.Container(
+                                name="neuron-monitor",
+                                image=IMAGE,
+                                command=["/opt/bin/entrypoint.sh"],
+                                args=[
+                                    "--port",
+                                    str(PORT),
+                                    "--neuron-monitor-config",
+                                    "/opt/aws/neuron/bin/neuron-monitor.conf",
+                                ],
+                                ports=[k8s.ContainerPort(container_port=PORT, name="metrics")],
+                                env=[k8s.EnvVar(name="GOMEMLIMIT", value="160MiB")],
+                                resources=k8s.ResourceRequirements(
+                                    requests={
+                                        "cpu": k8s.Quantity.from_string("256m"),
+                                        "memory": k8s.Quantity.from_string("128Mi"),
+                                    },
+                                    limits={
+                                        "cpu": k8s.Quantity.from_string("500m"),
+                                        "memory": k8s.Quantity.from_string("256Mi"),
+                                    },
+                                ),
+                                security_context=k8s.SecurityContext(privileged=True),
+                            )
+                        ],
+                    ),
+                ),
+            ),
+        )
