@@ -121,7 +121,7 @@ def test_with_the_prometheus_backend_the_export_adds_neuron_monitor_and_exporter
     )
     write_gitops(stacks, tmp_path)
     inference = yaml.safe_load((tmp_path / "eks-ml-inference" / gitops.KUSTOMIZATION).read_text())
-    assert inference["resources"][-1] == "05-neuron-monitor.yaml"
+    assert inference["resources"][-2:] == ["05-dcgm-exporter-counters.yaml", "06-neuron-monitor.yaml"]
     assert validate_objects(objects_of(tmp_path / "eks-ml-inference")) == []
     readme = (tmp_path / "eks-ml-inference" / "README.md").read_text()
     for pin in (helm.NODE_EXPORTER, helm.KUBE_STATE_METRICS, helm.DCGM_EXPORTER):

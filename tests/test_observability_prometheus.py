@@ -23,6 +23,8 @@ TRAINING_ALERTS = [
     "GpuXidError",
     "GpuMemoryRowRemapping",
     "GpuThermalThrottling",
+    "GpuClocksThrottled",
+    "GpuEccDoubleBitErrors",
     "GpusIdleInTrainingJob",
     "WorkloadPodRestarting",
 ]
@@ -31,6 +33,8 @@ INFERENCE_ALERTS = [
     "GpuXidError",
     "GpuMemoryRowRemapping",
     "GpuThermalThrottling",
+    "GpuClocksThrottled",
+    "GpuEccDoubleBitErrors",
     "NeuronExecutionErrors",
     "NeuronEccEvents",
     "WorkloadPodRestarting",
@@ -134,6 +138,36 @@ def test_exporters_are_pinned_annotated_and_placed(prometheus_synth: Synthesis) 
     assert "p5.48xlarge" in types["matchExpressions"][0]["values"]
     assert "inf2.8xlarge" not in types["matchExpressions"][0]["values"]
     assert charts["prometheus-node-exporter"]["values"]["tolerations"] == [{"operator": "Exists"}]
+    # dcgm-exporter reads eks-ml's counter list (defaults plus throttling and ECC) from a ConfigMap.
+    assert dcgm["arguments"] == ["-f", "/etc/dcgm-exporter/eks-ml/counters.csv"]
+    assert dcgm["extraConfigMapVolumes"] == [
+        {"name": "eks-ml-counters", "configMap": {"name": "dcgm-exporter-counters"}}
+    ]
+    assert dcgm["extraVolumeMounts"][0]["mountPath"] == "/etc/dcgm-exporter/eks-ml"
+
+
+def test_the_counter_config_map_is_applied_before_dcgm_exporter(prometheus_synth: Synthesis) -> None:
+    import json
+
+    from eks_ml.k8s.dcgm_counters import COUNTERS
+
+    from .support.manifests import validate_objects
+    from .support.synth import joined
+
+    template = prometheus_synth.templates["TrainingObservability"]
+    ((manifest_id, manifest),) = of_type(template, "Custom::AWSCDK-EKS-KubernetesResource").items()
+    objects = json.loads(joined(manifest["Properties"]["Manifest"]))
+    assert [obj["kind"] for obj in objects] == ["Namespace", "ConfigMap"]
+    assert validate_objects(objects) == []
+    lines = objects[1]["data"]["counters.csv"].splitlines()
+    assert len(lines) == len(COUNTERS)
+    fields = {line.split(",")[0] for line in lines}
+    # Every series the rules and dashboards read is exported.
+    rules_text = " ".join(rule["expr"] for rule in rules(template))
+    used = {word for word in rules_text.replace("(", " ").replace(")", " ").split() if word.startswith("DCGM_FI_")}
+    assert {name.split("[")[0].split("{")[0] for name in used} <= fields
+    dcgm = next(k for k, r in of_type(template, HELM).items() if r["Properties"]["Chart"] == "dcgm-exporter")
+    assert manifest_id in template["Resources"][dcgm]["DependsOn"]
 
 
 def test_prometheus_is_not_installed_twice(prometheus_synth: Synthesis) -> None:
@@ -173,8 +207,11 @@ def test_neuron_monitor_runs_on_neuron_nodes_of_the_inference_cluster(prometheus
     from .support.synth import joined
 
     inference = prometheus_synth.templates["InferenceObservability"]
-    (manifest,) = of_type(inference, "Custom::AWSCDK-EKS-KubernetesResource").values()
-    objects = json.loads(joined(manifest["Properties"]["Manifest"]))
+    manifests = [
+        json.loads(joined(r["Properties"]["Manifest"]))
+        for r in of_type(inference, "Custom::AWSCDK-EKS-KubernetesResource").values()
+    ]
+    objects = next(m for m in manifests if any(obj["kind"] == "DaemonSet" for obj in m))
     assert [obj["kind"] for obj in objects] == ["Namespace", "DaemonSet"]
     assert validate_objects(objects) == []
     pod = objects[1]["spec"]["template"]
@@ -188,7 +225,8 @@ def test_neuron_monitor_runs_on_neuron_nodes_of_the_inference_cluster(prometheus
         {"key": "aws.amazon.com/neuron", "operator": "Exists", "effect": "NoSchedule"}
     ]
     # The p5 training cluster has no Neuron nodes and gets no neuron-monitor.
-    assert of_type(prometheus_synth.templates["TrainingObservability"], "Custom::AWSCDK-EKS-KubernetesResource") == {}
+    training = of_type(prometheus_synth.templates["TrainingObservability"], "Custom::AWSCDK-EKS-KubernetesResource")
+    assert all("neuron-monitor" not in json.dumps(r) for r in training.values())
 
 
 # --- Bad input ----------------------------------------------------------------------------------------

@@ -27,7 +27,9 @@ from .. import helm
 from .._yaml import dump as to_yaml
 from ..catalog import all_instance_types
 from ..cluster.system_nodes import SYSTEM_NODE_LABEL, SYSTEM_NODE_ROLE
-from ..k8s import NeuronMonitorChart
+from ..k8s import DcgmCountersChart, NeuronMonitorChart
+from ..k8s.dcgm_counters import CONFIG_MAP as DCGM_COUNTERS_CONFIG_MAP
+from ..k8s.dcgm_counters import FILE as DCGM_COUNTERS_FILE
 from .prometheus_alerts import Thresholds, rule_groups
 from .target import ObservedCluster
 
@@ -87,9 +89,16 @@ def kube_state_metrics_values() -> dict[str, Any]:
 
 def dcgm_exporter_values() -> dict[str, Any]:
     nvidia_types = sorted(spec.name for spec in all_instance_types() if spec.is_nvidia)
+    counters_dir = "/etc/dcgm-exporter/eks-ml"
     return {
         # No Prometheus Operator here: its ServiceMonitor CRD does not exist.
         "serviceMonitor": {"enabled": False},
+        # Label each GPU's series with the namespace and pod it is allocated to.
+        "mapPodsMetrics": True,
+        # Our counter list (defaults plus throttling and ECC), from the ConfigMap applied before the chart.
+        "arguments": ["-f", f"{counters_dir}/{DCGM_COUNTERS_FILE}"],
+        "extraConfigMapVolumes": [{"name": "eks-ml-counters", "configMap": {"name": DCGM_COUNTERS_CONFIG_MAP}}],
+        "extraVolumeMounts": [{"name": "eks-ml-counters", "mountPath": counters_dir, "readOnly": True}],
         "podAnnotations": _annotations(9400),
         "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
         "affinity": {
@@ -196,8 +205,13 @@ class PrometheusBackend(Construct):
             pin.release: helm.install(self, construct, target.cluster, pin, values)
             for construct, (pin, values) in installs.items()
         }
-        # neuron-monitor has no chart of its own: eks-ml's cdk8s chart, applied from this stack.
         self.applied_charts: list[tuple[str, cdk8s.Chart]] = []
+        if target.nvidia:
+            counters = DcgmCountersChart(cdk8s.App(), "DcgmCounters", namespace=helm.DCGM_EXPORTER.namespace)
+            manifest = eks.KubernetesManifest(self, "DcgmCounters", cluster=target.cluster, manifest=counters.to_json())
+            self.exporters[helm.DCGM_EXPORTER.release].node.add_dependency(manifest)  # the volume's ConfigMap first
+            self.applied_charts.append(("dcgm-exporter-counters", counters))
+        # neuron-monitor has no chart of its own: eks-ml's cdk8s chart, applied from this stack.
         if target.neuron:
             neuron_types = [spec.name for spec in all_instance_types() if spec.is_neuron]
             chart = NeuronMonitorChart(cdk8s.App(), "NeuronMonitor", instance_types=neuron_types)

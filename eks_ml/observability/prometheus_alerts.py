@@ -81,6 +81,23 @@ PROMETHEUS_ALERTS = (
         "warning",
     ),
     PrometheusAlert(
+        "GpuClocksThrottled",
+        "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} spends over 10% of the time power- or heat-throttled",
+        _nvidia,
+        # The violation counters count microseconds of throttling: per second, 100000 is 10% of the time.
+        lambda t, _: "(rate(DCGM_FI_DEV_POWER_VIOLATION[5m]) + rate(DCGM_FI_DEV_THERMAL_VIOLATION[5m])) > 100000",
+        "10m",
+        "warning",
+    ),
+    PrometheusAlert(
+        "GpuEccDoubleBitErrors",
+        "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} had uncorrectable (double-bit) ECC errors",
+        _nvidia,
+        lambda t, _: "increase(DCGM_FI_DEV_ECC_DBE_VOL_TOTAL[10m]) > 0",
+        "0m",
+        "critical",
+    ),
+    PrometheusAlert(
         "GpusIdleInTrainingJob",
         "Pod {{ $labels.pod }} holds GPUs that are under 5% busy for 30 minutes",
         lambda t: t.nvidia and t.workload == "training",
