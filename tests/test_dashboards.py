@@ -29,12 +29,13 @@ def titles(model: dict[str, Any]) -> list[str]:
             Backend.CLOUDWATCH,
             ["GPU utilisation", "GPU memory used", "EFA throughput", "FSx for Lustre throughput"],
         ),
-        # No EFA series reach Prometheus: the panel is left out rather than drawn empty.
         (
             observed("training", efa=True),
             Backend.PROMETHEUS,
-            ["GPU utilisation", "GPU memory used", "FSx for Lustre throughput"],
+            ["GPU utilisation", "GPU memory used", "EFA throughput", "FSx for Lustre throughput"],
         ),
+        # Without accelerators or EFA (panels it cannot fill are left out) the file system remains.
+        (observed("training", nvidia=False), Backend.PROMETHEUS, ["FSx for Lustre throughput"]),
         (
             observed("training", nvidia=False, neuron=True, efa=True),
             Backend.CLOUDWATCH,
@@ -57,7 +58,7 @@ def titles(model: dict[str, Any]) -> list[str]:
         (
             observed("training", nvidia=False, neuron=True, efa=True),
             Backend.PROMETHEUS,
-            ["NeuronCore utilisation", "FSx for Lustre throughput"],
+            ["NeuronCore utilisation", "EFA throughput", "FSx for Lustre throughput"],
         ),
     ],
 )
@@ -77,9 +78,9 @@ def test_every_query_uses_a_declared_data_source_and_panels_do_not_overlap(backe
         for target in panel["targets"]:
             assert target["datasource"]["uid"].strip("${}") in variables
             if target["datasource"]["type"] == "prometheus":
-                assert (
-                    f'namespace="{observed(workload).namespace}"' in target["expr"] or "DCGM_FI_DEV" in target["expr"]
-                )
+                expr = target["expr"]
+                own_namespace = f'namespace="{observed(workload).namespace}"' in expr
+                assert own_namespace or "DCGM_FI_DEV" in expr or "eksml_efa_hw_counter" in expr
         grid = panel["gridPos"]
         cell = (grid["x"], grid["y"])
         assert cell not in cells

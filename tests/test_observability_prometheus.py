@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +28,7 @@ TRAINING_ALERTS = [
     "GpuClocksThrottled",
     "GpuEccDoubleBitErrors",
     "GpusIdleInTrainingJob",
+    "EfaReceiveDrops",
     "WorkloadPodRestarting",
 ]
 INFERENCE_ALERTS = [
@@ -144,6 +147,33 @@ def test_exporters_are_pinned_annotated_and_placed(prometheus_synth: Synthesis) 
         {"name": "eks-ml-counters", "configMap": {"name": "dcgm-exporter-counters"}}
     ]
     assert dcgm["extraVolumeMounts"][0]["mountPath"] == "/etc/dcgm-exporter/eks-ml"
+
+
+def test_the_efa_sidecar_writes_hardware_counters_as_a_textfile(tmp_path: Path) -> None:
+    from eks_ml.observability.prometheus import EFA_TEXTFILE_SCRIPT, node_exporter_values
+
+    counters = tmp_path / "sys" / "class" / "infiniband" / "rdmap0s31" / "ports" / "1" / "hw_counters"
+    counters.mkdir(parents=True)
+    (counters / "rx_bytes").write_text("123456\n")
+    (counters / "rx_drops").write_text("7\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {"PATH": "/usr/bin:/bin", "SYS": str(tmp_path / "sys"), "OUT": str(out), "ONCE": "1"}
+    subprocess.run(["/bin/sh", "-c", EFA_TEXTFILE_SCRIPT], env=env, check=True, timeout=10)
+    assert (out / "efa.prom").read_text().splitlines() == [
+        "# TYPE eksml_efa_hw_counter counter",
+        'eksml_efa_hw_counter{device="rdmap0s31",port="1",counter="rx_bytes"} 123456',
+        'eksml_efa_hw_counter{device="rdmap0s31",port="1",counter="rx_drops"} 7',
+    ]
+    values = node_exporter_values()
+    assert values["extraArgs"] == ["--collector.textfile.directory=/run/prometheus"]
+    assert values["sidecarHostVolumeMounts"][0]["hostPath"] == "/sys"
+    # A node without EFA devices gets a file with no samples, not an error.
+    empty = tmp_path / "empty"
+    (empty / "out").mkdir(parents=True)
+    env.update(SYS=str(empty / "sys"), OUT=str(empty / "out"))
+    subprocess.run(["/bin/sh", "-c", EFA_TEXTFILE_SCRIPT], env=env, check=True, timeout=10)
+    assert (empty / "out" / "efa.prom").read_text().splitlines() == ["# TYPE eksml_efa_hw_counter counter"]
 
 
 def test_the_counter_config_map_is_applied_before_dcgm_exporter(prometheus_synth: Synthesis) -> None:

@@ -115,10 +115,16 @@ TRAINING_PANELS = (
         "EFA throughput",
         "Bps",
         {
+            Backend.PROMETHEUS: lambda t: [
+                promql(
+                    f'sum by (node) (rate(eksml_efa_hw_counter{{counter="{counter}"}}[5m]))', f"{{{{node}}}} {label}"
+                )
+                for counter, label in (("rx_bytes", "received"), ("tx_bytes", "sent"))
+            ],
             Backend.CLOUDWATCH: lambda t: [
                 {**container_insights("node_efa_rx_bytes", t.name, "Sum"), "label": "received"},
                 {**container_insights("node_efa_tx_bytes", t.name, "Sum"), "label": "sent"},
-            ]
+            ],
         },
         lambda t: t.efa,
     ),

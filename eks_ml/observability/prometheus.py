@@ -78,9 +78,42 @@ def _annotations(port: int) -> dict[str, str]:
     return {_SCRAPE: "true", _PORT: str(port)}
 
 
+# EFA's hardware counters (rx_bytes, tx_bytes, rx_drops, rdma_read_bytes, ...) live in sysfs under
+# /sys/class/infiniband/<device>/ports/<port>/hw_counters, which node-exporter's InfiniBand collector does
+# not read. A sidecar (node-exporter's own busybox image) writes them every 15 s as a textfile the
+# exporter serves. On nodes without EFA the file is empty.
+EFA_COUNTER_METRIC = "eksml_efa_hw_counter"
+TEXTFILE_DIR = "/run/prometheus"
+# SYS, OUT and ONCE exist for the unit test, which runs the script against a fake sysfs tree.
+EFA_TEXTFILE_SCRIPT = f"""\
+SYS=${{SYS:-/host/sys}}; OUT=${{OUT:-{TEXTFILE_DIR}}}
+while true; do
+  echo "# TYPE {EFA_COUNTER_METRIC} counter" > "$OUT/efa.prom.tmp"
+  for f in "$SYS"/class/infiniband/*/ports/*/hw_counters/*; do
+    [ -f "$f" ] || continue
+    rel=${{f#"$SYS"/class/infiniband/}}
+    device=${{rel%%/*}}; port=$(echo "$rel" | cut -d/ -f3); counter=${{f##*/}}
+    labels="device=\\"$device\\",port=\\"$port\\",counter=\\"$counter\\""
+    echo "{EFA_COUNTER_METRIC}{{$labels}} $(cat "$f")" >> "$OUT/efa.prom.tmp"
+  done
+  mv "$OUT/efa.prom.tmp" "$OUT/efa.prom"
+  [ -n "$ONCE" ] && break
+  sleep 15
+done
+"""
+
+
 def node_exporter_values() -> dict[str, Any]:
-    # Every node, accelerator taints included.
-    return {"podAnnotations": _annotations(9100), "tolerations": [{"operator": "Exists"}]}
+    return {
+        "podAnnotations": _annotations(9100),
+        "tolerations": [{"operator": "Exists"}],  # every node, accelerator taints included
+        "extraArgs": [f"--collector.textfile.directory={TEXTFILE_DIR}"],
+        "sidecars": [{"name": "efa-counters", "command": ["/bin/sh", "-c", EFA_TEXTFILE_SCRIPT]}],
+        "sidecarVolumeMount": [{"name": "collector-textfiles", "mountPath": TEXTFILE_DIR, "readOnly": False}],
+        "sidecarHostVolumeMounts": [
+            {"name": "host-sys", "hostPath": "/sys", "mountPath": "/host/sys", "readOnly": True}
+        ],
+    }
 
 
 def kube_state_metrics_values() -> dict[str, Any]:

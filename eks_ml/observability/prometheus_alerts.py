@@ -106,6 +106,15 @@ PROMETHEUS_ALERTS = (
         "warning",
     ),
     PrometheusAlert(
+        "EfaReceiveDrops",
+        "EFA devices on {{ $labels.node }} drop received packets: collectives will stall or slow",
+        lambda t: t.efa,
+        # eksml_efa_hw_counter: EFA's sysfs hardware counters, exported by node-exporter's textfile sidecar.
+        lambda t, _: 'sum by (node) (rate(eksml_efa_hw_counter{counter="rx_drops"}[5m])) > 0',
+        "10m",
+        "warning",
+    ),
+    PrometheusAlert(
         "NeuronExecutionErrors",
         "The Neuron runtime on {{ $labels.instance_id }} reports {{ $labels.error_type }} execution errors",
         lambda t: t.neuron,
