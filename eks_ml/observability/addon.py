@@ -52,7 +52,9 @@ class ObservabilityAddonProps:
     cluster: the TrainingCluster or InferenceCluster to watch; its accelerators and EFA decide which
         alerts exist.
     backend: Default: CloudWatch (Container Insights with enhanced observability and CloudWatch alarms).
-    alarm_topic: where alerts go. Default: a new SNS topic, encrypted with its own KMS key.
+    alarm_topic: where alerts go. Default: a new SNS topic, encrypted with its own KMS key. An imported
+        topic's policy cannot be changed from here: let cloudwatch.amazonaws.com (CloudWatch backend) or
+        aps.amazonaws.com (Prometheus backend) publish to it, and use its key, yourself.
     alarm_emails: addresses subscribed to the topic (each must confirm by mail). Default: none.
     log_retention: of the container, node and performance log groups. Default: one month.
     cloudwatch_addon_version: pin of the amazon-cloudwatch-observability add-on, e.g.
