@@ -39,8 +39,7 @@ DEPLOY_TIME_REASON = "holds values known only after deploy; the CloudFormation s
 
 
 def _has_tokens(obj: object) -> bool:
-    text = json.dumps(obj)
-    return Token.is_unresolved(text) or "${Token[" in text
+    return Token.is_unresolved(json.dumps(obj))
 
 
 def helm_releases(scope: IConstruct) -> tuple[helm.HelmChartPin, ...]:

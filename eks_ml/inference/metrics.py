@@ -12,8 +12,12 @@ from constructs import Construct, IDependable
 from .. import helm
 from ..cluster.system_nodes import SYSTEM_NODE_LABEL, SYSTEM_NODE_ROLE
 
-# vLLM's gauge of requests accepted but not yet running, exported per server pod.
+# vLLM's own series (per server pod): requests accepted but not yet running, requests running, the
+# end-to-end latency histogram and generated tokens. Autoscaling, alerts and dashboards read these.
 VLLM_QUEUE_SERIES = "vllm:num_requests_waiting"
+VLLM_RUNNING_SERIES = "vllm:num_requests_running"
+VLLM_LATENCY_BUCKETS = "vllm:e2e_request_latency_seconds_bucket"
+VLLM_GENERATED_TOKENS = "vllm:generation_tokens_total"
 # The name the adapter gives it in the custom metrics API (colons are not allowed there).
 QUEUE_METRIC = "vllm_num_requests_waiting"
 PROMETHEUS_URL = f"http://{helm.PROMETHEUS.release}-server.{helm.PROMETHEUS.namespace}.svc"

@@ -11,6 +11,8 @@ import cdk8s
 from cdk8s_plus_35 import k8s
 from constructs import Construct
 
+from .scrape import scrape_annotations
+
 PORT = 8000
 HEALTH_PATH = "/health"
 APP_LABEL = "app.kubernetes.io/name"
@@ -185,11 +187,7 @@ class ModelServiceChart(cdk8s.Chart):
                 template=k8s.PodTemplateSpec(
                     metadata=k8s.ObjectMeta(
                         labels=labels,
-                        annotations={
-                            "prometheus.io/scrape": "true",
-                            "prometheus.io/port": str(PORT),
-                            "prometheus.io/path": "/metrics",
-                        },
+                        annotations=scrape_annotations(PORT, "/metrics"),
                     ),
                     spec=k8s.PodSpec(
                         service_account_name=values.name,

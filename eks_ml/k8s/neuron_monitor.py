@@ -14,6 +14,7 @@ from cdk8s_plus_35 import k8s
 from constructs import Construct
 
 from ..catalog.spec import NEURON_DEVICE_RESOURCE
+from .scrape import scrape_annotations
 
 NAMESPACE = "neuron-monitor"
 IMAGE = "public.ecr.aws/neuron/neuron-monitor:1.3.0"
@@ -34,7 +35,7 @@ class NeuronMonitorChart(cdk8s.Chart):
                 template=k8s.PodTemplateSpec(
                     metadata=k8s.ObjectMeta(
                         labels=labels,
-                        annotations={"prometheus.io/scrape": "true", "prometheus.io/port": str(PORT)},
+                        annotations=scrape_annotations(PORT),
                     ),
                     spec=k8s.PodSpec(
                         affinity=k8s.Affinity(

@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 
+from .limits import GPU_HOT_CELSIUS, IDLE_MINUTES, IDLE_PERCENT
 from .target import ObservedCluster
 
 NAMESPACE = "ContainerInsights"
-GPU_HOT_CELSIUS = 85  # data-centre GPUs start clocking down for heat in the high 80s (NVIDIA slowdown temp)
-IDLE_UTILIZATION_PERCENT = 5
-IDLE_WINDOW = Duration.minutes(30)
+IDLE_WINDOW = Duration.minutes(IDLE_MINUTES)
 
 GT = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
 GE = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
@@ -61,7 +60,7 @@ def _idle_gpus(target: ObservedCluster) -> cloudwatch.IMetric:
     requested = _metric("cluster_gpu_request", "Maximum", FIVE_MINUTES)(target)
     utilization = _metric("node_gpu_utilization", "Average", FIVE_MINUTES)(target)
     return cloudwatch.MathExpression(
-        expression=f"IF(requested > 0 AND utilization < {IDLE_UTILIZATION_PERCENT}, 1, 0)",
+        expression=f"IF(requested > 0 AND utilization < {IDLE_PERCENT}, 1, 0)",
         using_metrics={"requested": requested, "utilization": utilization},
         label="GPUs requested but idle",
         period=FIVE_MINUTES,
@@ -107,7 +106,7 @@ CLOUDWATCH_ALERTS = (
     ),
     CloudWatchAlert(
         "gpus-idle-while-requested",
-        f"GPUs are requested by pods but under {IDLE_UTILIZATION_PERCENT}% busy for "
+        f"GPUs are requested by pods but under {IDLE_PERCENT}% busy for "
         f"{IDLE_WINDOW.to_minutes()} minutes: a hung or data-starved training job",
         lambda t: t.nvidia and t.workload == "training",
         _idle_gpus,

@@ -14,6 +14,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..inference.metrics import (
+    VLLM_GENERATED_TOKENS,
+    VLLM_LATENCY_BUCKETS,
+    VLLM_QUEUE_SERIES,
+    VLLM_RUNNING_SERIES,
+)
 from .backend import Backend
 from .target import ObservedCluster
 
@@ -137,7 +143,7 @@ INFERENCE_PANELS = (
         "short",
         {
             Backend.PROMETHEUS: lambda t: [
-                promql(f'sum by (pod) (vllm:num_requests_running{{namespace="{t.namespace}"}})', "{{pod}}")
+                promql(f'sum by (pod) ({VLLM_RUNNING_SERIES}{{namespace="{t.namespace}"}})', "{{pod}}")
             ]
         },
     ),
@@ -148,7 +154,7 @@ INFERENCE_PANELS = (
             Backend.PROMETHEUS: lambda t: [
                 promql(
                     f"histogram_quantile({q}, sum by (le) "
-                    f'(rate(vllm:e2e_request_latency_seconds_bucket{{namespace="{t.namespace}"}}[5m])))',
+                    f'(rate({VLLM_LATENCY_BUCKETS}{{namespace="{t.namespace}"}}[5m])))',
                     f"p{int(q * 100)}",
                 )
                 for q in (0.5, 0.95)
@@ -160,7 +166,7 @@ INFERENCE_PANELS = (
         "short",
         {
             Backend.PROMETHEUS: lambda t: [
-                promql(f'sum by (pod) (vllm:num_requests_waiting{{namespace="{t.namespace}"}})', "{{pod}}")
+                promql(f'sum by (pod) ({VLLM_QUEUE_SERIES}{{namespace="{t.namespace}"}})', "{{pod}}")
             ]
         },
     ),
@@ -169,7 +175,7 @@ INFERENCE_PANELS = (
         "short",
         {
             Backend.PROMETHEUS: lambda t: [
-                promql(f'sum(rate(vllm:generation_tokens_total{{namespace="{t.namespace}"}}[1m]))', "tokens/s")
+                promql(f'sum(rate({VLLM_GENERATED_TOKENS}{{namespace="{t.namespace}"}}[1m]))', "tokens/s")
             ]
         },
     ),

@@ -30,13 +30,12 @@ from ..cluster.system_nodes import SYSTEM_NODE_LABEL, SYSTEM_NODE_ROLE
 from ..k8s import DcgmCountersChart, NeuronMonitorChart
 from ..k8s.dcgm_counters import CONFIG_MAP as DCGM_COUNTERS_CONFIG_MAP
 from ..k8s.dcgm_counters import FILE as DCGM_COUNTERS_FILE
+from ..k8s.scrape import scrape_annotations
 from .prometheus_alerts import Thresholds, rule_groups
 from .target import ObservedCluster
 
 SCRAPE_INTERVAL = "30s"  # the managed scraper's minimum
 APS_PRINCIPAL = "aps.amazonaws.com"
-_SCRAPE = "prometheus.io/scrape"
-_PORT = "prometheus.io/port"
 
 
 def scrape_configuration(cluster_name: str) -> dict[str, Any]:
@@ -74,10 +73,6 @@ def scrape_configuration(cluster_name: str) -> dict[str, Any]:
     }
 
 
-def _annotations(port: int) -> dict[str, str]:
-    return {_SCRAPE: "true", _PORT: str(port)}
-
-
 # EFA's hardware counters (rx_bytes, tx_bytes, rx_drops, rdma_read_bytes, ...) live in sysfs under
 # /sys/class/infiniband/<device>/ports/<port>/hw_counters, which node-exporter's InfiniBand collector does
 # not read. A sidecar (node-exporter's own busybox image) writes them every 15 s as a textfile the
@@ -105,7 +100,7 @@ done
 
 def node_exporter_values() -> dict[str, Any]:
     return {
-        "podAnnotations": _annotations(9100),
+        "podAnnotations": scrape_annotations(9100),
         "tolerations": [{"operator": "Exists"}],  # every node, accelerator taints included
         "extraArgs": [f"--collector.textfile.directory={TEXTFILE_DIR}"],
         "sidecars": [{"name": "efa-counters", "command": ["/bin/sh", "-c", EFA_TEXTFILE_SCRIPT]}],
@@ -117,7 +112,7 @@ def node_exporter_values() -> dict[str, Any]:
 
 
 def kube_state_metrics_values() -> dict[str, Any]:
-    return {"podAnnotations": _annotations(8080), "nodeSelector": {SYSTEM_NODE_LABEL: SYSTEM_NODE_ROLE}}
+    return {"podAnnotations": scrape_annotations(8080), "nodeSelector": {SYSTEM_NODE_LABEL: SYSTEM_NODE_ROLE}}
 
 
 def dcgm_exporter_values() -> dict[str, Any]:
@@ -132,7 +127,7 @@ def dcgm_exporter_values() -> dict[str, Any]:
         "arguments": ["-f", f"{counters_dir}/{DCGM_COUNTERS_FILE}"],
         "extraConfigMapVolumes": [{"name": "eks-ml-counters", "configMap": {"name": DCGM_COUNTERS_CONFIG_MAP}}],
         "extraVolumeMounts": [{"name": "eks-ml-counters", "mountPath": counters_dir, "readOnly": True}],
-        "podAnnotations": _annotations(9400),
+        "podAnnotations": scrape_annotations(9400),
         "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
         "affinity": {
             "nodeAffinity": {

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..inference.metrics import VLLM_LATENCY_BUCKETS, VLLM_QUEUE_SERIES
+from .limits import GPU_HOT_CELSIUS, IDLE_MINUTES, IDLE_PERCENT
 from .target import ObservedCluster
-
-GPU_HOT_CELSIUS = 85
 
 
 @dataclass(frozen=True)
@@ -99,10 +99,10 @@ PROMETHEUS_ALERTS = (
     ),
     PrometheusAlert(
         "GpusIdleInTrainingJob",
-        "Pod {{ $labels.pod }} holds GPUs that are under 5% busy for 30 minutes",
+        f"Pod {{{{ $labels.pod }}}} holds GPUs that are under {IDLE_PERCENT}% busy for {IDLE_MINUTES} minutes",
         lambda t: t.nvidia and t.workload == "training",
-        lambda t, _: f'avg by (namespace, pod) (DCGM_FI_DEV_GPU_UTIL{{namespace="{t.namespace}"}}) < 5',
-        "30m",
+        lambda t, _: f'avg by (namespace, pod) (DCGM_FI_DEV_GPU_UTIL{{namespace="{t.namespace}"}}) < {IDLE_PERCENT}',
+        f"{IDLE_MINUTES}m",
         "warning",
     ),
     PrometheusAlert(
@@ -132,11 +132,12 @@ PROMETHEUS_ALERTS = (
     ),
     PrometheusAlert(
         "NeuronCoresIdleInTrainingJob",
-        "NeuronCores on {{ $labels.instance_id }} are under 5% busy for 30 minutes while a runtime holds them",
+        f"NeuronCores on {{{{ $labels.instance_id }}}} are under {IDLE_PERCENT}% busy for {IDLE_MINUTES} minutes "
+        "while a runtime holds them",
         lambda t: t.neuron and t.workload == "training",
         # neuron-monitor reports cores only while a Neuron runtime (a job) is attached to them.
-        lambda t, _: "avg by (instance_id) (neuroncore_utilization_ratio) < 0.05",
-        "30m",
+        lambda t, _: f"avg by (instance_id) (neuroncore_utilization_ratio) < {IDLE_PERCENT / 100:g}",
+        f"{IDLE_MINUTES}m",
         "warning",
     ),
     PrometheusAlert(
@@ -153,7 +154,7 @@ PROMETHEUS_ALERTS = (
         _inference,
         lambda t, th: (
             "histogram_quantile(0.95, sum by (le, namespace) "
-            f'(rate(vllm:e2e_request_latency_seconds_bucket{{namespace="{t.namespace}"}}[5m]))) '
+            f'(rate({VLLM_LATENCY_BUCKETS}{{namespace="{t.namespace}"}}[5m]))) '
             f"> {th.latency_p95_seconds:g}"
         ),
         "10m",
@@ -163,9 +164,7 @@ PROMETHEUS_ALERTS = (
         "ModelQueueDeep",
         "{{ $value }} requests wait in model server {{ $labels.pod }}",
         _inference,
-        lambda t, th: (
-            f'sum by (namespace, pod) (vllm:num_requests_waiting{{namespace="{t.namespace}"}}) > {th.queue_depth}'
-        ),
+        lambda t, th: f'sum by (namespace, pod) ({VLLM_QUEUE_SERIES}{{namespace="{t.namespace}"}}) > {th.queue_depth}',
         "10m",
         "warning",
     ),
