@@ -1,60 +1,326 @@
 """The one table of pinned third-party Helm charts. Bump a version here, deliberately, and nowhere else.
 
+Each pin also declares the pods its chart runs and where in the chart's values eks-ml sets their
+placement and requests (:class:`PodValues`). The cluster model (:mod:`eks_ml.placement`) reads the
+declarations to prove every release's pods can land; the real-chart tests render each chart with the
+exact values eks-ml passes and check the rendered pods match the declaration, so the two cannot drift.
+
 Each pin was read from the chart's upstream release (Chart.yaml or release notes) in 2026-11.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from aws_cdk import Duration
 from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
+from .catalog import EFA_RESOURCE, NEURON_CORE_RESOURCE, NEURON_DEVICE_RESOURCE, NVIDIA_GPU_RESOURCE
+from .placement import ClusterModel, Workload, workload
+
+CRITICAL_ADDONS_ONLY = {"key": "CriticalAddonsOnly", "operator": "Exists"}
+
 
 @dataclass(frozen=True)
+class PodValues:
+    """One pod-running object a chart renders, and the values paths (dotted) that set its pods'
+    placement and per-container resources. ``defaults`` holds the chart's own value at a path where
+    it is not empty (Helm merges maps given in values into it and replaces lists). ``enabled`` is the
+    path of the flag that turns the object off; ``optional`` marks a DaemonSet meant for nodes that
+    only some clusters have (it may land on none)."""
+
+    kind: str
+    name: str
+    node_selector: str | None = "nodeSelector"
+    affinity: str | None = "affinity"
+    tolerations: str | None = "tolerations"
+    resources: Mapping[str, str] = field(default_factory=dict)
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    provides: tuple[str, ...] = ()
+    enabled: str | None = None
+    enabled_by_default: bool = True
+    optional: bool = False
+    # What the chart's template adds whatever the values say.
+    fixed_tolerations: tuple[Mapping[str, str], ...] = ()
+    affinity_from: Callable[[Mapping[str, Any]], Any] | None = None
+
+    def is_enabled(self, values: Mapping[str, Any]) -> bool:
+        if self.enabled is None:
+            return True
+        flag = lookup_path(values, self.enabled)
+        return self.enabled_by_default if flag is None else bool(flag)
+
+    def pod_spec(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The placement and requests part of the pod spec the chart renders for ``values``."""
+
+        def at(path: str | None) -> Any:
+            if path is None:
+                return None
+            return coalesce(self.defaults.get(path), lookup_path(values, path))
+
+        affinity = self.affinity_from(values) if self.affinity_from else at(self.affinity)
+        return {
+            "nodeSelector": at(self.node_selector) or {},
+            "affinity": affinity or {},
+            "tolerations": [*self.fixed_tolerations, *(at(self.tolerations) or [])],
+            "containers": [{"name": name, "resources": at(path) or {}} for name, path in self.resources.items()],
+        }
+
+
+def lookup_path(values: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted path (a numeric part indexes a list); None where it is not set."""
+    node: Any = values
+    for part in path.split("."):
+        if isinstance(node, Sequence) and not isinstance(node, str) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, Mapping) and part in node:
+            node = node[part]
+        else:
+            return None
+    return node
+
+
+def coalesce(default: Any, given: Any) -> Any:
+    """Helm's merge of user values into chart defaults: maps merge key by key, anything else replaces."""
+    if given is None:
+        return default
+    if isinstance(default, Mapping) and isinstance(given, Mapping):
+        merged = dict(default)
+        for key, value in given.items():
+            merged[key] = coalesce(default.get(key), value)
+        return merged
+    return given
+
+
+@dataclass(frozen=True, eq=False)  # one object per pin: compared and hashed by identity
 class HelmChartPin:
     """A chart at one version. For OCI charts ``repository`` is the full ``oci://.../<chart>`` URL,
-    which is how the aws_eks_v2 kubectl handler pulls them."""
+    which is how the aws_eks_v2 kubectl handler pulls them. ``pods`` declares its pod-running objects."""
 
     chart: str
     repository: str
     version: str
     namespace: str
     release: str
+    pods: tuple[PodValues, ...] = ()
+
+    def workloads(self, values: Mapping[str, Any]) -> list[Workload]:
+        origin = f"Helm release {self.release} ({self.chart} {self.version})"
+        return [
+            workload(
+                f"{pod.kind} {self.namespace}/{pod.name.format(release=self.release)}",
+                origin,
+                pod.kind,
+                pod.pod_spec(values),
+                provides=pod.provides,
+            )
+            for pod in self.pods
+            if pod.is_enabled(values) and not pod.optional
+        ]
+
+
+# The defaults below are the charts' own values.yaml entries at the declared paths; the real-chart
+# tests fail when a bump changes them.
+_OS_LINUX = {"kubernetes.io/os": "linux"}
+_NODEPOOL_ABSENT = {
+    "nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [{"key": "karpenter.sh/nodepool", "operator": "DoesNotExist"}]}]
+        }
+    }
+}
+_NOT_FARGATE = {
+    "nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [
+                {
+                    "matchExpressions": [
+                        {"key": "eks.amazonaws.com/compute-type", "operator": "NotIn", "values": ["fargate"]},
+                        {"key": "type", "operator": "NotIn", "values": ["virtual-kubelet"]},
+                    ]
+                }
+            ]
+        }
+    }
+}
+
+
+def _efa_affinity(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The EFA chart builds its node affinity from supportedInstanceLabels (one term per key) and adds
+    an Auto Mode exclusion to the last term."""
+    labels = values.get("supportedInstanceLabels") or {}
+    terms: list[dict[str, Any]] = [
+        {"matchExpressions": [{"key": key, "operator": "In", "values": list(labels.get("values") or [])}]}
+        for key in labels.get("keys") or []
+    ]
+    if terms:
+        terms[-1]["matchExpressions"].append(
+            {"key": "eks.amazonaws.com/compute-type", "operator": "NotIn", "values": ["auto"]}
+        )
+    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}}}
 
 
 NVIDIA_DEVICE_PLUGIN = HelmChartPin(
     "nvidia-device-plugin",
     "https://nvidia.github.io/k8s-device-plugin",
-    "0.18.2",
+    "0.20.0",
     "kube-system",
     "nvidia-device-plugin",
+    pods=(
+        PodValues(
+            "DaemonSet",
+            "{release}",
+            resources={"nvidia-device-plugin-ctr": "resources"},
+            defaults={
+                "tolerations": [
+                    CRITICAL_ADDONS_ONLY,
+                    {"key": NVIDIA_GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"},
+                ]
+            },
+            provides=(NVIDIA_GPU_RESOURCE,),
+        ),
+        # Runs only on nodes labelled nvidia.com/mps.capable (GPU sharing with MPS), which eks-ml never sets.
+        PodValues("DaemonSet", "{release}-mps-control-daemon", optional=True),
+    ),
 )
-# Device plugin v0.5.13 (chart v0.5.20): p6 needs >= 0.5.10.
+# Chart v0.5.30 ships device plugin v0.5.20 (chart v0.5.20 shipped plugin v0.5.13); p6 needs >= 0.5.10.
 EFA_DEVICE_PLUGIN = HelmChartPin(
-    "aws-efa-k8s-device-plugin", "https://aws.github.io/eks-charts", "v0.5.20", "kube-system", "aws-efa-device-plugin"
+    "aws-efa-k8s-device-plugin",
+    "https://aws.github.io/eks-charts",
+    "v0.5.30",
+    "kube-system",
+    "aws-efa-device-plugin",
+    pods=(
+        PodValues(
+            "DaemonSet",
+            "{release}-aws-efa-k8s-device-plugin",
+            affinity=None,
+            resources={"aws-efa-k8s-device-plugin": "resources"},
+            defaults={"resources": {"requests": {"cpu": "10m", "memory": "20Mi"}}},
+            fixed_tolerations=(CRITICAL_ADDONS_ONLY,),
+            affinity_from=_efa_affinity,
+            provides=(EFA_RESOURCE,),
+        ),
+    ),
 )
-# Neuron device plugin, scheduler extension (and node problem detector, which eks-ml leaves off).
+# The Neuron device plugin (the chart's scheduler extension and node problem detector are left off: whole-
+# device requests need no scheduler extension, and the node monitoring agent add-on reports Neuron errors).
+# 1.1.2 is the newest release eks-ml could verify; see the README on the chart cache.
 NEURON = HelmChartPin(
-    "neuron-helm-chart", "oci://public.ecr.aws/neuron/neuron-helm-chart", "1.1.2", "kube-system", "neuron"
+    "neuron-helm-chart",
+    "oci://public.ecr.aws/neuron/neuron-helm-chart",
+    "1.1.2",
+    "kube-system",
+    "neuron",
+    pods=(
+        PodValues(
+            "DaemonSet",
+            "neuron-device-plugin",
+            node_selector="devicePlugin.nodeSelector",
+            affinity="devicePlugin.affinity",
+            tolerations="devicePlugin.tolerations",
+            resources={"neuron-device-plugin": "devicePlugin.resources"},
+            defaults={
+                "devicePlugin.tolerations": [
+                    CRITICAL_ADDONS_ONLY,
+                    {"key": NEURON_DEVICE_RESOURCE, "operator": "Exists", "effect": "NoSchedule"},
+                    {
+                        "key": "sagemaker.amazonaws.com/node-health-status",
+                        "operator": "Equal",
+                        "value": "Unschedulable",
+                        "effect": "NoSchedule",
+                    },
+                ]
+            },
+            provides=(NEURON_DEVICE_RESOURCE, NEURON_CORE_RESOURCE),
+        ),
+        PodValues("DaemonSet", "node-problem-detector", enabled="npd.enabled", optional=True),
+    ),
 )
-# Matches the Kueue CRDs the tests validate against (../shared/crds, v0.19.2).
-KUEUE = HelmChartPin("kueue", "oci://registry.k8s.io/kueue/charts/kueue", "0.19.2", "kueue-system", "kueue")
-# Kubeflow Trainer v2 (TrainJob, ClusterTrainingRuntime), with JobSet; matches the pinned CRDs (v2.3.0).
+KUEUE = HelmChartPin(
+    "kueue",
+    "oci://registry.k8s.io/kueue/charts/kueue",
+    "0.19.2",
+    "kueue-system",
+    "kueue",
+    pods=(
+        PodValues(
+            "Deployment",
+            "{release}-controller-manager",
+            node_selector="controllerManager.nodeSelector",
+            affinity=None,
+            tolerations="controllerManager.tolerations",
+            resources={"manager": "controllerManager.manager.resources"},
+            defaults={
+                "controllerManager.manager.resources": {
+                    "limits": {"cpu": "2", "memory": "512Mi"},
+                    "requests": {"cpu": "500m", "memory": "512Mi"},
+                }
+            },
+        ),
+    ),
+)
+# Kubeflow Trainer v2 (TrainJob, ClusterTrainingRuntime), with its JobSet subchart.
 KUBEFLOW_TRAINER = HelmChartPin(
-    "kubeflow-trainer", "oci://ghcr.io/kubeflow/charts/kubeflow-trainer", "2.3.0", "kubeflow-system", "kubeflow-trainer"
+    "kubeflow-trainer",
+    "oci://ghcr.io/kubeflow/charts/kubeflow-trainer",
+    "2.3.0",
+    "kubeflow-system",
+    "kubeflow-trainer",
+    pods=(
+        PodValues(
+            "Deployment",
+            "{release}-controller-manager",
+            node_selector="manager.nodeSelector",
+            affinity="manager.affinity",
+            tolerations="manager.tolerations",
+            resources={"manager": "manager.resources"},
+        ),
+        PodValues(
+            "Deployment",
+            "jobset-controller",
+            node_selector="jobset.controller.nodeSelector",
+            affinity="jobset.controller.affinity",
+            tolerations="jobset.controller.tolerations",
+            resources={"controller": "jobset.controller.resources"},
+            defaults={
+                "jobset.controller.resources": {
+                    "limits": {"cpu": 2, "memory": "4Gi"},
+                    "requests": {"cpu": "500m", "memory": "128Mi"},
+                }
+            },
+            enabled="jobset.install",
+        ),
+    ),
 )
 
-# Karpenter v1; matches the NodePool and EC2NodeClass CRDs the tests validate against (v1.14.1).
 KARPENTER = HelmChartPin(
     chart="karpenter",
     repository="oci://public.ecr.aws/karpenter/karpenter",
     version="1.14.1",
     namespace="kube-system",
     release="karpenter",
+    pods=(
+        PodValues(
+            "Deployment",
+            "{release}",
+            resources={"controller": "controller.resources"},
+            defaults={"nodeSelector": _OS_LINUX, "affinity": _NODEPOOL_ABSENT, "tolerations": [CRITICAL_ADDONS_ONLY]},
+        ),
+    ),
+)
+# Karpenter's CRDs as a chart of their own (same version, CRDs in templates/): Helm installs a chart's
+# crds/ folder only on first install and never upgrades it, so a Karpenter bump would leave old CRDs.
+# Karpenter's upgrade guide recommends installing this chart first ("CRD Upgrades").
+KARPENTER_CRD = HelmChartPin(
+    chart="karpenter-crd",
+    repository="oci://public.ecr.aws/karpenter/karpenter-crd",
+    version=KARPENTER.version,
+    namespace="kube-system",
+    release="karpenter-crd",
 )
 
 # AWS Load Balancer Controller v3.2.2 (chart 3.2.2), the newest version aws-cdk-lib 2.275 ships an IAM
@@ -65,15 +331,29 @@ AWS_LOAD_BALANCER_CONTROLLER = HelmChartPin(
     version="3.2.2",
     namespace="kube-system",
     release="aws-load-balancer-controller",
+    pods=(PodValues("Deployment", "{release}", resources={"aws-load-balancer-controller": "resources"}),),
 )
 # Prometheus server (scrapes pods annotated prometheus.io/scrape) and the adapter that serves its series
 # to the HorizontalPodAutoscaler through the custom metrics API.
 PROMETHEUS = HelmChartPin(
     chart="prometheus",
     repository="https://prometheus-community.github.io/helm-charts",
-    version="25.20.2",
+    version="29.27.0",
     namespace="monitoring",
     release="prometheus",
+    pods=(
+        PodValues(
+            "Deployment",
+            "{release}-server",
+            node_selector="server.nodeSelector",
+            affinity="server.affinity",
+            tolerations="server.tolerations",
+            resources={
+                "prometheus-server-configmap-reload": "configmapReload.prometheus.resources",
+                "prometheus-server": "server.resources",
+            },
+        ),
+    ),
 )
 PROMETHEUS_ADAPTER = HelmChartPin(
     chart="prometheus-adapter",
@@ -81,28 +361,65 @@ PROMETHEUS_ADAPTER = HelmChartPin(
     version="5.3.0",
     namespace="monitoring",
     release="prometheus-adapter",
+    pods=(PodValues("Deployment", "{release}", resources={"prometheus-adapter": "resources"}),),
 )
 
+# The observability add-on's own namespace: it lives and dies with that stack, apart from the Inference
+# stack's "monitoring" namespace (Prometheus and adapter for autoscaling), which it must never delete.
+OBSERVABILITY_NAMESPACE = "eks-ml-observability"
 # Exporters the Prometheus observability backend installs; Amazon Managed Service for Prometheus's managed
-# scraper collects them (no in-cluster Prometheus). dcgm-exporter 4.7.0 is the chart of exporter
-# 4.4.2-4.7.0 (the version NVIDIA's GPU Operator ships, gpu-operator PR #1926); kube-state-metrics 7.0.1
-# (app 2.17.0) and prometheus-node-exporter 4.45.3 (app 1.9.1) were read from the charts' Chart.yaml.
+# scraper collects them (no in-cluster Prometheus). dcgm-exporter 4.8.2 (exporter 4.5.3-4.8.2) is the
+# newest chart in NVIDIA's Helm repository; kube-state-metrics 8.4.0 (app 2.20.0) and
+# prometheus-node-exporter 4.56.1 (app 1.12.1) are the charts' newest releases.
 DCGM_EXPORTER = HelmChartPin(
-    "dcgm-exporter", "https://nvidia.github.io/dcgm-exporter/helm-charts", "4.7.0", "monitoring", "dcgm-exporter"
+    "dcgm-exporter",
+    "https://nvidia.github.io/dcgm-exporter/helm-charts",
+    "4.8.2",
+    OBSERVABILITY_NAMESPACE,
+    "dcgm-exporter",
+    pods=(
+        PodValues(
+            "DaemonSet",
+            "{release}",
+            resources={"exporter": "resources"},
+            defaults={
+                "resources": {
+                    "limits": {"cpu": "200m", "memory": "512Mi"},
+                    "requests": {"cpu": "100m", "memory": "128Mi"},
+                },
+                "tolerations": [
+                    {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}
+                ],
+            },
+        ),
+    ),
 )
 KUBE_STATE_METRICS = HelmChartPin(
     "kube-state-metrics",
     "https://prometheus-community.github.io/helm-charts",
-    "7.0.1",
-    "monitoring",
+    "8.4.0",
+    OBSERVABILITY_NAMESPACE,
     "kube-state-metrics",
+    pods=(PodValues("Deployment", "{release}", resources={"kube-state-metrics": "resources"}),),
 )
 NODE_EXPORTER = HelmChartPin(
     "prometheus-node-exporter",
     "https://prometheus-community.github.io/helm-charts",
-    "4.45.3",
-    "monitoring",
+    "4.56.1",
+    OBSERVABILITY_NAMESPACE,
     "node-exporter",
+    pods=(
+        PodValues(
+            "DaemonSet",
+            "{release}-prometheus-node-exporter",
+            resources={"node-exporter": "resources", "efa-counters": "sidecars.0.resources"},
+            defaults={
+                "nodeSelector": _OS_LINUX,
+                "affinity": _NOT_FARGATE,
+                "tolerations": [{"effect": "NoSchedule", "operator": "Exists"}],
+            },
+        ),
+    ),
 )
 
 ALL_CHARTS = (
@@ -112,6 +429,7 @@ ALL_CHARTS = (
     KUEUE,
     KUBEFLOW_TRAINER,
     KARPENTER,
+    KARPENTER_CRD,
     AWS_LOAD_BALANCER_CONTROLLER,
     PROMETHEUS,
     PROMETHEUS_ADAPTER,
@@ -130,8 +448,11 @@ def install(
     pin: HelmChartPin,
     values: Mapping[str, Any] | None = None,
     *,
+    model: ClusterModel,
     wait: bool = False,
 ) -> eks.HelmChart:
+    """Install ``pin`` with ``values`` and add the pods it runs to the cluster's ``model``."""
+    model.add_workloads(pin.workloads(values or {}))
     return eks.HelmChart(
         scope,
         construct_id,

@@ -94,8 +94,9 @@ def test_resource_counts_state_the_shape_of_the_default_app(default_synth: Synth
     assert counts["Training"]["AWS::EKS::Nodegroup"] == 2
     assert counts["Training"]["AWS::EC2::PlacementGroup"] == 1
     assert counts["Inference"]["AWS::EKS::Nodegroup"] == 1  # system nodes; Karpenter launches the rest
-    # Karpenter, AWS Load Balancer Controller, Prometheus and prometheus-adapter.
-    assert counts["Inference"]["Custom::AWSCDK-EKS-HelmChart"] == 4
+    # Karpenter and its CRD chart, AWS Load Balancer Controller, Prometheus, prometheus-adapter, and the
+    # NVIDIA and Neuron device plugins the GPU and Inferentia pools need.
+    assert counts["Inference"]["Custom::AWSCDK-EKS-HelmChart"] == 7
     # NodePools, the inference namespace, and the two sample model services.
     assert counts["Inference"]["Custom::AWSCDK-EKS-KubernetesResource"] == 4
     assert counts["Inference"]["AWS::Events::Rule"] == 4  # interruption events into the Karpenter queue

@@ -8,13 +8,26 @@ from typing import Any, cast
 
 import pytest
 
+from eks_ml.cluster.system_nodes import SystemPlacement
 from eks_ml.observability import Backend, dashboard
 from eks_ml.observability.target import ObservedCluster
+from eks_ml.placement import ClusterModel
 
 
 def observed(workload: str, *, nvidia: bool = True, neuron: bool = False, efa: bool = False) -> ObservedCluster:
     namespace = "training" if workload == "training" else "inference"
-    return ObservedCluster(cast(Any, None), f"ml-{workload}", workload, namespace, nvidia, neuron, efa, None)
+    return ObservedCluster(
+        cast(Any, None),
+        f"ml-{workload}",
+        workload,
+        namespace,
+        nvidia,
+        neuron,
+        efa,
+        None,
+        ClusterModel(f"ml-{workload}"),
+        SystemPlacement({}),
+    )
 
 
 def titles(model: dict[str, Any]) -> list[str]:

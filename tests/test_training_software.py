@@ -84,7 +84,37 @@ def test_device_plugins_land_on_the_accelerated_nodes(mixed: Any) -> None:
     assert {t["key"] for t in efa["tolerations"]} >= {"nvidia.com/gpu", "aws.amazon.com/neuron"}
     neuron = json.loads(installed["neuron"]["Properties"]["Values"])
     assert neuron["npd"] == {"enabled": False}
-    assert neuron["scheduler"]["customScheduler"]["image"]["tag"] == "v1.35.6-eks-1-35-12"
+    # Nothing uses the scheduler extension (pods take whole devices), and its image would land on arm64
+    # system nodes: it stays off.
+    assert neuron["scheduler"] == {"enabled": False}
+    assert neuron["devicePlugin"]["nodeSelector"] == {"eks-ml.io/accelerator": "aws-neuron"}
+
+
+def test_the_efa_plugin_image_comes_from_the_clusters_own_region() -> None:
+    _, stack = library_stack(region="af-south-1")
+    network = MlVpc(stack, "Network", MlVpcProps(availability_zones=("af-south-1a", "af-south-1b")))
+    TrainingCluster(
+        stack,
+        "Training",
+        TrainingClusterProps(
+            base=BaseClusterProps(vpc=network.vpc, cluster_name="train"),
+            node_groups=[TrainingNodeGroupProps(name="g")],
+            file_system=None,
+        ),
+    )
+    efa = json.loads(
+        charts(assertions.Template.from_stack(stack).to_json())["aws-efa-device-plugin"]["Properties"]["Values"]
+    )
+    assert efa["image"]["repository"] == "877085696533.dkr.ecr.af-south-1.amazonaws.com/eks/aws-efa-k8s-device-plugin"
+
+
+def test_kueue_keeps_the_charts_controller_settings(mixed: Any) -> None:
+    _, template = mixed
+    values = json.loads(charts(template)["kueue"]["Properties"]["Values"])
+    config = yaml.safe_load(values["managerConfig"]["controllerManagerConfigYaml"])
+    # The chart's own per-kind concurrency and client rates survive eks-ml's replacement config.
+    assert config["controller"]["groupKindConcurrency"]["Workload.kueue.x-k8s.io"] == 10
+    assert config["clientConnection"] == {"qps": 300, "burst": 500}
 
 
 def test_kueue_admits_all_or_nothing_and_knows_trainjobs(mixed: Any) -> None:
@@ -105,14 +135,6 @@ def test_nvidia_only_cluster_installs_no_neuron_chart() -> None:
 def test_neuron_only_cluster_installs_no_nvidia_chart() -> None:
     _, template = synth(TrainingNodeGroupProps(name="g", instance_type="trn2.48xlarge"))
     assert "nvidia-device-plugin" not in charts(template) and "neuron" in charts(template)
-
-
-def test_existing_cluster_of_unknown_version_skips_the_neuron_scheduler_with_a_warning() -> None:
-    cluster, template = synth(TrainingNodeGroupProps(name="g", instance_type="trn1.32xlarge"), existing=True)
-    assert "scheduler" not in json.loads(charts(template)["neuron"]["Properties"]["Values"])
-    assertions.Annotations.from_stack(cluster.node.scope).has_warning(
-        "/Lib/Training/Software", assertions.Match.string_like_regexp("Neuron scheduler extension")
-    )
 
 
 def queue_objects(cluster: TrainingCluster) -> dict[tuple[str, str], dict[str, Any]]:

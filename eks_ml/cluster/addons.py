@@ -82,3 +82,24 @@ def add_core_addons(
         for name in AFTER_NODES:
             addons[name].node.add_dependency(nodes)
     return addons
+
+
+# Add-ons a managed node group needs in an Auto Mode cluster: its nodes get no built-in networking or DNS.
+NODE_GROUP_ADDONS = (VPC_CNI, KUBE_PROXY, COREDNS)
+
+
+def add_node_group_addons(
+    scope: Construct, cluster: eks.Cluster, versions: Mapping[str, str | None]
+) -> dict[str, eks.Addon]:
+    addons = {}
+    for name in NODE_GROUP_ADDONS:
+        addon = eks.Addon(
+            scope,
+            _CONSTRUCT_IDS[name],
+            cluster=as_icluster(cluster),
+            addon_name=name,
+            configuration_values=VPC_CNI_CONFIGURATION if name == VPC_CNI else None,
+        )
+        _pin(addon, versions.get(name))
+        addons[name] = addon
+    return addons

@@ -14,11 +14,20 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from ..errors import Problems
+from ..placement import ClusterModel, managed_node_group
+from ..placement.nodes import auto_mode_pools
 from . import rules
-from .addons import add_core_addons
+from .addons import add_core_addons, add_node_group_addons
 from .nag import acknowledge_cluster, acknowledge_node_role
 from .rules import OPEN_TO_THE_INTERNET, EndpointAccessMode
-from .system_nodes import SystemNodesProps, add_system_nodes
+from .system_nodes import (
+    AUTO_MODE_SYSTEM_PLACEMENT,
+    MANAGED_SYSTEM_PLACEMENT,
+    SYSTEM_NODE_LABEL,
+    SYSTEM_NODE_ROLE,
+    SystemNodesProps,
+    add_system_nodes,
+)
 from .versions import CORE_ADDONS, DEFAULT_KUBERNETES_VERSION, release_for
 
 ALL_CONTROL_PLANE_LOGS = (
@@ -79,7 +88,9 @@ class BaseCluster(Construct):
     """An EKS cluster ready for ML add-ons.
 
     Attributes: ``cluster`` (aws_eks_v2.Cluster), ``cluster_name``, ``endpoint_access``, ``kubernetes_release``,
-    ``secrets_key``, ``control_plane_logs``, ``system_nodes`` (None with Auto Mode), ``addons``.
+    ``secrets_key``, ``control_plane_logs``, ``system_nodes`` (None with Auto Mode), ``addons``,
+    ``system_placement`` (where controllers run), ``model`` (the cluster model, with the system nodes or
+    Auto Mode's built-in pools as its first node sources).
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: BaseClusterProps) -> None:
@@ -164,7 +175,31 @@ class BaseCluster(Construct):
             )
 
         self.system_nodes = None if props.auto_mode else add_system_nodes(self, self.cluster, props.system_nodes)
+        self.auto_mode = props.auto_mode
+        self.system_placement = AUTO_MODE_SYSTEM_PLACEMENT if props.auto_mode else MANAGED_SYSTEM_PLACEMENT
+        self.model = ClusterModel(props.cluster_name)
+        if props.auto_mode:
+            for source in auto_mode_pools(AUTO_MODE_NODE_POOLS):
+                self.model.add_source(source)
+        else:
+            self.model.add_source(
+                managed_node_group(
+                    "system", [props.system_nodes.instance_type.to_string()], {SYSTEM_NODE_LABEL: SYSTEM_NODE_ROLE}
+                )
+            )
         if self.system_nodes is not None:
             acknowledge_node_role(self.system_nodes)
-        versions = {**self.kubernetes_release.addon_versions, **props.addon_versions}
-        self.addons = add_core_addons(self, self.cluster, versions, auto_mode=props.auto_mode, nodes=self.system_nodes)
+        self._addon_versions = {**self.kubernetes_release.addon_versions, **props.addon_versions}
+        self.addons = add_core_addons(
+            self, self.cluster, self._addon_versions, auto_mode=props.auto_mode, nodes=self.system_nodes
+        )
+
+    def add_node_group_networking(self) -> list[eks.Addon]:
+        """With Auto Mode, managed node groups (training nodes) still need the VPC CNI, kube-proxy and
+        CoreDNS add-ons, which Auto Mode builds into its own nodes only. Returns the add-ons the node
+        groups must wait for (none without Auto Mode: the base cluster already has them)."""
+        if not self.auto_mode:
+            return []
+        added = add_node_group_addons(self, self.cluster, self._addon_versions)
+        self.addons.update(added)
+        return list(added.values())

@@ -14,6 +14,29 @@ from .launch_template import secure_launch_template
 
 SYSTEM_NODE_LABEL = "eks-ml.io/node-role"
 SYSTEM_NODE_ROLE = "system"
+CRITICAL_ADDONS_ONLY = "CriticalAddonsOnly"
+AUTO_MODE_SYSTEM_POOL = "system"
+
+
+@dataclass(frozen=True)
+class SystemPlacement:
+    """Where cluster controllers (Karpenter, Kueue, load balancer controller, Prometheus) run: the
+    system node group, or with EKS Auto Mode its built-in ``system`` NodePool, whose nodes carry the
+    CriticalAddonsOnly taint and no eks-ml labels."""
+
+    node_selector: dict[str, str]
+    tolerations: tuple[dict[str, str], ...] = ()
+
+    def values(self) -> dict[str, object]:
+        """nodeSelector and tolerations, in the shape most charts take at their top level."""
+        return {"nodeSelector": dict(self.node_selector), "tolerations": [dict(t) for t in self.tolerations]}
+
+
+MANAGED_SYSTEM_PLACEMENT = SystemPlacement({SYSTEM_NODE_LABEL: SYSTEM_NODE_ROLE})
+AUTO_MODE_SYSTEM_PLACEMENT = SystemPlacement(
+    {"karpenter.sh/nodepool": AUTO_MODE_SYSTEM_POOL},
+    ({"key": CRITICAL_ADDONS_ONLY, "operator": "Exists", "effect": "NoSchedule"},),
+)
 
 
 @dataclass(frozen=True, kw_only=True)

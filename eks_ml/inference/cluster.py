@@ -15,11 +15,14 @@ from constructs import Construct
 from .._naming import pascal
 from ..cluster import BaseCluster, BaseClusterProps
 from ..cluster._typing import as_icluster
+from ..cluster.device_plugins import install_device_plugins
 from ..errors import Problems
 from ..k8s.inference_namespace import InferenceNamespaceChart
 from ..k8s.karpenter_pools import NodeClassValues, NodePoolsChart
 from ..k8s.model_service import ModelServiceChart
 from ..network import KARPENTER_DISCOVERY_TAG
+from ..placement import Taint, karpenter_pool, workloads_from_objects
+from ..placement.nodes import AUTO_MODE_DEVICE_RESOURCES
 from .karpenter import Karpenter
 from .load_balancer import LoadBalancerController
 from .metrics import MetricsPipeline
@@ -57,7 +60,8 @@ class InferenceClusterProps:
 class InferenceCluster(Construct):
     """Attributes: ``base``, ``cluster``, ``karpenter`` (None with Auto Mode), ``pools_chart``,
     ``service_charts`` (name -> chart), ``applied_charts`` ((file stem, chart) in apply order),
-    ``namespace`` (of the model services), ``pool_specs`` (every instance type a pool may launch); with
+    ``namespace`` (of the model services), ``pool_specs`` (every instance type a pool may launch),
+    ``device_plugins`` (name -> HelmChart; none with Auto Mode), ``model`` (the cluster model); with
     model services also ``load_balancer`` (None with Auto Mode), ``metrics`` and ``s3_weights`` (None
     without S3 weights)."""
 
@@ -95,6 +99,7 @@ class InferenceCluster(Construct):
 
         self.base = BaseCluster(self, "Base", props.base)
         self.cluster = self.base.cluster
+        self.model = self.base.model
         self.namespace = props.namespace
         self.pool_specs = [spec for pool in props.pools for spec in pool.specs()]
         cluster = as_icluster(self.cluster)
@@ -107,9 +112,39 @@ class InferenceCluster(Construct):
                 "Karpenter",
                 cluster=cluster,
                 cluster_name=props.base.cluster_name,
+                model=self.model,
+                placement=self.base.system_placement,
                 after=[self.base.system_nodes] if self.base.system_nodes else [],
             )
         )
+        pool_values = [pool.values(auto_mode=auto_mode) for pool in props.pools]
+        for pool, values in zip(props.pools, pool_values, strict=True):
+            self.model.add_source(
+                karpenter_pool(
+                    pool.name,
+                    specs=pool.specs(),
+                    labels=values.labels,
+                    taints=[Taint(t["key"], t.get("value"), t["effect"]) for t in values.taints],
+                    capacity_types=pool.capacity_types,
+                    builtin_resources=AUTO_MODE_DEVICE_RESOURCES if auto_mode else (),
+                    kind="EKS Auto Mode NodePool" if auto_mode else "Karpenter NodePool",
+                )
+            )
+        # Auto Mode nodes bring their own device plugins; Karpenter's AL2023 nodes have drivers only.
+        self.device_plugins = (
+            {}
+            if auto_mode
+            else install_device_plugins(
+                self,
+                cluster=cluster,
+                model=self.model,
+                vendors={spec.vendor for spec in self.pool_specs},
+                efa_image_repository="",
+            )
+        )
+        for chart in self.device_plugins.values():
+            for dependency in [self.base.system_nodes] if self.base.system_nodes else []:
+                chart.node.add_dependency(dependency)
         node_class = (
             NodeClassValues(
                 ami_alias=props.ami_alias,
@@ -125,7 +160,7 @@ class InferenceCluster(Construct):
         self.pools_chart = NodePoolsChart(
             cdk8s.App(),
             "NodePools",
-            pools=[pool.values(auto_mode=auto_mode) for pool in props.pools],
+            pools=pool_values,
             node_class=node_class,
         )
         pools_manifest = self.cluster.add_cdk8s_chart("NodePools", self.pools_chart)
@@ -136,6 +171,9 @@ class InferenceCluster(Construct):
         self.service_charts: dict[str, ModelServiceChart] = {}
         if props.model_services:
             self._add_model_services(props, cluster, pools_manifest)
+        applied = [obj for _, chart in self.applied_charts for obj in chart.to_json()]
+        self.model.add_workloads(workloads_from_objects(applied, "eks-ml inference"))
+        self.model.prove()
 
     def _add_model_services(self, props: InferenceClusterProps, cluster: eks.ICluster, pools: Construct) -> None:
         auto_mode = props.base.auto_mode
@@ -149,10 +187,18 @@ class InferenceCluster(Construct):
             None
             if auto_mode  # Auto Mode runs its own load balancing controller
             else LoadBalancerController(
-                self, "LoadBalancer", cluster=cluster, cluster_name=props.base.cluster_name, after=after_system
+                self,
+                "LoadBalancer",
+                cluster=cluster,
+                cluster_name=props.base.cluster_name,
+                model=self.model,
+                placement=self.base.system_placement,
+                after=after_system,
             )
         )
-        self.metrics = MetricsPipeline(self, "Metrics", cluster=cluster, after=after_system)
+        self.metrics = MetricsPipeline(
+            self, "Metrics", cluster=cluster, model=self.model, placement=self.base.system_placement, after=after_system
+        )
         s3_sources = [s.weights for s in props.model_services if isinstance(s.weights, S3Weights)]
         self.s3_weights = (
             S3WeightsDriver(self, "S3Weights", cluster=cluster, sources=s3_sources) if s3_sources else None

@@ -16,11 +16,15 @@ from constructs import Construct, IDependable
 from .. import helm
 from ..cluster.nag import acknowledge_node_role_policies
 from ..cluster.pod_identity import associate, pod_identity_role
-from ..cluster.system_nodes import SYSTEM_NODE_LABEL, SYSTEM_NODE_ROLE
+from ..cluster.system_nodes import SystemPlacement
 from ..nag import PACK, acknowledge
+from ..placement import ClusterModel
 
 SERVICE_ACCOUNT = "karpenter"
 NODECLASS_TAG = "karpenter.k8s.aws/ec2nodeclass"
+# Karpenter's getting-started guide sizes the controller at 1 CPU and 1 GiB; a pool of a few dozen
+# inference nodes needs far less CPU, and memory grows with the node and pod count.
+CONTROLLER_RESOURCES = {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}
 # The events Karpenter acts on ahead of time: Spot reclaim, rebalance advice, instance state changes,
 # and AWS Health scheduled maintenance.
 INTERRUPTION_EVENTS = {
@@ -39,7 +43,7 @@ NODE_POLICIES = (
 
 class Karpenter(Construct):
     """Attributes: ``controller_role``, ``node_role``, ``node_role_name`` (named by every EC2NodeClass),
-    ``queue``, ``chart``."""
+    ``queue``, ``crds`` (the karpenter-crd release, installed and upgraded before the controller), ``chart``."""
 
     def __init__(
         self,
@@ -48,6 +52,8 @@ class Karpenter(Construct):
         *,
         cluster: eks.ICluster,
         cluster_name: str,
+        model: ClusterModel,
+        placement: SystemPlacement,
         after: Sequence[IDependable] = (),
     ) -> None:
         super().__init__(scope, construct_id)
@@ -112,6 +118,7 @@ class Karpenter(Construct):
             role=self.controller_role,
         )
 
+        self.crds = helm.install(self, "Crds", cluster, helm.KARPENTER_CRD, model=model)
         self.chart = helm.install(
             self,
             "Chart",
@@ -121,12 +128,16 @@ class Karpenter(Construct):
                 "settings": {"clusterName": cluster_name, "interruptionQueue": self.queue.queue_name},
                 "serviceAccount": {"name": SERVICE_ACCOUNT},
                 # The controller must not run on capacity it manages.
-                "nodeSelector": {SYSTEM_NODE_LABEL: SYSTEM_NODE_ROLE},
+                **placement.values(),
                 "replicas": 2,
+                "controller": {"resources": CONTROLLER_RESOURCES},
             },
+            model=model,
             wait=True,
         )
-        self.chart.node.add_dependency(association, *after)
+        self.chart.node.add_dependency(association, self.crds, *after)
+        for dependency in after:
+            self.crds.node.add_dependency(dependency)
 
     def _controller_statements(self, cluster_name: str) -> list[iam.PolicyStatement]:
         """Karpenter v1's reference controller policy, scoped to this cluster and region."""

@@ -16,11 +16,14 @@ from constructs import Construct, IDependable
 
 from .. import helm
 from ..cluster.pod_identity import associate, pod_identity_role
-from ..cluster.system_nodes import SYSTEM_NODE_LABEL, SYSTEM_NODE_ROLE
+from ..cluster.system_nodes import SystemPlacement
 from ..nag import PACK, acknowledge
+from ..placement import ClusterModel
 
 SERVICE_ACCOUNT = "aws-load-balancer-controller"
 CONTROLLER_VERSION = "v3.2.2"
+# Two replicas (the chart's default) at the upstream chart's example requests.
+CONTROLLER_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
 
 
 @functools.cache
@@ -60,6 +63,8 @@ class LoadBalancerController(Construct):
         *,
         cluster: eks.ICluster,
         cluster_name: str,
+        model: ClusterModel,
+        placement: SystemPlacement,
         after: Sequence[IDependable] = (),
     ) -> None:
         super().__init__(scope, construct_id)
@@ -100,8 +105,10 @@ class LoadBalancerController(Construct):
                 "region": Stack.of(self).region,
                 "vpcId": cluster.vpc.vpc_id,
                 "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
-                "nodeSelector": {SYSTEM_NODE_LABEL: SYSTEM_NODE_ROLE},
+                **placement.values(),
+                "resources": CONTROLLER_RESOURCES,
             },
+            model=model,
             wait=True,  # its webhooks must serve before Services and Ingresses are applied
         )
         self.chart.node.add_dependency(association, *after)

@@ -10,7 +10,8 @@ from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct, IDependable
 
 from .. import helm
-from ..cluster.system_nodes import SYSTEM_NODE_LABEL, SYSTEM_NODE_ROLE
+from ..cluster.system_nodes import SystemPlacement
+from ..placement import ClusterModel
 
 # vLLM's own series (per server pod): requests accepted but not yet running, requests running, the
 # end-to-end latency histogram and generated tokens. Autoscaling, alerts and dashboards read these.
@@ -24,8 +25,16 @@ PROMETHEUS_URL = f"http://{helm.PROMETHEUS.release}-server.{helm.PROMETHEUS.name
 SCRAPE_INTERVAL = "15s"  # an HPA acts on 15 s windows; scraping faster buys nothing
 
 
-def prometheus_values() -> dict[str, Any]:
-    system = {SYSTEM_NODE_LABEL: SYSTEM_NODE_ROLE}
+# Requests on the system nodes; Prometheus here keeps two days of a few series per model server pod.
+PROMETHEUS_RESOURCES = {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}
+RELOADER_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}}
+ADAPTER_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
+# The custom metrics APIService is served by the adapter: two replicas and a PDB keep HPAs working
+# through a node drain.
+ADAPTER_REPLICAS = 2
+
+
+def prometheus_values(placement: SystemPlacement) -> dict[str, Any]:
     return {
         # Only the server: it scrapes pods annotated prometheus.io/scrape (the chart's kubernetes-pods job).
         "alertmanager": {"enabled": False},
@@ -37,15 +46,20 @@ def prometheus_values() -> dict[str, Any]:
             # Autoscaling needs minutes of history, not a durable volume (no EBS CSI driver needed).
             "persistentVolume": {"enabled": False},
             "retention": "2d",
-            "nodeSelector": system,
+            **placement.values(),
+            "resources": PROMETHEUS_RESOURCES,
         },
+        "configmapReload": {"prometheus": {"resources": RELOADER_RESOURCES}},
     }
 
 
-def adapter_values() -> dict[str, Any]:
+def adapter_values(placement: SystemPlacement) -> dict[str, Any]:
     return {
         "prometheus": {"url": PROMETHEUS_URL, "port": 80},
-        "nodeSelector": {SYSTEM_NODE_LABEL: SYSTEM_NODE_ROLE},
+        **placement.values(),
+        "replicas": ADAPTER_REPLICAS,
+        "podDisruptionBudget": {"enabled": True, "maxUnavailable": 1},
+        "resources": ADAPTER_RESOURCES,
         "rules": {
             "default": False,
             "custom": [
@@ -64,11 +78,22 @@ class MetricsPipeline(Construct):
     """Attributes: ``prometheus``, ``adapter``."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, cluster: eks.ICluster, after: Sequence[IDependable] = ()
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cluster: eks.ICluster,
+        model: ClusterModel,
+        placement: SystemPlacement,
+        after: Sequence[IDependable] = (),
     ) -> None:
         super().__init__(scope, construct_id)
-        self.prometheus = helm.install(self, "Prometheus", cluster, helm.PROMETHEUS, prometheus_values())
-        self.adapter = helm.install(self, "Adapter", cluster, helm.PROMETHEUS_ADAPTER, adapter_values(), wait=True)
+        self.prometheus = helm.install(
+            self, "Prometheus", cluster, helm.PROMETHEUS, prometheus_values(placement), model=model
+        )
+        self.adapter = helm.install(
+            self, "Adapter", cluster, helm.PROMETHEUS_ADAPTER, adapter_values(placement), model=model, wait=True
+        )
         self.adapter.node.add_dependency(self.prometheus)
         for dependency in after:
             self.prometheus.node.add_dependency(dependency)

@@ -18,6 +18,15 @@ from .pools import INFERENCE_FAMILIES, POOL_LABEL
 
 VLLM_NVIDIA_IMAGE = "vllm/vllm-openai:v0.11.0"
 # The Neuron DLC with vLLM for Inferentia2 and Trainium (Neuron SDK 2.28).
+# Both images start whatever command they are given (the Neuron DLC's entrypoint runs its arguments as a
+# program; aws-neuron/deep-learning-containers vllm_entrypoint.py), so the server command is explicit.
+VLLM_COMMAND = ("vllm", "serve")
+# vLLM on Neuron needs --num-gpu-blocks-override equal to --max-num-seqs when prefix caching and chunked
+# prefill are off (AWS Neuron docs, "vLLM user guide", known issues, SDK 2.28); 8 concurrent sequences
+# keep the compiled graphs small.
+NEURON_MAX_NUM_SEQS = 8
+# The Neuron runtime locks its host buffers (Neuron docs' Kubernetes examples add IPC_LOCK).
+NEURON_CAPABILITIES = ("IPC_LOCK",)
 VLLM_NEURON_IMAGE = "public.ecr.aws/neuron/pytorch-inference-vllm-neuronx:0.13.0-neuronx-py312-sdk2.28.0-ubuntu24.04"
 MODEL_DIR = "/models"
 CACHE_DIR = "/cache"  # node-local NVMe (RAID0 ephemeral storage) for downloaded weights and compiled graphs
@@ -210,6 +219,11 @@ class ModelServiceProps:
             str(tp),
             "--max-model-len",
             str(self.max_model_len),
+            *(
+                ["--max-num-seqs", str(NEURON_MAX_NUM_SEQS), "--num-gpu-blocks-override", str(NEURON_MAX_NUM_SEQS)]
+                if spec.is_neuron
+                else []
+            ),
             *self.extra_args,
         ]
         node_selector = {"node.kubernetes.io/instance-type": spec.name}
@@ -220,7 +234,9 @@ class ModelServiceProps:
             name=self.name,
             namespace=namespace,
             image=self.image or (VLLM_NVIDIA_IMAGE if spec.is_nvidia else VLLM_NEURON_IMAGE),
+            command=list(VLLM_COMMAND),
             args=args,
+            capabilities=list(NEURON_CAPABILITIES) if spec.is_neuron else [],
             env=env,
             node_selector=node_selector,
             tolerations=[{"key": spec.accelerator_resource, "operator": "Exists", "effect": "NoSchedule"}],

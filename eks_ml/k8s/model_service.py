@@ -36,8 +36,11 @@ class ModelServiceValues:
     name: str
     namespace: str
     image: str
+    command: Sequence[str]
     args: Sequence[str]
     env: Mapping[str, str] = field(default_factory=dict)
+    # Linux capabilities the server needs back after dropping all (the Neuron runtime locks memory).
+    capabilities: Sequence[str] = ()
     node_selector: Mapping[str, str]
     tolerations: Sequence[Mapping[str, str]]
     requests: Mapping[str, str]
@@ -141,6 +144,7 @@ class ModelServiceChart(cdk8s.Chart):
         container = k8s.Container(
             name="server",
             image=values.image,
+            command=list(values.command),
             args=list(values.args),
             env=[k8s.EnvVar(name=name, value=value) for name, value in sorted(values.env.items())]
             + [
@@ -165,7 +169,7 @@ class ModelServiceChart(cdk8s.Chart):
             # As strict as vLLM allows: it runs as root and writes caches, so no runAsNonRoot or read-only root.
             security_context=k8s.SecurityContext(
                 allow_privilege_escalation=False,
-                capabilities=k8s.Capabilities(drop=["ALL"]),
+                capabilities=k8s.Capabilities(drop=["ALL"], add=list(values.capabilities) or None),
                 seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault"),
             ),
             volume_mounts=[k8s.VolumeMount(name="dshm", mount_path="/dev/shm")],

@@ -26,11 +26,12 @@ from constructs import Construct
 from .. import helm
 from .._yaml import dump as to_yaml
 from ..catalog import all_instance_types
-from ..cluster.system_nodes import SYSTEM_NODE_LABEL, SYSTEM_NODE_ROLE
+from ..cluster.system_nodes import SystemPlacement
 from ..k8s import DcgmCountersChart, NeuronMonitorChart
 from ..k8s.dcgm_counters import CONFIG_MAP as DCGM_COUNTERS_CONFIG_MAP
 from ..k8s.dcgm_counters import FILE as DCGM_COUNTERS_FILE
 from ..k8s.scrape import scrape_annotations
+from ..placement import workloads_from_objects
 from .prometheus_alerts import Thresholds, rule_groups
 from .target import ObservedCluster
 
@@ -103,7 +104,14 @@ def node_exporter_values() -> dict[str, Any]:
         "podAnnotations": scrape_annotations(9100),
         "tolerations": [{"operator": "Exists"}],  # every node, accelerator taints included
         "extraArgs": [f"--collector.textfile.directory={TEXTFILE_DIR}"],
-        "sidecars": [{"name": "efa-counters", "command": ["/bin/sh", "-c", EFA_TEXTFILE_SCRIPT]}],
+        "resources": NODE_EXPORTER_RESOURCES,
+        "sidecars": [
+            {
+                "name": "efa-counters",
+                "command": ["/bin/sh", "-c", EFA_TEXTFILE_SCRIPT],
+                "resources": SIDECAR_RESOURCES,
+            }
+        ],
         "sidecarVolumeMount": [{"name": "collector-textfiles", "mountPath": TEXTFILE_DIR, "readOnly": False}],
         "sidecarHostVolumeMounts": [
             {"name": "host-sys", "hostPath": "/sys", "mountPath": "/host/sys", "readOnly": True}
@@ -111,8 +119,18 @@ def node_exporter_values() -> dict[str, Any]:
     }
 
 
-def kube_state_metrics_values() -> dict[str, Any]:
-    return {"podAnnotations": scrape_annotations(8080), "nodeSelector": {SYSTEM_NODE_LABEL: SYSTEM_NODE_ROLE}}
+# Exporter requests: small and steady (node-exporter's sidecar only copies counter files every 15 s).
+NODE_EXPORTER_RESOURCES = {"requests": {"cpu": "20m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}}
+SIDECAR_RESOURCES = {"requests": {"cpu": "5m", "memory": "8Mi"}, "limits": {"memory": "32Mi"}}
+KUBE_STATE_METRICS_RESOURCES = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
+
+
+def kube_state_metrics_values(placement: SystemPlacement) -> dict[str, Any]:
+    return {
+        "podAnnotations": scrape_annotations(8080),
+        **placement.values(),
+        "resources": KUBE_STATE_METRICS_RESOURCES,
+    }
 
 
 def dcgm_exporter_values() -> dict[str, Any]:
@@ -121,8 +139,8 @@ def dcgm_exporter_values() -> dict[str, Any]:
     return {
         # No Prometheus Operator here: its ServiceMonitor CRD does not exist.
         "serviceMonitor": {"enabled": False},
-        # Label each GPU's series with the namespace and pod it is allocated to.
-        "mapPodsMetrics": True,
+        # The chart always labels each GPU's series with the pod and namespace it is allocated to
+        # (DCGM_EXPORTER_KUBERNETES and the kubelet pod-resources mount): no value to set.
         # Our counter list (defaults plus throttling and ECC), from the ConfigMap applied before the chart.
         "arguments": ["-f", f"{counters_dir}/{DCGM_COUNTERS_FILE}"],
         "extraConfigMapVolumes": [{"name": "eks-ml-counters", "configMap": {"name": DCGM_COUNTERS_CONFIG_MAP}}],
@@ -226,11 +244,11 @@ class PrometheusBackend(Construct):
 
         installs: Mapping[str, tuple[helm.HelmChartPin, dict[str, Any]]] = {
             "NodeExporter": (helm.NODE_EXPORTER, node_exporter_values()),
-            "KubeStateMetrics": (helm.KUBE_STATE_METRICS, kube_state_metrics_values()),
+            "KubeStateMetrics": (helm.KUBE_STATE_METRICS, kube_state_metrics_values(target.placement)),
             **({"DcgmExporter": (helm.DCGM_EXPORTER, dcgm_exporter_values())} if target.nvidia else {}),
         }
         self.exporters: dict[str, eks.HelmChart] = {
-            pin.release: helm.install(self, construct, target.cluster, pin, values)
+            pin.release: helm.install(self, construct, target.cluster, pin, values, model=target.model)
             for construct, (pin, values) in installs.items()
         }
         self.applied_charts: list[tuple[str, cdk8s.Chart]] = []
@@ -245,3 +263,6 @@ class PrometheusBackend(Construct):
             chart = NeuronMonitorChart(cdk8s.App(), "NeuronMonitor", instance_types=neuron_types)
             eks.KubernetesManifest(self, "NeuronMonitor", cluster=target.cluster, manifest=chart.to_json())
             self.applied_charts.append(("neuron-monitor", chart))
+        objects = [obj for _, applied in self.applied_charts for obj in applied.to_json()]
+        target.model.add_workloads(workloads_from_objects(objects, "eks-ml observability"))
+        target.model.prove()

@@ -8,14 +8,17 @@ from aws_cdk import aws_eks_v2 as eks
 
 from ..cluster import EndpointAccessMode
 from ..cluster._typing import as_icluster
+from ..cluster.system_nodes import SystemPlacement
 from ..inference import InferenceCluster
+from ..placement import ClusterModel
 from ..training import TrainingCluster
 
 
 @dataclass(frozen=True)
 class ObservedCluster:
     """``workload`` is "training" or "inference"; ``namespace`` is where its jobs or model servers run;
-    ``endpoint_access`` is None for an imported cluster (eks-ml does not know it)."""
+    ``endpoint_access`` is None for an imported cluster (eks-ml does not know it); ``model`` is the
+    cluster model the add-on's own pods join; ``placement`` is where the cluster's controllers run."""
 
     cluster: eks.ICluster
     name: str
@@ -25,6 +28,8 @@ class ObservedCluster:
     neuron: bool
     efa: bool
     endpoint_access: EndpointAccessMode | None
+    model: ClusterModel
+    placement: SystemPlacement
 
 
 def observe(cluster: TrainingCluster | InferenceCluster) -> ObservedCluster:
@@ -39,6 +44,8 @@ def observe(cluster: TrainingCluster | InferenceCluster) -> ObservedCluster:
             neuron=any(spec.is_neuron for spec in specs),
             efa=any(spec.supports_efa for spec in specs),
             endpoint_access=cluster.base.endpoint_access if cluster.base else None,
+            model=cluster.model,
+            placement=cluster.base.system_placement if cluster.base else SystemPlacement({}),
         )
     specs = cluster.pool_specs
     return ObservedCluster(
@@ -50,4 +57,6 @@ def observe(cluster: TrainingCluster | InferenceCluster) -> ObservedCluster:
         neuron=any(spec.is_neuron for spec in specs),
         efa=False,  # inference pods request no EFA devices (Karpenter pools attach none)
         endpoint_access=cluster.base.endpoint_access,
+        model=cluster.model,
+        placement=cluster.base.system_placement,
     )

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import cdk8s
+from aws_cdk import Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
@@ -14,8 +15,12 @@ from .._naming import pascal
 from ..catalog import InstanceSpec
 from ..cluster import BaseCluster, BaseClusterProps
 from ..cluster._typing import as_icluster
+from ..cluster.registries import eks_image_registry
+from ..cluster.system_nodes import SystemPlacement
 from ..errors import Problems
 from ..k8s import TrainingQueuesChart, TrainingQueuesValues, TrainingRuntimesChart, TrainJobsChart
+from ..placement import ClusterModel, Taint, managed_node_group, workloads_from_objects
+from ..placement.nodes import existing_nodes
 from .efa import efa_security_group
 from .jobs import group_jobs, runtimes, workload_scripts
 from .lustre import LustreProps, TrainingFileSystem
@@ -46,7 +51,7 @@ class TrainingCluster(Construct):
     ``node_groups`` (name -> TrainingNodeGroup), ``software`` (device plugins, Kueue, Trainer),
     ``queues_chart``, ``file_system`` (TrainingFileSystem or None), ``runtimes_chart`` (applied),
     ``jobs_chart`` (rendered, not applied), ``namespace`` (where jobs run), ``applied_charts`` ((file stem,
-    chart) in apply order)."""
+    chart) in apply order), ``model`` (the cluster model: node sources and workloads, proven placeable)."""
 
     def __init__(self, scope: Construct, construct_id: str, props: TrainingClusterProps) -> None:
         super().__init__(scope, construct_id)
@@ -99,6 +104,15 @@ class TrainingCluster(Construct):
         cluster = as_icluster(self.base.cluster) if self.base else props.cluster
         assert cluster is not None and vpc is not None
         self.cluster: eks.ICluster = cluster
+        if self.base:
+            self.model = self.base.model
+            placement = self.base.system_placement
+        else:
+            # eks-ml cannot see an imported cluster's nodes: controllers go wherever its scheduler puts them.
+            self.model = ClusterModel(cluster.cluster_name)
+            self.model.add_source(existing_nodes())
+            placement = SystemPlacement({})
+        node_networking = self.base.add_node_group_networking() if self.base else []
         self.vpc = vpc
         self.namespace = props.namespace
         self.efa_security_group = efa_security_group(self, "EfaSecurityGroup", vpc)
@@ -116,12 +130,25 @@ class TrainingCluster(Construct):
                 spec=spec,
                 props=group,
             )
+            node_group = self.node_groups[group.name]
+            for addon in node_networking:  # nodes become Ready only with networking in place
+                node_group.nodegroup.node.add_dependency(addon)
+            self.model.add_source(
+                managed_node_group(
+                    group.name,
+                    [spec.name],
+                    node_group.labels,
+                    [Taint(node_group.taint_key, "true", "NoSchedule")],
+                )
+            )
         self.software = TrainingSoftware(
             self,
             "Software",
             cluster=cluster,
+            model=self.model,
+            placement=placement,
             groups=list(self.node_groups.values()),
-            release=self.base.kubernetes_release if self.base else None,
+            efa_image_repository=f"{eks_image_registry(Stack.of(self).region)}/eks/aws-efa-k8s-device-plugin",
             after=[self.base.system_nodes] if self.base and self.base.system_nodes else [],
         )
         self.queues_chart = TrainingQueuesChart(
@@ -180,6 +207,11 @@ class TrainingCluster(Construct):
                 for job in group_jobs(group, namespace=props.namespace, queue=self.queues_chart.local_queue)
             ],
         )
+        # Everything this construct runs must land on its nodes; jobs are resolved against the runtimes
+        # and admitted through the Kueue queues, as Trainer and Kueue do it.
+        applied = [obj for _, chart in self.applied_charts for obj in chart.to_json()]
+        self.model.add_workloads(workloads_from_objects([*applied, *self.jobs_chart.to_json()], "eks-ml training"))
+        self.model.prove()
 
     @property
     def base_cluster_name(self) -> str:

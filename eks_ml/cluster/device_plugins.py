@@ -1,0 +1,102 @@
+"""Device plugins: what makes a node advertise its GPUs, Neuron devices and EFA interfaces to Kubernetes.
+
+The EKS AL2023 NVIDIA and Neuron AMIs ship drivers but no device plugin: without one, a pod requesting
+``nvidia.com/gpu`` or ``aws.amazon.com/neuron`` stays Pending forever. Both cluster kinds install the
+plugins their node sources need (EKS Auto Mode nodes bring their own and need none).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from aws_cdk import aws_eks_v2 as eks
+from constructs import Construct
+
+from .. import helm
+from ..catalog import AcceleratorVendor, all_instance_types
+from ..placement import ClusterModel
+
+ACCELERATOR_LABEL = "eks-ml.io/accelerator"  # set on every accelerated node group and NodePool
+# Small and steady: a device plugin only lists devices and answers the kubelet's allocation calls.
+PLUGIN_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}}
+
+
+def _toleration(key: str) -> dict[str, str]:
+    return {"key": key, "operator": "Exists", "effect": "NoSchedule"}
+
+
+def _only(key: str, operator: str, values: Sequence[str]) -> dict[str, Any]:
+    return {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": key, "operator": operator, "values": list(values)}]}
+                ]
+            }
+        }
+    }
+
+
+def nvidia_values() -> dict[str, Any]:
+    # The chart's default affinity expects Node Feature Discovery labels, which EKS nodes do not carry;
+    # select nodes by the label eks-ml puts on every NVIDIA node group and NodePool instead.
+    return {
+        "affinity": _only(ACCELERATOR_LABEL, "In", [AcceleratorVendor.NVIDIA.value]),
+        "tolerations": [_toleration("nvidia.com/gpu"), helm.CRITICAL_ADDONS_ONLY],
+        "resources": PLUGIN_RESOURCES,
+    }
+
+
+def neuron_values() -> dict[str, Any]:
+    # Only the device plugin: whole-device requests need no scheduler extension, and the node
+    # monitoring agent add-on already reports Neuron hardware errors (no second problem detector).
+    neuron_types = sorted(spec.name for spec in all_instance_types() if spec.is_neuron)
+    return {
+        "devicePlugin": {
+            "affinity": _only("node.kubernetes.io/instance-type", "In", neuron_types),
+            "nodeSelector": {ACCELERATOR_LABEL: AcceleratorVendor.AWS_NEURON.value},
+            "resources": PLUGIN_RESOURCES,
+        },
+        "scheduler": {"enabled": False},
+        "npd": {"enabled": False},
+    }
+
+
+def efa_values(instance_types: Collection[str], image_repository: str) -> dict[str, Any]:
+    return {
+        "image": {"repository": image_repository},
+        "supportedInstanceLabels": {"keys": ["node.kubernetes.io/instance-type"], "values": sorted(instance_types)},
+        "tolerations": [_toleration("nvidia.com/gpu"), _toleration("aws.amazon.com/neuron")],
+        "resources": PLUGIN_RESOURCES,
+    }
+
+
+def install_device_plugins(
+    scope: Construct,
+    *,
+    cluster: eks.ICluster,
+    model: ClusterModel,
+    vendors: Collection[AcceleratorVendor],
+    efa_instance_types: Collection[str] = (),
+    efa_image_repository: str = "",
+) -> dict[str, eks.HelmChart]:
+    """The NVIDIA, Neuron and EFA device plugins the cluster's nodes need, as children of ``scope``:
+    name ("nvidia", "neuron", "efa") -> HelmChart, each only when needed."""
+    charts: dict[str, eks.HelmChart] = {}
+    if AcceleratorVendor.NVIDIA in vendors:
+        charts["nvidia"] = helm.install(
+            scope, "NvidiaDevicePlugin", cluster, helm.NVIDIA_DEVICE_PLUGIN, nvidia_values(), model=model
+        )
+    if AcceleratorVendor.AWS_NEURON in vendors:
+        charts["neuron"] = helm.install(scope, "Neuron", cluster, helm.NEURON, neuron_values(), model=model)
+    if efa_instance_types:
+        charts["efa"] = helm.install(
+            scope,
+            "EfaDevicePlugin",
+            cluster,
+            helm.EFA_DEVICE_PLUGIN,
+            efa_values(efa_instance_types, efa_image_repository),
+            model=model,
+        )
+    return charts

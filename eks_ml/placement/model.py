@@ -1,0 +1,151 @@
+"""The cluster model: a cluster's node sources and workloads, and the proof that every workload lands.
+
+Each cluster construct owns one :class:`ClusterModel`. Constructs that add nodes add a node source;
+constructs that add pods add their workloads. :meth:`ClusterModel.prove` then checks, per workload,
+that some node source takes it: node selector and required affinity match, every taint is tolerated,
+its requests fit beside the DaemonSets that run there, and every extended resource it asks for is
+advertised on that node by a device plugin this cluster runs (or by EKS Auto Mode). A workload that
+lands nowhere is a ValidationError naming it and why each node source refused it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ..errors import Problem, ValidationError
+from .nodes import NodeShape, NodeSource
+from .pods import Workload
+from .quantity import CPU, MEMORY, PODS, describe
+
+_BASIC = (CPU, MEMORY, PODS)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one workload can land: (node source name, instance types) pairs."""
+
+    workload: Workload
+    landings: tuple[tuple[str, tuple[str, ...]], ...]
+
+
+class ClusterModel:
+    """Node sources and workloads of one cluster. ``name`` is the cluster's name, for messages."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.sources: list[NodeSource] = []
+        self.workloads: list[Workload] = []
+
+    def add_source(self, source: NodeSource) -> None:
+        self.sources.append(source)
+
+    def add_workloads(self, workloads: Iterable[Workload]) -> None:
+        self.workloads.extend(workloads)
+
+    # -- the proof -------------------------------------------------------------------------------
+
+    def placements(self) -> list[Placement]:
+        """Where every workload can land (an empty ``landings`` means nowhere)."""
+        return [self._place(w) for w in self.workloads]
+
+    def prove(self) -> list[Placement]:
+        """Every workload's placement; a ValidationError listing each workload that lands nowhere."""
+        placements = self.placements()
+        problems = [
+            Problem(
+                field=f"cluster {self.name}: {p.workload.name}",
+                value=p.workload.origin,
+                allowed="a node source of this cluster that takes the pod: "
+                + "; ".join(self.refusals(p.workload) or ["(the cluster has no node sources)"]),
+                fix="give the pod a selector and tolerations of an existing node source, add a node source "
+                "that offers what it requests, or install the device plugin that advertises its resources",
+            )
+            for p in placements
+            if not p.landings
+        ]
+        if problems:
+            raise ValidationError(problems)
+        return placements
+
+    def refusals(self, workload: Workload) -> list[str]:
+        """Why each node source refused ``workload`` (empty when one takes it)."""
+        if workload.blocked:
+            return [f"never scheduled: {workload.blocked}"]
+        reasons = []
+        for source in self.sources:
+            shape_reasons = [self._refusal(workload, source, shape) for shape in source.shapes]
+            if any(reason is None for reason in shape_reasons):
+                return []
+            unique = sorted({r for r in shape_reasons if r is not None})
+            reasons.append(f"{source.name} refused it: {', '.join(unique[:3])}")
+        return reasons
+
+    def _place(self, workload: Workload) -> Placement:
+        if workload.blocked:
+            return Placement(workload, ())
+        landings = []
+        for source in self.sources:
+            types = tuple(s.instance_type for s in source.shapes if self._refusal(workload, source, s) is None)
+            if types:
+                landings.append((source.name, types))
+        return Placement(workload, tuple(landings))
+
+    def _refusal(self, workload: Workload, source: NodeSource, shape: NodeShape) -> str | None:
+        """Why ``workload`` cannot run on ``shape`` of ``source``; None when it can."""
+        reason = _selection_refusal(workload, source, shape)
+        if reason:
+            return reason
+        advertised = source.builtin_resources | self._advertised(source, shape, exclude=workload)
+        for resource, amount in workload.requests.items():
+            if resource in _BASIC:
+                continue
+            if resource not in advertised:
+                return f"no device plugin advertises {resource} on {shape.instance_type}"
+            if shape.devices.get(resource, 0) < amount:
+                return f"{shape.instance_type} has {shape.devices.get(resource, 0)} {resource}, the pod asks {amount}"
+        free = dict(shape.allocatable)
+        for daemon in self._daemons_on(source, shape, exclude=workload):
+            for resource in _BASIC:
+                free[resource] = free.get(resource, 0) - daemon.requests.get(resource, 0) - (resource == PODS)
+        for resource in (CPU, MEMORY):
+            if workload.requests.get(resource, 0) > free.get(resource, 0):
+                left, asked = max(free.get(resource, 0), 0), workload.requests[resource]
+                return (
+                    f"{shape.instance_type} has {describe(resource, left)} {resource} left after the kubelet "
+                    f"and DaemonSets, the pod asks {describe(resource, asked)}"
+                )
+        if free.get(PODS, 1) < 1:
+            return f"{shape.instance_type} has no pod slot left after DaemonSets"
+        return None
+
+    def _daemons_on(self, source: NodeSource, shape: NodeShape, *, exclude: Workload) -> list[Workload]:
+        # Selection only: a DaemonSet pod is placed on every matching node whatever its requests.
+        return [
+            w
+            for w in self.workloads
+            if w.is_daemon_set and w is not exclude and _selection_refusal(w, source, shape) is None
+        ]
+
+    def _advertised(self, source: NodeSource, shape: NodeShape, *, exclude: Workload) -> frozenset[str]:
+        provided: set[str] = set()
+        for daemon in self._daemons_on(source, shape, exclude=exclude):
+            provided |= daemon.provides
+        return frozenset(provided)
+
+
+def _selection_refusal(workload: Workload, source: NodeSource, shape: NodeShape) -> str | None:
+    """Selector, required affinity and taints: whether the scheduler would consider the node at all."""
+    for key, value in workload.node_selector.items():
+        if value not in shape.labels.get(key, frozenset()):
+            have = sorted(shape.labels.get(key, ()))
+            return f"nodeSelector {key}={value} (nodes have {have or 'no such label'})"
+    if workload.required_terms and not any(
+        all(requirement.allows(shape.labels) for requirement in term) for term in workload.required_terms
+    ):
+        failed = next(str(r) for r in workload.required_terms[0] if not r.allows(shape.labels))
+        return f"required node affinity ({failed})"
+    for taint in source.taints:
+        if not any(t.tolerates(taint.key, taint.value, taint.effect) for t in workload.tolerations):
+            return f"taint {taint} not tolerated"
+    return None
