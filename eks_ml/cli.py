@@ -16,8 +16,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .config import load_app_config
+from .config import AppConfig, load_app_config
 from .errors import ValidationError
+from .placement import ClusterModel
 from .plan import DEFAULT_CHECKPOINT_GIB, AppPlan, plan_app
 
 
@@ -65,11 +66,29 @@ def render(plan: AppPlan, console: Console) -> None:
             console.print(f"  Karpenter pool {pool}")
         for note in cluster.notes:
             console.print(f"  note: {note}")
+        for landing in cluster.placements:
+            console.print(f"  lands: {landing}", soft_wrap=True)
         console.print(f"  estimated {_money(cluster.usd_per_hour)}/h including the EKS control plane\n")
     console.print(
         f"Total ~{_money(plan.usd_per_hour)}/h On-Demand ({plan.price_region} list prices of {plan.prices_as_of}; "
         "FSx, EBS, load balancers, NAT and data transfer not included)."
     )
+
+
+def _cluster_models(cdk_json: Path, config: AppConfig) -> dict[str, ClusterModel]:
+    """Build the default app of the folder holding ``cdk.json`` (as ``cdk synth`` would, without
+    writing templates) and return its clusters' models; the build proves every workload placeable."""
+    from aws_cdk import App
+
+    from .inference import InferenceCluster
+    from .training import TrainingCluster
+
+    sys.path.insert(0, str(cdk_json.resolve().parent))
+    from stacks import build_default_app  # the app folder's stacks, next to its cdk.json
+
+    app = App(analytics_reporting=False)
+    build_default_app(app, config)
+    return {c.model.name: c.model for c in app.node.find_all() if isinstance(c, TrainingCluster | InferenceCluster)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -85,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = load_app_config(_context(args.cdk_json, args.context))
-        result = plan_app(config, checkpoint_gib=args.checkpoint_gib)
+        result = plan_app(config, checkpoint_gib=args.checkpoint_gib, models=_cluster_models(args.cdk_json, config))
     except ValidationError as error:
         print(f"eks-ml configuration error: {error}", file=sys.stderr)
         return 1

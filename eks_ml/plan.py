@@ -8,6 +8,7 @@ in ``eks_ml.catalog.prices``; they leave out FSx, EBS, load balancers, NAT and d
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ from .cluster.system_nodes import SystemNodesProps
 from .config import AppConfig
 from .inference.model_service import ModelServiceProps
 from .inference.pools import NodePoolProps, default_pools
+from .placement import ClusterModel
 from .training import LustreProps
 
 DEFAULT_CHECKPOINT_GIB = 500  # the example size; pass your own with --checkpoint-gib
@@ -57,6 +59,8 @@ class ClusterPlan:
     storage: StoragePlan | None = None
     pools: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Where each workload lands, from the cluster model: "<workload> -> <node source> (<types>)".
+    placements: list[str] = field(default_factory=list)
 
     @property
     def usd_per_hour(self) -> float:
@@ -140,7 +144,27 @@ def _pool(pool: NodePoolProps) -> str:
     )
 
 
-def plan_app(config: AppConfig, *, checkpoint_gib: float = DEFAULT_CHECKPOINT_GIB) -> AppPlan:
+def placement_lines(model: ClusterModel) -> list[str]:
+    """One line per workload: the node sources (and at most three of their instance types) it lands on."""
+    lines = []
+    for placement in model.prove():
+        where = "; ".join(
+            f"{source} ({', '.join(types[:3])}{', ...' if len(types) > 3 else ''})"
+            for source, types in placement.landings
+        )
+        lines.append(f"{placement.workload.name} -> {where}")
+    return lines
+
+
+def plan_app(
+    config: AppConfig,
+    *,
+    checkpoint_gib: float = DEFAULT_CHECKPOINT_GIB,
+    models: Mapping[str, ClusterModel] | None = None,
+) -> AppPlan:
+    """The plan of the default app's ``config``; with ``models`` (cluster name -> model of the built
+    app) also where each workload lands."""
+    models = models or {}
     group = config.training_node_group()
     training_lines = [_line(f"training ({group.name})", lookup(group.instance_type), group.desired_size)]
     if not config.auto_mode:
@@ -151,6 +175,9 @@ def plan_app(config: AppConfig, *, checkpoint_gib: float = DEFAULT_CHECKPOINT_GI
         nodes=training_lines,
         storage=storage_plan(LustreProps(), checkpoint_gib),
         notes=_unpriced(training_lines),
+        placements=placement_lines(models[config.training_cluster_name])
+        if config.training_cluster_name in models
+        else [],
     )
     inference_lines = [_system_line(config)] if not config.auto_mode else []
     for service in config.model_services():
@@ -167,5 +194,8 @@ def plan_app(config: AppConfig, *, checkpoint_gib: float = DEFAULT_CHECKPOINT_GI
             "model nodes are launched by Karpenter (Spot first where a pool allows it); the estimate is "
             "On-Demand at each service's minimum replicas",
         ],
+        placements=placement_lines(models[config.inference_cluster_name])
+        if config.inference_cluster_name in models
+        else [],
     )
     return AppPlan(region=config.region, clusters=[training, inference])

@@ -13,7 +13,7 @@ from eks_ml.catalog.prices import ON_DEMAND_USD_PER_HOUR, PRICES_AS_OF, on_deman
 from eks_ml.cli import main
 from eks_ml.plan import plan_app
 
-from .support.synth import CDK_CONTEXT
+from .support.synth import CDK_CONTEXT, ROOT
 
 CDK_JSON = Path(__file__).parent.parent / "cdk.json"
 
@@ -87,3 +87,12 @@ def test_bad_configuration_gives_the_same_validation_error_as_synth(capsys: pyte
 def test_a_context_flag_without_a_value_is_refused() -> None:
     with pytest.raises(SystemExit, match="-c takes key=value"):
         main(["plan", "--cdk-json", str(CDK_JSON), "-c", "eks-ml:trainingNodeCount"])
+
+
+def test_the_plan_shows_where_each_workload_lands(capsys: pytest.CaptureFixture[str]) -> None:
+    from eks_ml.cli import main
+
+    assert main(["plan", "--cdk-json", str(ROOT / "cdk.json")]) == 0
+    out = capsys.readouterr().out
+    assert "lands: Deployment inference/qwen3-8b -> Karpenter NodePool gpu (g6e.xlarge)" in out
+    assert "lands: Deployment kube-system/karpenter -> managed node group system (m7g.large)" in out
