@@ -11,7 +11,8 @@ import yaml
 from eks_ml import AppConfig, gitops, helm
 from stacks import DefaultStacks, build_default_app, write_gitops
 
-from .support.manifests import applied_objects, validate_objects
+from .support.charts import chart_cache_available
+from .support.manifests import applied_objects, requires_chart_cache, validate_objects
 from .support.synth import Synthesis, make_app
 
 
@@ -80,9 +81,13 @@ def test_exported_objects_are_exactly_what_the_stack_applies(
     assert missing == ({("PersistentVolume", "", "fsx")} if stack == "Training" else set())
 
 
-def test_exported_yaml_has_no_cdk_tokens_and_passes_the_validator(dist: Path) -> None:
+def test_exported_yaml_has_no_cdk_tokens(dist: Path) -> None:
     for path in dist.rglob("*.yaml"):
         assert "${Token[" not in path.read_text(), path
+
+
+@requires_chart_cache
+def test_exported_objects_pass_the_validator(dist: Path) -> None:
     objects = objects_of(dist / "eks-ml-training") + objects_of(dist / "eks-ml-inference")
     assert len(objects) > 20
     assert validate_objects(objects) == []
@@ -122,7 +127,8 @@ def test_with_the_prometheus_backend_the_export_adds_neuron_monitor_and_exporter
     write_gitops(stacks, tmp_path)
     inference = yaml.safe_load((tmp_path / "eks-ml-inference" / gitops.KUSTOMIZATION).read_text())
     assert inference["resources"][-2:] == ["05-dcgm-exporter-counters.yaml", "06-neuron-monitor.yaml"]
-    assert validate_objects(objects_of(tmp_path / "eks-ml-inference")) == []
+    if chart_cache_available():  # the export holds NodePools: custom kinds need the pinned charts' CRDs
+        assert validate_objects(objects_of(tmp_path / "eks-ml-inference")) == []
     readme = (tmp_path / "eks-ml-inference" / "README.md").read_text()
     for pin in (helm.NODE_EXPORTER, helm.KUBE_STATE_METRICS, helm.DCGM_EXPORTER):
         assert f"{pin.chart} {pin.version}" in readme

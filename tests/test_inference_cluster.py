@@ -9,7 +9,8 @@ from aws_cdk import assertions
 from eks_ml import BaseClusterProps, MlVpc, MlVpcProps, ValidationError, catalog, helm
 from eks_ml.inference import InferenceCluster, InferenceClusterProps, NodePoolProps, PoolKind
 
-from .support.manifests import CRD_DIR, validate_objects
+from .support.charts import chart_cache_available
+from .support.manifests import requires_chart_cache, validate_objects
 from .support.synth import joined, library_stack, manifest_id, of_type, resource_id
 
 HELM = "Custom::AWSCDK-EKS-HelmChart"
@@ -193,7 +194,7 @@ def test_node_classes_are_pinned_and_locked_down(default: Any) -> None:
         }
 
 
-@pytest.mark.skipif(not CRD_DIR.exists(), reason="shared CRDs absent")
+@requires_chart_cache
 def test_pool_objects_pass_the_validator(default: Any) -> None:
     cluster, _ = default
     assert validate_objects(cluster.pools_chart.to_json()) == []
@@ -232,7 +233,7 @@ def test_auto_mode_uses_eks_node_pools_without_karpenter() -> None:
         "eks.amazonaws.com/instance-category",
         "eks.amazonaws.com/instance-generation",
     }
-    if CRD_DIR.exists():
+    if chart_cache_available():  # custom kinds validate only against the pinned charts' CRDs
         assert validate_objects(cluster.pools_chart.to_json()) == []
 
 

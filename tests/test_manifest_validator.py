@@ -5,9 +5,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import pytest
+from eks_ml import helm
 
-from .support.manifests import CRD_DIR, crd_schemas, validate_object
+from .support import crds
+from .support.manifests import requires_chart_cache, validate_object
 
 DEPLOYMENT: dict[str, Any] = {
     "apiVersion": "apps/v1",
@@ -35,26 +36,34 @@ NODEPOOL: dict[str, Any] = {
     },
 }
 
-pytestmark = pytest.mark.skipif(not CRD_DIR.exists(), reason=f"{CRD_DIR} is absent")
+# The kinds eks-ml applies (or its users submit), by the pinned chart that installs their CRD. JobSet comes
+# from kubeflow-trainer's jobset subchart (crds/ folder), Kueue's CRDs from its templates.
+EXPECTED_KINDS = {
+    helm.KARPENTER: {"NodePool", "EC2NodeClass"},
+    helm.KUEUE: {"ClusterQueue", "LocalQueue", "ResourceFlavor"},
+    helm.KUBEFLOW_TRAINER: {"TrainJob", "ClusterTrainingRuntime", "JobSet"},
+    helm.AWS_LOAD_BALANCER_CONTROLLER: {"TargetGroupBinding", "IngressClassParams"},
+}
 
 
-def test_pinned_crds_are_loaded() -> None:
-    kinds = {kind for _, kind in crd_schemas()}
-    assert {
-        "NodePool",
-        "EC2NodeClass",
-        "ClusterQueue",
-        "LocalQueue",
-        "ResourceFlavor",
-        "TrainJob",
-        "ClusterTrainingRuntime",
-        "PyTorchJob",
-        "ScaledObject",
-    } <= kinds
+@requires_chart_cache
+def test_the_crds_come_from_the_pinned_charts() -> None:
+    by_chart = crds.crds_by_chart()
+    assert set(by_chart) == {pin.chart for pin in helm.ALL_CHARTS}
+    for pin, kinds in EXPECTED_KINDS.items():
+        assert kinds <= {crd["spec"]["names"]["kind"] for crd in by_chart[pin.chart]}, pin.chart
+    served = {kind for _, kind in crds.served_schemas()}
+    assert set().union(*EXPECTED_KINDS.values()) <= served
+    # The old hand-pinned copies (../shared/crds) had these; no pinned chart installs them.
+    assert not {"PyTorchJob", "ScaledObject"} & served
 
 
-def test_valid_builtin_and_custom_objects_pass() -> None:
+def test_a_valid_builtin_object_passes() -> None:
     assert validate_object(DEPLOYMENT) == []
+
+
+@requires_chart_cache
+def test_a_valid_custom_object_passes() -> None:
     assert validate_object(NODEPOOL) == []
 
 
@@ -70,18 +79,30 @@ def test_wrong_type_in_a_builtin_kind_fails() -> None:
     assert validate_object(bad) != []
 
 
+@requires_chart_cache
 def test_unknown_field_in_a_custom_kind_fails() -> None:
     bad = copy.deepcopy(NODEPOOL)
     bad["spec"]["template"]["spec"]["nodeClass"] = "gpu"
     assert any("nodeClass" in problem for problem in validate_object(bad))
 
 
+@requires_chart_cache
 def test_missing_required_field_in_a_custom_kind_fails() -> None:
     bad = copy.deepcopy(NODEPOOL)
     del bad["spec"]["template"]["spec"]["nodeClassRef"]
     assert any("nodeClassRef" in problem for problem in validate_object(bad))
 
 
+@requires_chart_cache
 def test_unknown_kind_fails() -> None:
     unknown = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {}}
-    assert validate_object(unknown) != []
+    assert validate_object(unknown) == [
+        "Widget/w: ('example.com/v1', 'Widget') is not a known built-in kind nor a CRD of the pinned charts"
+    ]
+
+
+@requires_chart_cache
+def test_a_custom_kind_of_a_version_no_chart_serves_fails() -> None:
+    old = copy.deepcopy(NODEPOOL)
+    old["apiVersion"] = "karpenter.sh/v1beta1"
+    assert validate_object(old) != []

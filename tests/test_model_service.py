@@ -19,7 +19,7 @@ from eks_ml.inference.model_service import (
     S3Weights,
 )
 
-from .support.manifests import CRD_DIR, validate_objects
+from .support.manifests import requires_chart_cache, validate_objects
 from .support.synth import joined, library_stack, manifest_id, of_type, resource_id
 
 HELM = "Custom::AWSCDK-EKS-HelmChart"
@@ -244,7 +244,7 @@ def test_services_are_applied_after_pools_namespace_and_load_balancer_controller
         } <= set(manifest["DependsOn"])
 
 
-@pytest.mark.skipif(not CRD_DIR.exists(), reason="shared CRDs absent")
+@requires_chart_cache
 def test_service_objects_pass_the_validator(served: Any) -> None:
     cluster, _ = served
     assert validate_objects([o for chart in cluster.service_charts.values() for o in chart.to_json()]) == []

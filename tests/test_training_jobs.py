@@ -13,7 +13,7 @@ from eks_ml import BaseClusterProps, MlVpc, MlVpcProps, catalog
 from eks_ml.training import TrainingCluster, TrainingClusterProps, TrainingNodeGroupProps, training_instance_types
 from eks_ml.training.jobs import NVIDIA_IMAGE, node_resources
 
-from .support.manifests import CRD_DIR, validate_objects
+from .support.manifests import requires_chart_cache, validate_objects
 from .support.synth import ROOT, library_stack, manifest_id, of_type, resource_id
 
 # Variables modern aws-ofi-nccl and Neuron collectives do not need; eks-ml must not set them by default.
@@ -152,7 +152,7 @@ def test_runtimes_follow_trainer_and_the_namespace(mixed: Any) -> None:
     assert {manifest_id(template, "ClusterQueue"), trainer} <= set(runtimes_manifest["DependsOn"])
 
 
-@pytest.mark.skipif(not CRD_DIR.exists(), reason="shared CRDs absent")
+@requires_chart_cache
 def test_runtime_and_job_objects_pass_the_validator(mixed: Any) -> None:
     cluster, _ = mixed
     assert validate_objects(cluster.runtimes_chart.to_json() + cluster.jobs_chart.to_json()) == []

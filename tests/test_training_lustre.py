@@ -8,7 +8,7 @@ from aws_cdk import Stack, assertions
 from eks_ml import BaseClusterProps, MlVpc, MlVpcProps, ValidationError
 from eks_ml.training import DataRepository, LustreProps, TrainingCluster, TrainingClusterProps, TrainingNodeGroupProps
 
-from .support.manifests import CRD_DIR, validate_objects
+from .support.manifests import requires_chart_cache, validate_objects
 from .support.synth import library_stack, manifest_id, of_type, resource_id
 
 
@@ -138,7 +138,7 @@ def test_volume_is_applied_after_the_namespace_and_the_csi_driver(default_fs: An
     assert {manifest_id(template, "ClusterQueue"), csi} <= set(volume["DependsOn"])
 
 
-@pytest.mark.skipif(not CRD_DIR.exists(), reason="shared CRDs absent")
+@requires_chart_cache
 def test_volume_objects_pass_the_validator(default_fs: Any) -> None:
     cluster, _ = default_fs
     assert validate_objects(cluster.file_system.chart.to_json()) == []

@@ -10,7 +10,7 @@ from aws_cdk import assertions
 from eks_ml import BaseCluster, BaseClusterProps, MlVpc, MlVpcProps, helm
 from eks_ml.training import TrainingCluster, TrainingClusterProps, TrainingNodeGroupProps
 
-from .support.manifests import CRD_DIR, validate_objects
+from .support.manifests import requires_chart_cache, validate_objects
 from .support.synth import library_stack, manifest_id, of_type, resource_id
 
 HELM = "Custom::AWSCDK-EKS-HelmChart"
@@ -188,7 +188,7 @@ def test_local_queue_in_the_training_namespace(mixed: Any) -> None:
     assert (local["metadata"]["namespace"], local["spec"]["clusterQueue"]) == ("training", "training")
 
 
-@pytest.mark.skipif(not CRD_DIR.exists(), reason="shared CRDs absent")
+@requires_chart_cache
 def test_queue_objects_pass_the_validator(mixed: Any) -> None:
     cluster, _ = mixed
     assert validate_objects(cluster.queues_chart.to_json()) == []
