@@ -41,14 +41,17 @@ def _money(value: float | None) -> str:
 def render(plan: AppPlan, console: Console) -> None:
     for cluster in plan.clusters:
         table = Table(title=f"{cluster.name} ({cluster.workload})", title_justify="left")
-        for column in ("role", "instance type", "nodes", "accelerators", "accel. memory GiB", "EFA", "Gbps", "$/h"):
-            table.add_column(column, justify="right" if column in {"nodes", "EFA", "Gbps", "$/h"} else "left")
+        numeric = {"nodes", "ranks/node", "EFA", "Gbps", "$/h"}
+        columns = ("role", "instance type", "nodes", "accelerators", "ranks/node", "accel. memory GiB", "EFA", "Gbps")
+        for column in (*columns, "$/h"):
+            table.add_column(column, justify="right" if column in numeric else "left")
         for line in cluster.nodes:
             table.add_row(
                 line.role,
                 line.instance_type,
                 str(line.nodes),
                 line.accelerators,
+                str(line.workers_per_node) if line.workers_per_node else "-",
                 f"{line.accelerator_memory_gib:g}" if line.accelerator_memory_gib else "-",
                 str(line.efa_interfaces),
                 f"{line.network_gbps:g}" if line.network_gbps else "-",

@@ -36,6 +36,8 @@ class NodeLine:
     efa_interfaces: int
     network_gbps: float
     usd_per_node_hour: float | None
+    # Ranks a distributed job runs per node: GPUs, or logical NeuronCores under the default LNC.
+    workers_per_node: int = 0
 
     @property
     def usd_per_hour(self) -> float | None:
@@ -100,12 +102,18 @@ def _line(role: str, spec: InstanceSpec, nodes: int) -> NodeLine:
         role=role,
         instance_type=spec.name,
         nodes=nodes,
-        accelerators=f"{spec.accelerator_count} x {spec.accelerator_name}",
+        accelerators=_accelerators(spec),
         accelerator_memory_gib=round(spec.total_accelerator_memory_gib, 1),
         efa_interfaces=spec.efa_interfaces,
         network_gbps=spec.network_bandwidth_gbps,
         usd_per_node_hour=on_demand_price(spec.name),
+        workers_per_node=spec.workers_per_node,
     )
+
+
+def _accelerators(spec: InstanceSpec) -> str:
+    devices = f"{spec.accelerator_count} x {spec.accelerator_name}"
+    return f"{devices} ({spec.neuron_cores} NeuronCores)" if spec.is_neuron else devices
 
 
 def _system_line(config: AppConfig) -> NodeLine:

@@ -24,6 +24,7 @@ def test_the_training_plan_states_nodes_fabric_storage_and_cost(default_config: 
     assert (system.instance_type, system.nodes) == ("m7g.large", 2)
     assert (group.instance_type, group.nodes, group.accelerators) == ("p5.48xlarge", 2, "8 x h100")
     assert (group.accelerator_memory_gib, group.efa_interfaces, group.network_gbps) == (640, 32, 3200)
+    assert group.workers_per_node == 8
     assert group.usd_per_hour == pytest.approx(2 * 55.04)
     assert training.storage is not None
     assert (training.storage.storage_gib, training.storage.throughput_mbps) == (4800, 2343.75)
@@ -49,6 +50,12 @@ def test_a_type_without_a_price_is_named_not_guessed() -> None:
     assert training.nodes[1].usd_per_hour is None
     assert any("trn2.48xlarge" in note for note in training.notes)
     assert training.usd_per_hour == pytest.approx(0.10 + 2 * 0.0816)
+
+
+def test_the_plan_states_ranks_per_node_from_the_default_lnc() -> None:
+    config = load_app_config({**CDK_CONTEXT, "eks-ml:trainingInstanceType": "trn2.48xlarge"})
+    line = plan_app(config).clusters[0].nodes[1]
+    assert (line.accelerators, line.workers_per_node) == ("16 x trainium2 (64 NeuronCores)", 64)
 
 
 def test_the_price_table_covers_the_catalog_except_documented_gaps() -> None:

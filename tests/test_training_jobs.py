@@ -135,6 +135,25 @@ def test_example_and_fabric_jobs_per_group_sized_from_the_catalog(mixed: Any) ->
     assert efa_gbps == "3200"
 
 
+def test_trn2_jobs_run_one_rank_per_logical_neuron_core() -> None:
+    # trn2.48xlarge at its default LNC=2 exposes 64 NeuronCores; 128 ranks would oversubscribe them.
+    _, stack = library_stack()
+    network = MlVpc(stack, "Network", MlVpcProps(availability_zones=("us-west-2a", "us-west-2b")))
+    cluster = TrainingCluster(
+        stack,
+        "Training",
+        TrainingClusterProps(
+            base=BaseClusterProps(vpc=network.vpc, cluster_name="train"),
+            node_groups=[TrainingNodeGroupProps(name="trn2", instance_type="trn2.48xlarge", desired_size=2)],
+            file_system=None,
+        ),
+    )
+    for job in jobs(cluster).values():
+        trainer = job["spec"]["trainer"]
+        assert trainer["numProcPerNode"] == 64
+        assert trainer["resourcesPerNode"]["requests"]["aws.amazon.com/neuron"] == "16"  # whole devices
+
+
 def test_jobs_are_rendered_not_applied(mixed: Any) -> None:
     cluster, template = mixed
     manifests = json.dumps(

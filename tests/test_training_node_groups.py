@@ -80,16 +80,31 @@ def test_training_types_are_the_efa_capable_training_families() -> None:
     }
 
 
-def test_one_interface_per_network_card_in_the_recommended_layout(wired: Any) -> None:
-    spec, _, template = wired
+# Every value CloudFormation accepts for NetworkInterfaces InterfaceType; cfn-lint does not check it.
+VALID_INTERFACE_TYPES = {"interface", "efa", "efa-only"}
+
+
+def test_launch_template_interfaces_follow_the_ec2_guide(wired: Any) -> None:
+    """ENA primary at card 0 device 0, efa-only at card 0 device 1 where card 0 has EFA, efa-only at
+    device 0 on every other card (EC2 user guide, "Maximize network bandwidth on instances with multiple
+    network cards", checked 2026-11); as many EFA devices as the training pods request."""
+    spec, cluster, template = wired
     interfaces = training_launch_template(template)["NetworkInterfaces"]
-    assert len(interfaces) == spec.efa_interfaces
-    assert sorted(i["NetworkCardIndex"] for i in interfaces) == list(range(spec.efa_interfaces))
-    (primary,) = [i for i in interfaces if i["NetworkCardIndex"] == 0]
-    assert (primary["DeviceIndex"], primary["InterfaceType"]) == (0, "efa")
+    assert {i["InterfaceType"] for i in interfaces} <= VALID_INTERFACE_TYPES
+    slots = {(i["NetworkCardIndex"], i["DeviceIndex"]): i["InterfaceType"] for i in interfaces}
+    assert len(slots) == len(interfaces)
+    assert slots[(0, 0)] == "interface"
+    if spec.efa_on_card_zero:
+        assert slots[(0, 1)] == "efa-only"
+    else:
+        assert [key for key in slots if key[0] == 0] == [(0, 0)]
+    for card in range(1, spec.network_cards):
+        assert slots[(card, 0)] == "efa-only"
+    assert len(slots) == spec.efa_interfaces + 1  # the EFA devices and the one ENA primary
+    efa = [i for i in interfaces if i["InterfaceType"] in {"efa", "efa-only"}]
+    (job,) = [j for j in cluster.jobs_chart.to_json() if j["metadata"]["name"] == "g-fabric-test"]
+    assert job["spec"]["trainer"]["resourcesPerNode"]["requests"]["vpc.amazonaws.com/efa"] == str(len(efa))
     for interface in interfaces:
-        if interface["NetworkCardIndex"] > 0:
-            assert (interface["DeviceIndex"], interface["InterfaceType"]) == (1, "efa-only")
         assert len(interface["Groups"]) == 2  # the EFA group and the cluster security group
         assert interface["DeleteOnTermination"] is True
 
@@ -162,10 +177,16 @@ def test_efa_security_group_allows_all_traffic_to_and_from_itself(wired: Any) ->
     assert group_id in training_launch_template(template)["NetworkInterfaces"][0]["Groups"]
 
 
-def test_all_efa_layout_puts_a_full_efa_interface_on_every_card() -> None:
-    _, template = synth(TrainingNodeGroupProps(name="g", instance_type="p5en.48xlarge", efa_layout=EfaLayout.ALL_EFA))
+def test_ena_on_every_card_layout_adds_an_ip_interface_per_card() -> None:
+    props = TrainingNodeGroupProps(name="g", instance_type="p5en.48xlarge", efa_layout=EfaLayout.ENA_ON_EVERY_CARD)
+    _, template = synth(props)
     interfaces = training_launch_template(template)["NetworkInterfaces"]
-    assert len(interfaces) == 16 and {i["InterfaceType"] for i in interfaces} == {"efa"}
+    by_type: dict[str, list[tuple[int, int]]] = {}
+    for i in interfaces:
+        by_type.setdefault(i["InterfaceType"], []).append((i["NetworkCardIndex"], i["DeviceIndex"]))
+    assert sorted(by_type["interface"]) == [(0, 0)] + [(card, 1) for card in range(1, 16)]
+    assert sorted(by_type["efa-only"]) == [(0, 1)] + [(card, 0) for card in range(1, 16)]
+    assert set(by_type) == {"interface", "efa-only"}
 
 
 def test_capacity_reservation_targets_the_reservation_without_a_placement_group() -> None:

@@ -47,7 +47,7 @@ def test_stack_shape(stack: Any) -> None:
         for r in of_type(template, "AWS::EC2::LaunchTemplate").values()
         if "NetworkInterfaces" in r["Properties"]["LaunchTemplateData"]
     ]
-    assert len(data["NetworkInterfaces"]) == spec.efa_interfaces
+    assert sum(i["InterfaceType"] == "efa-only" for i in data["NetworkInterfaces"]) == spec.efa_interfaces
     releases = {r["Properties"]["Release"] for r in of_type(template, "Custom::AWSCDK-EKS-HelmChart").values()}
     assert ("nvidia-device-plugin" in releases) == spec.is_nvidia and ("neuron" in releases) == spec.is_neuron
     fs_subnet = next(iter(of_type(template, "AWS::FSx::FileSystem").values()))["Properties"]["SubnetIds"]

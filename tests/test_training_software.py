@@ -161,6 +161,7 @@ def test_cluster_queue_quota_is_each_group_at_its_maximum_size(mixed: Any) -> No
         "memory",
         "nvidia.com/gpu",
         "aws.amazon.com/neuron",
+        "aws.amazon.com/neuroncore",
         "vpc.amazonaws.com/efa",
     ]
     quotas = {f["name"]: {r["name"]: r["nominalQuota"] for r in f["resources"]} for f in group["flavors"]}
@@ -169,6 +170,7 @@ def test_cluster_queue_quota_is_each_group_at_its_maximum_size(mixed: Any) -> No
         "memory": "4194304Mi",
         "nvidia.com/gpu": 16,
         "aws.amazon.com/neuron": 0,
+        "aws.amazon.com/neuroncore": 0,
         "vpc.amazonaws.com/efa": 64,
     }
     assert quotas["trn"] == {
@@ -176,8 +178,19 @@ def test_cluster_queue_quota_is_each_group_at_its_maximum_size(mixed: Any) -> No
         "memory": "2097152Mi",
         "nvidia.com/gpu": 0,
         "aws.amazon.com/neuron": 64,
+        "aws.amazon.com/neuroncore": 128,  # 4 nodes x 32 NeuronCores (trn1: LNC=1)
         "vpc.amazonaws.com/efa": 32,
     }
+
+
+def test_trn2_quota_counts_the_logical_neuron_cores_the_device_plugin_advertises() -> None:
+    # trn2's default LNC=2 presents 64 NeuronCores per trn2.48xlarge, not its 128 physical cores.
+    cluster, _ = synth(TrainingNodeGroupProps(name="trn2", instance_type="trn2.48xlarge", desired_size=2))
+    (group,) = queue_objects(cluster)[("ClusterQueue", "training")]["spec"]["resourceGroups"]
+    (flavor,) = group["flavors"]
+    quotas = {r["name"]: r["nominalQuota"] for r in flavor["resources"]}
+    assert (quotas["aws.amazon.com/neuron"], quotas["aws.amazon.com/neuroncore"]) == (32, 128)
+    assert quotas["vpc.amazonaws.com/efa"] == 32
 
 
 def test_local_queue_in_the_training_namespace(mixed: Any) -> None:

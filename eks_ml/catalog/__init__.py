@@ -12,12 +12,17 @@ from ..errors import ValidationError
 from .spec import (
     AMI_TYPE_NEURON,
     AMI_TYPE_NVIDIA,
+    EFA_INTERFACE_TYPES,
     EFA_RESOURCE,
+    INTERFACE_EFA,
+    INTERFACE_EFA_ONLY,
+    INTERFACE_ENA,
     NEURON_CORE_RESOURCE,
     NEURON_DEVICE_RESOURCE,
     NVIDIA_GPU_RESOURCE,
     AcceleratorVendor,
     InstanceSpec,
+    NetworkInterfaceSlot,
 )
 from .table import INSTANCE_TYPES
 
@@ -51,12 +56,17 @@ def lookup(instance_type: str, *, field: str = "instance_type") -> InstanceSpec:
 __all__ = [
     "AMI_TYPE_NEURON",
     "AMI_TYPE_NVIDIA",
+    "EFA_INTERFACE_TYPES",
     "EFA_RESOURCE",
+    "INTERFACE_EFA",
+    "INTERFACE_EFA_ONLY",
+    "INTERFACE_ENA",
     "NEURON_CORE_RESOURCE",
     "NEURON_DEVICE_RESOURCE",
     "NVIDIA_GPU_RESOURCE",
     "AcceleratorVendor",
     "InstanceSpec",
+    "NetworkInterfaceSlot",
     "all_instance_types",
     "families",
     "lookup",

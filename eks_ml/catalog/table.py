@@ -1,9 +1,9 @@
 """The catalog's data: one row per accelerated instance type eks-ml supports.
 
-GPU/Neuron counts, per-GPU memory, EFA interfaces, bandwidth, local NVMe and max pods come from
-Karpenter's generated instance-type reference (v1.14 docs); tests/catalog checks every row against
-that data. Neuron device memory is not in that reference: it comes from the EC2 instance-type pages
-(Inferentia2 and Trainium: 32 GiB per device; Trainium2: 96 GiB per device).
+GPU/Neuron counts, per-GPU memory, physical NeuronCores, EFA interfaces, bandwidth, local NVMe and max
+pods come from Karpenter's generated instance-type reference (v1.14 docs); tests/catalog checks every row
+against that data. Neuron device memory is not in that reference: it comes from the EC2 instance-type
+pages (Inferentia2 and Trainium: 32 GiB per device; Trainium2: 96 GiB per device).
 """
 
 from __future__ import annotations
@@ -16,6 +16,17 @@ NEURON_DEVICE_MEMORY_MIB = {
     "trainium2": 96 * 1024,
 }
 
+# Default Logical NeuronCore configuration per accelerator: Trainium2 defaults to LNC=2, two physical
+# NeuronCore-v3 per logical core, so a trn2.48xlarge presents 64 NeuronCores; trn1 supports only LNC=1.
+# Source: https://awsdocs-neuron.readthedocs-hosted.com/en/latest/general/arch/neuron-features/logical-neuroncore-config.html
+# and https://awsdocs-neuron.readthedocs-hosted.com/en/latest/compiler/error-codes/EARG001.html
+DEFAULT_LOGICAL_NC_CONFIG = {"trainium2": 2}
+
+# Types whose network card 0 has no EFA: p6-b300.48xlarge has 17 network cards (Karpenter's
+# zz_generated.vpclimits.go) but 16 EFA interfaces (the reference), so card 0 carries only the ENA
+# primary. The EC2 guide's layout puts efa-only on card 0 only "if the network card index 0 supports EFA".
+NO_EFA_ON_CARD_ZERO = frozenset({"p6-b300.48xlarge"})
+
 
 def _row(
     name: str,
@@ -24,7 +35,7 @@ def _row(
     accelerator: str,
     count: int,
     gpu_memory_mib: int | None,
-    neuron_cores: int,
+    physical_cores: int,
     efa: int,
     bandwidth_mbps: int,
     nvme_gib: int,
@@ -39,7 +50,9 @@ def _row(
         vendor=AcceleratorVendor.AWS_NEURON if neuron else AcceleratorVendor.NVIDIA,
         accelerator_count=count,
         accelerator_memory_mib=NEURON_DEVICE_MEMORY_MIB[accelerator] if neuron else (gpu_memory_mib or 0),
-        neuron_cores=neuron_cores,
+        physical_neuron_cores=physical_cores,
+        logical_nc_config=DEFAULT_LOGICAL_NC_CONFIG.get(accelerator, 1),
+        efa_on_card_zero=name not in NO_EFA_ON_CARD_ZERO,
         efa_interfaces=efa,
         network_bandwidth_mbps=bandwidth_mbps,
         local_nvme_gib=nvme_gib,
@@ -47,7 +60,7 @@ def _row(
     )
 
 
-# name, vCPUs, memory MiB, accelerator, count, GPU memory MiB, NeuronCores, EFA, Mbps, NVMe GiB, max pods
+# name, vCPUs, memory MiB, accelerator, count, GPU memory MiB, physical NeuronCores, EFA, Mbps, NVMe GiB, max pods
 INSTANCE_TYPES: tuple[InstanceSpec, ...] = (
     _row("p4d.24xlarge", 96, 1179648, "a100", 8, 40960, 0, 4, 400000, 8000, 737),
     _row("p4de.24xlarge", 96, 1179648, "a100", 8, 81920, 0, 4, 400000, 8000, 737),

@@ -14,7 +14,14 @@ from constructs import Construct
 KUEUE_API = "kueue.x-k8s.io/v1beta2"
 QUEUE_NAME_LABEL = "kueue.x-k8s.io/queue-name"
 # Covered resources in a stable order; a ClusterQueue's flavors must all list the same resources.
-RESOURCE_ORDER = ("cpu", "memory", "nvidia.com/gpu", "aws.amazon.com/neuron", "vpc.amazonaws.com/efa")
+RESOURCE_ORDER = (
+    "cpu",
+    "memory",
+    "nvidia.com/gpu",
+    "aws.amazon.com/neuron",
+    "aws.amazon.com/neuroncore",
+    "vpc.amazonaws.com/efa",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,6 +44,10 @@ class TrainingQueuesValues:
 
 def covered_resources(flavors: Sequence[FlavorQuota]) -> list[str]:
     present = {resource for flavor in flavors for resource in flavor.quotas}
+    unknown = present - set(RESOURCE_ORDER)
+    if unknown:
+        # A quota the ClusterQueue silently left out would make every job requesting it inadmissible.
+        raise ValueError(f"no place in RESOURCE_ORDER for {sorted(unknown)}")
     return [resource for resource in RESOURCE_ORDER if resource in present]
 
 

@@ -1,4 +1,4 @@
-"""EFA wiring: one network interface per network card, and the security group EFA requires."""
+"""EFA wiring: the catalog's network interface layout in a launch template, and the security group EFA requires."""
 
 from __future__ import annotations
 
@@ -13,27 +13,29 @@ ALL_TRAFFIC = "-1"
 
 
 class EfaLayout(Enum):
-    # AWS's recommended layout for multi-card types: the primary ENA+EFA interface on card 0, and an
-    # EFA-only interface on every other card. EFA-only interfaces take no IP address, so a p5.48xlarge
-    # consumes 1 address instead of 32 (needs VPC CNI >= 1.18.5, which the base cluster installs).
+    # The EC2 user guide's recommended layout (checked 2026-11): an ENA primary at card 0 device 0, efa-only
+    # at card 0 device 1 where card 0 supports EFA, efa-only at device 0 on every other card. EFA-only
+    # interfaces take no IP address, so a node uses one address (needs VPC CNI >= 1.18.5, which the base
+    # cluster installs). https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/efa-acc-inst-types.html
     EFA_ONLY = "efaOnly"
-    # Every card gets a full ENA+EFA interface (an IP address each), for tools that need IP on all cards.
-    ALL_EFA = "allEfa"
+    # The same EFA devices plus an ENA interface at device 1 on every other card: an IP address per card,
+    # for IP bandwidth beyond the primary's (the guide's "ENA at device index 1" option).
+    ENA_ON_EVERY_CARD = "enaOnEveryCard"
 
 
 def network_interfaces(
     spec: InstanceSpec, layout: EfaLayout, security_group_ids: list[str]
 ) -> list[ec2.CfnLaunchTemplate.NetworkInterfaceProperty]:
-    """Launch-template NetworkInterfaces for ``spec``: card 0 at device 0, every other card at device 1."""
+    """Launch-template NetworkInterfaces for ``spec``, from the catalog's per-type layout."""
     return [
         ec2.CfnLaunchTemplate.NetworkInterfaceProperty(
-            network_card_index=card,
-            device_index=0 if card == 0 else 1,
-            interface_type="efa" if card == 0 or layout is EfaLayout.ALL_EFA else "efa-only",
+            network_card_index=slot.network_card_index,
+            device_index=slot.device_index,
+            interface_type=slot.interface_type,
             groups=security_group_ids,
             delete_on_termination=True,
         )
-        for card in range(spec.network_cards)
+        for slot in spec.network_interface_layout(ena_on_every_card=layout is EfaLayout.ENA_ON_EVERY_CARD)
     ]
 
 

@@ -43,7 +43,7 @@ class TrainingNodeGroupProps:
     availability_zone: the one AZ of the group. Default: the VPC's first private-subnet AZ.
     capacity: Default: On-Demand. A reservation or Capacity Block must be in ``availability_zone``.
     placement_group: Default: a cluster placement group for On-Demand, none for reserved capacity.
-    efa_layout: Default: EFA-only interfaces on every card but the first.
+    efa_layout: Default: an ENA primary and an EFA-only interface on every EFA-capable card (one IP address).
     root_volume_gib: Default: 200 GiB gp3 (images and scratch go to the NVMe RAID0).
     labels: extra node labels.
     """

@@ -7,15 +7,14 @@ from .node_group import NODE_GROUP_LABEL, TrainingNodeGroup
 
 
 def flavor_quota(group: TrainingNodeGroup) -> FlavorQuota:
-    """The whole group at its maximum size: every accelerator, EFA interface, vCPU and MiB it can have."""
+    """The whole group at its maximum size: every vCPU, MiB and device-plugin resource it can have.
+
+    Device resources are the catalog's ``advertised_resources`` (GPUs or Neuron devices, logical
+    NeuronCores, EFA devices), so a job that asks for NeuronCores instead of devices is admitted too.
+    """
     spec, nodes = group.spec, group.max_size
-    quotas: dict[str, int | str] = {
-        "cpu": spec.vcpus * nodes,
-        "memory": f"{spec.memory_mib * nodes}Mi",
-        spec.accelerator_resource: spec.accelerator_count * nodes,
-    }
-    if spec.efa_interfaces:
-        quotas["vpc.amazonaws.com/efa"] = spec.efa_interfaces * nodes
+    quotas: dict[str, int | str] = {"cpu": spec.vcpus * nodes, "memory": f"{spec.memory_mib * nodes}Mi"}
+    quotas.update({resource: count * nodes for resource, count in spec.advertised_resources().items()})
     return FlavorQuota(
         name=group.name, node_labels={NODE_GROUP_LABEL: group.name}, taint_key=group.taint_key, quotas=quotas
     )
