@@ -45,6 +45,7 @@ class PodValues:
     optional: bool = False
     # What the chart's template adds whatever the values say.
     fixed_tolerations: tuple[Mapping[str, str], ...] = ()
+    fixed_node_selector: Mapping[str, str] = field(default_factory=dict)
     affinity_from: Callable[[Mapping[str, Any]], Any] | None = None
 
     def is_enabled(self, values: Mapping[str, Any]) -> bool:
@@ -63,7 +64,7 @@ class PodValues:
 
         affinity = self.affinity_from(values) if self.affinity_from else at(self.affinity)
         return {
-            "nodeSelector": at(self.node_selector) or {},
+            "nodeSelector": {**self.fixed_node_selector, **(at(self.node_selector) or {})},
             "affinity": affinity or {},
             "tolerations": [*self.fixed_tolerations, *(at(self.tolerations) or [])],
             "containers": [{"name": name, "resources": at(path) or {}} for name, path in self.resources.items()],
@@ -183,7 +184,12 @@ NVIDIA_DEVICE_PLUGIN = HelmChartPin(
             provides=(NVIDIA_GPU_RESOURCE,),
         ),
         # Runs only on nodes labelled nvidia.com/mps.capable (GPU sharing with MPS), which eks-ml never sets.
-        PodValues("DaemonSet", "{release}-mps-control-daemon", optional=True),
+        PodValues(
+            "DaemonSet",
+            "{release}-mps-control-daemon",
+            fixed_node_selector={"nvidia.com/mps.capable": "true"},
+            optional=True,
+        ),
     ),
 )
 # Chart v0.5.30 ships device plugin v0.5.20 (chart v0.5.20 shipped plugin v0.5.13); p6 needs >= 0.5.10.

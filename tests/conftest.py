@@ -33,3 +33,22 @@ def prometheus_synth(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
     context = {**CDK_CONTEXT, "eks-ml:observabilityBackend": "prometheus"}
     app = make_app(tmp_path_factory.mktemp("prometheus-app"), context, nag=True)
     return synthesize(app, lambda a: build_default_app(a, load_app_config(context), bootstrap_version_rule=False))
+
+
+def _variant(tmp_path_factory: pytest.TempPathFactory, name: str, overrides: dict[str, object]) -> Synthesis:
+    """The default app with context overrides, without cdk-nag (the gates that use these render charts)."""
+    context = {**CDK_CONTEXT, **overrides}
+    app = make_app(tmp_path_factory.mktemp(name), context)
+    return synthesize(app, lambda a: build_default_app(a, load_app_config(context), bootstrap_version_rule=False))
+
+
+@pytest.fixture(scope="session")
+def trainium_synth(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
+    """The default app training on Trainium (Neuron device plugin instead of NVIDIA's)."""
+    return _variant(tmp_path_factory, "trainium-app", {"eks-ml:trainingInstanceType": "trn1.32xlarge"})
+
+
+@pytest.fixture(scope="session")
+def auto_mode_synth(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
+    """The default app on EKS Auto Mode (no Karpenter chart, system pods placed for Auto Mode nodes)."""
+    return _variant(tmp_path_factory, "auto-mode-app", {"eks-ml:autoMode": True})
