@@ -44,9 +44,6 @@ class KubernetesRelease:
 
     version: str
     addon_versions: Mapping[str, str | None]
-    # EKS Distro kube-scheduler image tag of this minor version, for the Neuron scheduler extension's
-    # own scheduler (it must not be older than one minor version behind the API server).
-    kube_scheduler_tag: str | None = None
 
     @property
     def _suffix(self) -> str:
@@ -97,7 +94,6 @@ RELEASES: Mapping[str, KubernetesRelease] = MappingProxyType(
         "1.35": KubernetesRelease(
             "1.35",
             _addons(None, "v1.35.3-eksbuild.13", "v1.14.3-eksbuild.3"),
-            kube_scheduler_tag="v1.35.6-eks-1-35-12",  # EKS Distro release v1-35-eks-12
         ),
     }
 )
