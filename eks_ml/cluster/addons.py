@@ -66,15 +66,9 @@ def add_core_addons(
             # accounts); take that one rather than adding a second add-on of the same name.
             addon = cluster.eks_pod_identity_agent
             assert isinstance(addon, eks.Addon)
+            _pin(addon, versions.get(name))
         else:
-            addon = eks.Addon(
-                scope,
-                _CONSTRUCT_IDS[name],
-                cluster=as_icluster(cluster),
-                addon_name=name,
-                configuration_values=VPC_CNI_CONFIGURATION if name == VPC_CNI else None,
-            )
-        _pin(addon, versions.get(name))
+            addon = _addon(scope, cluster, name, versions)
         addons[name] = addon
     if nodes is not None:
         for name in BEFORE_NODES:
@@ -91,15 +85,17 @@ NODE_GROUP_ADDONS = (VPC_CNI, KUBE_PROXY, COREDNS)
 def add_node_group_addons(
     scope: Construct, cluster: eks.Cluster, versions: Mapping[str, str | None]
 ) -> dict[str, eks.Addon]:
-    addons = {}
-    for name in NODE_GROUP_ADDONS:
-        addon = eks.Addon(
-            scope,
-            _CONSTRUCT_IDS[name],
-            cluster=as_icluster(cluster),
-            addon_name=name,
-            configuration_values=VPC_CNI_CONFIGURATION if name == VPC_CNI else None,
-        )
-        _pin(addon, versions.get(name))
-        addons[name] = addon
-    return addons
+    return {name: _addon(scope, cluster, name, versions) for name in NODE_GROUP_ADDONS}
+
+
+def _addon(scope: Construct, cluster: eks.Cluster, name: str, versions: Mapping[str, str | None]) -> eks.Addon:
+    """One native add-on, pinned; the VPC CNI with prefix delegation."""
+    addon = eks.Addon(
+        scope,
+        _CONSTRUCT_IDS[name],
+        cluster=as_icluster(cluster),
+        addon_name=name,
+        configuration_values=VPC_CNI_CONFIGURATION if name == VPC_CNI else None,
+    )
+    _pin(addon, versions.get(name))
+    return addon
