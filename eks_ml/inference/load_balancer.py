@@ -110,5 +110,6 @@ class LoadBalancerController(Construct):
             },
             model=model,
             wait=True,  # its webhooks must serve before Services and Ingresses are applied
+            after=[association, *after],
+            placement=placement.values(),
         )
-        self.chart.node.add_dependency(association, *after)
