@@ -23,7 +23,6 @@ from ..placement import ClusterModel
 from .karpenter_policy import acknowledge_controller_policy, controller_statements
 
 SERVICE_ACCOUNT = "karpenter"
-NODECLASS_TAG = "karpenter.k8s.aws/ec2nodeclass"
 # Karpenter's getting-started guide sizes the controller at 1 CPU and 1 GiB; a pool of a few dozen
 # inference nodes needs far less CPU, and memory grows with the node and pod count.
 CONTROLLER_RESOURCES = {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}

@@ -7,8 +7,8 @@ deliberate omission is named in ``OMITTED``. Launches are allowed only for resou
 cluster's ownership tags, deletes only for resources that already carry them, and reads only in this
 region. Karpenter applies those tags itself (``kubernetes.io/cluster/<name>: owned``,
 ``eks:eks-cluster-name``, ``karpenter.sh/nodepool``, ``karpenter.k8s.aws/ec2nodeclass`` and, on instance
-profiles, ``topology.kubernetes.io/region``); EC2NodeClasses cannot override them (their CEL rules refuse
-those keys in ``spec.tags``).
+profiles, ``topology.kubernetes.io/region``); EC2NodeClasses cannot override them (CEL rules refuse
+the first four in ``spec.tags``; for the region tag Karpenter's own value wins).
 
 Partition, region and account are CloudFormation pseudo parameters, so the template deploys to any region.
 """
