@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 import pytest
-from aws_cdk import Token, assertions
+from aws_cdk import Token, Validations, assertions
 
 from eks_ml import BaseClusterProps, MlVpc, MlVpcProps, ValidationError
 from eks_ml.errors import Problems
@@ -455,3 +455,44 @@ def test_karpenter_needs_a_literal_cluster_name() -> None:
     check_cluster_name_for_karpenter(Token.as_string({"Ref": "Name"}), "cluster_name", problems)
     check_cluster_name_for_karpenter(LONGEST_NAME, "cluster_name", problems)
     assert [p.allowed.split(" (")[0] for p in problems.found] == ["a literal name with Karpenter"]
+
+
+# --- cdk-nag acknowledgements ---------------------------------------------------------------------------
+
+
+def acknowledged_patterns(cluster: InferenceCluster) -> dict[str, str]:
+    """IAM5 resource patterns acknowledged on the controller role, with their reasons."""
+    prefix = "AwsSolutions::AwsSolutions-IAM5[Resource::"
+    return {
+        rule.removeprefix(prefix).removesuffix("]"): reason
+        for entry in cluster.karpenter.controller_role.node.metadata
+        if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY
+        for rule, reason in entry.data.items()
+        if rule.startswith(prefix)
+    }
+
+
+def wildcard_patterns(policy: Policy) -> set[str]:
+    """Wildcard resources of the policy as cdk-nag names them (pseudo parameters as <AWS::...>)."""
+    resources = [r for s in policy.statements for r in _as_sorted(s["Resource"], policy.names)]
+    return {re.sub(r"\$\{(AWS::\w+)\}", r"<\1>", r) for r in resources if "*" in r}
+
+
+def test_each_wildcard_resource_is_acknowledged_once_with_its_own_reason(default: Any, policy: Policy) -> None:
+    cluster, _ = default
+    acknowledged = acknowledged_patterns(cluster)
+    assert set(acknowledged) == wildcard_patterns(policy)
+    assert len(acknowledged) == 15
+    # No blanket reason: the launch-only patterns share one, everything else says what limits it.
+    assert len(set(acknowledged.values())) == 7
+    assert "aws:RequestedRegion" in acknowledged["*"]
+    assert CLUSTER in acknowledged["arn:<AWS::Partition>:ec2:<AWS::Region>:*:instance/*"]
+
+
+def test_a_new_wildcard_without_its_own_acknowledgement_is_caught(default: Any, policy: Policy) -> None:
+    cluster, _ = default
+    broken = copy.deepcopy(policy)
+    broken.statements.append(
+        {"Sid": "X", "Effect": "Allow", "Action": "ec2:DeleteVolume", "Resource": f"{_EC2}:*:volume-snapshot/*"}
+    )
+    assert set(acknowledged_patterns(cluster)) != wildcard_patterns(broken)
