@@ -9,14 +9,15 @@ export PATH := $(BIN):$(PATH)
 CDK := $(CURDIR)/node_modules/.bin/cdk
 READY := $(VENV)/.ready
 
-.PHONY: install synth test lint deploy diff clean
+.PHONY: install synth test lint deploy diff clean wheel-check
 
 install: $(READY)
 
-$(READY): pyproject.toml package.json package-lock.json
+# Exact versions from constraints.txt (the library itself declares ranges in pyproject.toml).
+$(READY): pyproject.toml constraints.txt package.json package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,node]'
 	$(BIN)/npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
@@ -36,7 +37,11 @@ deploy: $(READY)
 	$(CDK) deploy --all $(CDK_ARGS)
 
 diff: $(READY)
-	$(CDK) diff --all $(CDK_ARGS)
+	$(CDK) diff $(CDK_ARGS)
+
+# The library's dependency contract: wheel built, installed at its declared floors in a clean venv, synthesized.
+wheel-check: $(READY)
+	scripts/check_wheel.sh
 
 clean:
 	rm -rf cdk.out .pytest_cache

@@ -9,11 +9,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import eks_ml  # first: points jsii at the bundled Node.js before aws_cdk starts it
+import eks_ml.bundled_node  # noqa: F401  (first: jsii runs on the Node.js of eks-ml[node])
 
 # isort: split
 from aws_cdk import App
 
+import eks_ml
 from stacks import build_default_app, write_gitops
 
 # Every cluster's in-cluster objects for kubectl or GitOps, and the training cluster's TrainJobs.

@@ -1,14 +1,20 @@
 """The ``eks-ml`` console command.
 
-``eks-ml plan`` reads the app's configuration (the ``eks-ml:*`` keys of cdk.json, then ``-c key=value``
-overrides, exactly as ``cdk synth`` does) and prints what it will build and roughly what it costs.
+``eks-ml plan`` synthesizes the CDK app of the folder holding ``cdk.json`` exactly as ``cdk synth`` runs it
+(its ``app`` command, with the ``context`` of cdk.json and cdk.context.json, then ``-c key=value``
+overrides), into a temporary folder, and prints what every eks-ml cluster of that app builds and roughly
+what it costs. It works for the default app and for any app that uses eks-ml's constructs. Running the
+app has the app's own side effects (the default app writes its GitOps export to ``dist/``, as synth does).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,31 +22,56 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .config import AppConfig, load_app_config
-from .errors import ValidationError
-from .placement import ClusterModel
-from .plan import DEFAULT_CHECKPOINT_GIB, AppPlan, plan_app
+from .plan import DEFAULT_CHECKPOINT_GIB, AppPlan, plans_from_assembly
+
+# Piped output is not cut to 80 columns: rows keep their natural width.
+PIPED_WIDTH = 1000
 
 
-def _context(cdk_json: Path, overrides: Sequence[str]) -> dict[str, Any]:
-    context: dict[str, Any] = {}
-    if cdk_json.exists():
-        context.update(json.loads(cdk_json.read_text()).get("context", {}))
+class PlanError(Exception):
+    """What stops a plan before it starts, said to the user without a traceback."""
+
+
+def app_settings(cdk_json: Path, overrides: Sequence[str]) -> tuple[str, dict[str, Any]]:
+    """The app command and the context ``cdk synth`` would give it."""
+    if not cdk_json.is_file():
+        raise PlanError(
+            f"{cdk_json} does not exist: run eks-ml plan in your CDK app's folder (where cdk.json is), "
+            "or pass --cdk-json PATH"
+        )
+    settings = json.loads(cdk_json.read_text())
+    if not isinstance(settings.get("app"), str):
+        raise PlanError(f'{cdk_json} has no "app" command: add the one cdk synth runs, e.g. "python3 app.py"')
+    context: dict[str, Any] = dict(settings.get("context") or {})
+    saved = cdk_json.parent / "cdk.context.json"  # context lookups cdk saved, which synth reads too
+    if saved.is_file():
+        context.update(json.loads(saved.read_text()))
     for item in overrides:
         key, separator, value = item.partition("=")
         if not separator:
-            raise SystemExit(f"eks-ml: -c takes key=value, got {item!r}")
+            raise PlanError(f"-c takes key=value, got {item!r}")
         context[key] = value  # a string, as cdk's -c gives it
-    return context
+    return settings["app"], context
+
+
+def synthesize(app: str, context: dict[str, Any], folder: Path, outdir: Path) -> None:
+    """Run ``app`` in ``folder`` as the CDK CLI does: the cloud assembly goes to ``outdir``."""
+    # `python3 app.py` resolves to the environment eks-ml runs in (which has eks_ml installed), as it would
+    # for cdk synth with that virtualenv active.
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = {**os.environ, "PATH": path, "CDK_OUTDIR": str(outdir), "CDK_CONTEXT_JSON": json.dumps(context)}
+    result = subprocess.run(app, shell=True, cwd=folder, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise PlanError(result.stderr.strip() or f"{app} exited with {result.returncode}")
 
 
 def _money(value: float | None) -> str:
     return "n/a" if value is None else f"${value:,.2f}"
 
 
-def render(plan: AppPlan, console: Console) -> None:
+def render(plan: AppPlan, console: Console, checkpoint_gib: float) -> None:
     for cluster in plan.clusters:
-        table = Table(title=f"{cluster.name} ({cluster.workload})", title_justify="left")
+        table = Table(title=f"{cluster.name} ({cluster.workload}, {cluster.path})", title_justify="left")
         numeric = {"nodes", "ranks/node", "EFA", "Gbps", "$/h"}
         columns = ("role", "instance type", "nodes", "accelerators", "ranks/node", "accel. memory GiB", "EFA", "Gbps")
         for column in (*columns, "$/h"):
@@ -55,15 +86,15 @@ def render(plan: AppPlan, console: Console) -> None:
                 f"{line.accelerator_memory_gib:g}" if line.accelerator_memory_gib else "-",
                 str(line.efa_interfaces),
                 f"{line.network_gbps:g}" if line.network_gbps else "-",
-                _money(line.usd_per_hour),
+                _money(line.usd_per_hour) if line.usd_per_node_hour is not None else "no price",
             )
         console.print(table)
         if cluster.storage:
             s = cluster.storage
             console.print(
                 f"  FSx for Lustre: {s.storage_gib} GiB at {s.throughput_mbps:,.0f} MB/s"
-                f"{' over EFA' if s.efa_enabled else ''}; a {s.checkpoint_gib:g} GiB checkpoint takes "
-                f"~{s.checkpoint_write_seconds:,.0f} s to write at full throughput"
+                f"{' over EFA' if s.efa_enabled else ''}; a {checkpoint_gib:g} GiB checkpoint takes "
+                f"~{s.checkpoint_write_seconds(checkpoint_gib):,.0f} s to write at full throughput"
             )
         for pool in cluster.pools:
             console.print(f"  Karpenter pool {pool}")
@@ -71,33 +102,27 @@ def render(plan: AppPlan, console: Console) -> None:
             console.print(f"  note: {note}")
         for landing in cluster.placements:
             console.print(f"  lands: {landing}", soft_wrap=True)
-        console.print(f"  estimated {_money(cluster.usd_per_hour)}/h including the EKS control plane\n")
+        estimate = f"  estimated {_money(cluster.usd_per_hour)}/h including the EKS control plane"
+        console.print(f"{estimate}{_left_out(cluster.unpriced)}\n", soft_wrap=True)
     console.print(
-        f"Total ~{_money(plan.usd_per_hour)}/h On-Demand ({plan.price_region} list prices of {plan.prices_as_of}; "
-        "FSx, EBS, load balancers, NAT and data transfer not included)."
+        f"Total ~{_money(plan.usd_per_hour)}/h On-Demand{_left_out(plan.unpriced)} ({plan.price_region} list "
+        f"prices of {plan.prices_as_of}; FSx, EBS, load balancers, NAT and data transfer not included).",
+        soft_wrap=True,
     )
 
 
-def _cluster_models(cdk_json: Path, config: AppConfig) -> dict[str, ClusterModel]:
-    """Build the default app of the folder holding ``cdk.json`` (as ``cdk synth`` would, without
-    writing templates) and return its clusters' models; the build proves every workload placeable."""
-    from aws_cdk import App
-
-    from .inference import InferenceCluster
-    from .training import TrainingCluster
-
-    sys.path.insert(0, str(cdk_json.resolve().parent))
-    from stacks import build_default_app  # the app folder's stacks, next to its cdk.json
-
-    app = App(analytics_reporting=False)
-    build_default_app(app, config)
-    return {c.model.name: c.model for c in app.node.find_all() if isinstance(c, TrainingCluster | InferenceCluster)}
+def _left_out(unpriced: Sequence[Any]) -> str:
+    if not unpriced:
+        return ""
+    nodes = sum(line.nodes for line in unpriced)
+    types = ", ".join(sorted({line.instance_type for line in unpriced}))
+    return f" + {nodes} node{'s' if nodes != 1 else ''} with no price in the table ({types}), not included"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="eks-ml", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    plan = commands.add_parser("plan", help="what the configuration builds: nodes, fabric, storage, cost")
+    plan = commands.add_parser("plan", help="what the app builds: nodes, fabric, storage, placement, cost")
     plan.add_argument("--json", action="store_true", help="machine-readable output")
     plan.add_argument("-c", "--context", action="append", default=[], metavar="KEY=VALUE", help="as cdk -c")
     plan.add_argument("--cdk-json", type=Path, default=Path("cdk.json"), help="default: ./cdk.json")
@@ -106,15 +131,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        config = load_app_config(_context(args.cdk_json, args.context))
-        result = plan_app(config, checkpoint_gib=args.checkpoint_gib, models=_cluster_models(args.cdk_json, config))
-    except ValidationError as error:
-        print(f"eks-ml configuration error: {error}", file=sys.stderr)
+        app, context = app_settings(args.cdk_json, args.context)
+        with tempfile.TemporaryDirectory(prefix="eks-ml-plan-") as outdir:
+            synthesize(app, context, args.cdk_json.resolve().parent, Path(outdir))
+            result = plans_from_assembly(Path(outdir))
+        if not result.clusters:
+            raise PlanError(f"the app of {args.cdk_json} synthesizes no eks-ml TrainingCluster or InferenceCluster")
+    except PlanError as error:
+        print(f"eks-ml plan: {error}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps(result.to_json(), indent=2))
+        print(json.dumps(result.to_json(args.checkpoint_gib), indent=2))
     else:
-        render(result, Console())
+        render(result, Console() if sys.stdout.isatty() else Console(width=PIPED_WIDTH), args.checkpoint_gib)
     return 0
 
 

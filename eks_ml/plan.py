@@ -1,27 +1,38 @@
-"""What the default app's configuration will build, in numbers: nodes, accelerators, fabric, storage, cost.
+"""What an app builds, in numbers: nodes, accelerators, fabric, storage, where each workload lands, cost.
 
-``plan_app`` reads the same AppConfig as the app (so a bad configuration raises the same
-ValidationError) and needs no AWS account. Costs are On-Demand list-price estimates from the dated table
-in ``eks_ml.catalog.prices``; they leave out FSx, EBS, load balancers, NAT and data transfer.
+Each cluster construct records its own :class:`ClusterPlan` as construct metadata (type ``eks-ml:plan``)
+when it is built, so the plan describes whatever app synthesizes it: the default app or a user's own, with
+any number of stacks and clusters. ``eks-ml plan`` runs the app as ``cdk synth`` does and reads the plans
+back from the cloud assembly (:func:`plans_from_assembly`). No AWS account is needed.
+
+Costs are On-Demand list-price estimates from the dated table in ``eks_ml.catalog.prices``; they leave out
+FSx, EBS, load balancers, NAT and data transfer. A node type without a price is never counted as free: the
+total says which nodes it leaves out.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .catalog import InstanceSpec, lookup
 from .catalog.prices import EKS_CLUSTER_USD_PER_HOUR, PRICE_REGION, PRICES_AS_OF, on_demand_price
-from .cluster.system_nodes import SystemNodesProps
-from .config import AppConfig
-from .inference.model_service import ModelServiceProps
-from .inference.pools import NodePoolProps, default_pools
-from .placement import ClusterModel
-from .training import LustreProps
+from .placement import Placement
+
+if TYPE_CHECKING:  # the eks-ml command reads plans without starting jsii
+    from constructs import Construct
+
+    from .cluster.system_nodes import SystemNodesProps
+    from .inference.model_service import ModelServiceProps
+    from .inference.pools import NodePoolProps
+    from .training import LustreProps, TrainingNodeGroupProps
 
 DEFAULT_CHECKPOINT_GIB = 500  # the example size; pass your own with --checkpoint-gib
+METADATA_TYPE = "eks-ml:plan"
 
 
 @dataclass(frozen=True)
@@ -49,14 +60,17 @@ class StoragePlan:
     storage_gib: int
     throughput_mbps: float
     efa_enabled: bool
-    checkpoint_gib: float
-    checkpoint_write_seconds: float
+
+    def checkpoint_write_seconds(self, checkpoint_gib: float) -> float:
+        # FSx throughput is in MB/s (10^6 bytes); checkpoints are sized in GiB (2^30 bytes).
+        return round(checkpoint_gib * 2**30 / (self.throughput_mbps * 10**6), 1)
 
 
 @dataclass(frozen=True)
 class ClusterPlan:
     name: str
     workload: str
+    path: str  # the construct path, which tells clusters of the same name in different apps apart
     nodes: list[NodeLine]
     storage: StoragePlan | None = None
     pools: list[str] = field(default_factory=list)
@@ -65,14 +79,43 @@ class ClusterPlan:
     placements: list[str] = field(default_factory=list)
 
     @property
+    def unpriced(self) -> list[NodeLine]:
+        return [line for line in self.nodes if line.usd_per_node_hour is None]
+
+    @property
     def usd_per_hour(self) -> float:
-        """Known node prices plus the EKS control plane; unpriced nodes are named in ``notes``."""
+        """Known node prices plus the EKS control plane; see ``unpriced`` for what it leaves out."""
         return EKS_CLUSTER_USD_PER_HOUR + sum(line.usd_per_hour or 0.0 for line in self.nodes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **asdict(self),
+            "nodes": [{**asdict(line), "usd_per_hour": line.usd_per_hour} for line in self.nodes],
+            "usd_per_hour": round(self.usd_per_hour, 2),
+            "unpriced": [line.instance_type for line in self.unpriced],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ClusterPlan:
+        storage = data.get("storage")
+        return cls(
+            name=data["name"],
+            workload=data["workload"],
+            path=data["path"],
+            # Construct metadata drops null values: an unpriced node comes back without its price key.
+            nodes=[
+                NodeLine(**{"usd_per_node_hour": None, **{k: v for k, v in line.items() if k != "usd_per_hour"}})
+                for line in data["nodes"]
+            ],
+            storage=StoragePlan(**storage) if storage else None,
+            pools=list(data.get("pools") or []),
+            notes=list(data.get("notes") or []),
+            placements=list(data.get("placements") or []),
+        )
 
 
 @dataclass(frozen=True)
 class AppPlan:
-    region: str
     clusters: list[ClusterPlan]
     prices_as_of: str = PRICES_AS_OF
     price_region: str = PRICE_REGION
@@ -81,20 +124,104 @@ class AppPlan:
     def usd_per_hour(self) -> float:
         return sum(cluster.usd_per_hour for cluster in self.clusters)
 
-    def to_json(self) -> dict[str, Any]:
+    @property
+    def unpriced(self) -> list[NodeLine]:
+        return [line for cluster in self.clusters for line in cluster.unpriced]
+
+    def to_json(self, checkpoint_gib: float = DEFAULT_CHECKPOINT_GIB) -> dict[str, Any]:
+        clusters = []
+        for cluster in self.clusters:
+            data = cluster.to_json()
+            if cluster.storage:
+                data["storage"]["checkpoint_gib"] = checkpoint_gib
+                data["storage"]["checkpoint_write_seconds"] = cluster.storage.checkpoint_write_seconds(checkpoint_gib)
+            clusters.append(data)
         return {
-            "region": self.region,
             "prices": {"as_of": self.prices_as_of, "region": self.price_region, "kind": "On-Demand list"},
             "usd_per_hour": round(self.usd_per_hour, 2),
-            "clusters": [
-                {
-                    **asdict(cluster),
-                    "nodes": [{**asdict(line), "usd_per_hour": line.usd_per_hour} for line in cluster.nodes],
-                    "usd_per_hour": round(cluster.usd_per_hour, 2),
-                }
-                for cluster in self.clusters
-            ],
+            # False when some node has no price: usd_per_hour then covers only the priced ones.
+            "complete": not self.unpriced,
+            "unpriced": sorted({line.instance_type for line in self.unpriced}),
+            "clusters": clusters,
         }
+
+
+# ---- what each cluster construct records --------------------------------------------------------------
+
+
+AUTO_MODE_NOTE = "EKS Auto Mode launches and bills the system nodes itself: not counted"
+IMPORTED_NOTE = "the existing cluster's own nodes and control plane are counted as one EKS cluster, no nodes"
+
+
+def system_nodes_of(base: Any) -> tuple[SystemNodesProps | None, list[str]]:
+    """The system node group a BaseClusterProps creates (None with Auto Mode or without a base), and the
+    note that says what is not counted."""
+    if base is None:
+        return None, [IMPORTED_NOTE]
+    if base.auto_mode:
+        return None, [AUTO_MODE_NOTE]
+    return base.system_nodes, []
+
+
+def record(construct: Construct, plan: ClusterPlan) -> None:
+    """Attach ``plan`` to ``construct``; it reaches the cloud assembly as metadata of its stack."""
+    construct.node.add_metadata(METADATA_TYPE, plan.to_json())
+
+
+def training_plan(
+    name: str,
+    path: str,
+    *,
+    system: SystemNodesProps | None,
+    groups: Sequence[TrainingNodeGroupProps],
+    file_system: LustreProps | None,
+    placements: Sequence[Placement],
+    notes: Sequence[str] = (),
+) -> ClusterPlan:
+    lines = [_system_line(system)] if system else []
+    lines += [_line(f"training ({g.name})", lookup(g.instance_type), g.desired_size) for g in groups]
+    storage = (
+        StoragePlan(file_system.storage_gib, file_system.throughput_mbps, file_system.efa_enabled)
+        if file_system
+        else None
+    )
+    return ClusterPlan(
+        name, "training", path, lines, storage, notes=list(notes), placements=placement_lines(placements)
+    )
+
+
+def inference_plan(
+    name: str,
+    path: str,
+    *,
+    system: SystemNodesProps | None,
+    services: Sequence[ModelServiceProps],
+    pools: Sequence[NodePoolProps],
+    placements: Sequence[Placement],
+    notes: Sequence[str] = (),
+) -> ClusterPlan:
+    lines = [_system_line(system)] if system else []
+    for service in services:
+        spec = service.spec()
+        nodes = math.ceil(
+            service.min_replicas / max(1, spec.workers_per_node // service.resolved_tensor_parallel(spec))
+        )
+        lines.append(_line(f"model {service.name}", spec, nodes))
+    notes = list(notes)
+    if services:
+        notes.append(
+            "model nodes are launched by Karpenter (Spot first where a pool allows it); the estimate is "
+            "On-Demand at each service's minimum replicas"
+        )
+    return ClusterPlan(
+        name,
+        "inference",
+        path,
+        lines,
+        pools=[_pool(pool) for pool in pools],
+        notes=notes,
+        placements=placement_lines(placements),
+    )
 
 
 def _line(role: str, spec: InstanceSpec, nodes: int) -> NodeLine:
@@ -116,30 +243,9 @@ def _accelerators(spec: InstanceSpec) -> str:
     return f"{devices} ({spec.neuron_cores} NeuronCores)" if spec.is_neuron else devices
 
 
-def _system_line(config: AppConfig) -> NodeLine:
-    nodes = SystemNodesProps().desired_size
-    return NodeLine(
-        "system", config.system_instance_type, nodes, "-", 0, 0, 0, on_demand_price(config.system_instance_type)
-    )
-
-
-def _unpriced(lines: list[NodeLine]) -> list[str]:
-    return [
-        f"no {PRICE_REGION} On-Demand price for {line.instance_type} in the table: left out of the total"
-        for line in lines
-        if line.usd_per_node_hour is None
-    ]
-
-
-def storage_plan(props: LustreProps, checkpoint_gib: float) -> StoragePlan:
-    throughput = props.throughput_mbps
-    # FSx throughput is in MB/s (10^6 bytes); checkpoints are sized in GiB (2^30 bytes).
-    seconds = checkpoint_gib * 2**30 / (throughput * 10**6)
-    return StoragePlan(props.storage_gib, throughput, props.efa_enabled, checkpoint_gib, round(seconds, 1))
-
-
-def _replicas_per_node(service: ModelServiceProps, spec: InstanceSpec) -> int:
-    return max(1, spec.workers_per_node // service.resolved_tensor_parallel(spec))
+def _system_line(system: SystemNodesProps) -> NodeLine:
+    instance_type = system.instance_type.to_string()
+    return NodeLine("system", instance_type, system.desired_size, "-", 0, 0, 0, on_demand_price(instance_type))
 
 
 def _pool(pool: NodePoolProps) -> str:
@@ -152,10 +258,10 @@ def _pool(pool: NodePoolProps) -> str:
     )
 
 
-def placement_lines(model: ClusterModel) -> list[str]:
+def placement_lines(placements: Sequence[Placement]) -> list[str]:
     """One line per workload: the node sources (and at most three of their instance types) it lands on."""
     lines = []
-    for placement in model.prove():
+    for placement in placements:
         where = "; ".join(
             f"{source} ({', '.join(types[:3])}{', ...' if len(types) > 3 else ''})"
             for source, types in placement.landings
@@ -164,46 +270,22 @@ def placement_lines(model: ClusterModel) -> list[str]:
     return lines
 
 
-def plan_app(
-    config: AppConfig,
-    *,
-    checkpoint_gib: float = DEFAULT_CHECKPOINT_GIB,
-    models: Mapping[str, ClusterModel] | None = None,
-) -> AppPlan:
-    """The plan of the default app's ``config``; with ``models`` (cluster name -> model of the built
-    app) also where each workload lands."""
-    models = models or {}
-    group = config.training_node_group()
-    training_lines = [_line(f"training ({group.name})", lookup(group.instance_type), group.desired_size)]
-    if not config.auto_mode:
-        training_lines.insert(0, _system_line(config))
-    training = ClusterPlan(
-        name=config.training_cluster_name,
-        workload="training",
-        nodes=training_lines,
-        storage=storage_plan(LustreProps(), checkpoint_gib),
-        notes=_unpriced(training_lines),
-        placements=placement_lines(models[config.training_cluster_name])
-        if config.training_cluster_name in models
-        else [],
-    )
-    inference_lines = [_system_line(config)] if not config.auto_mode else []
-    for service in config.model_services():
-        spec = service.spec()
-        nodes = math.ceil(service.min_replicas / _replicas_per_node(service, spec))
-        inference_lines.append(_line(f"model {service.name}", spec, nodes))
-    inference = ClusterPlan(
-        name=config.inference_cluster_name,
-        workload="inference",
-        nodes=inference_lines,
-        pools=[_pool(pool) for pool in default_pools()],
-        notes=[
-            *_unpriced(inference_lines),
-            "model nodes are launched by Karpenter (Spot first where a pool allows it); the estimate is "
-            "On-Demand at each service's minimum replicas",
-        ],
-        placements=placement_lines(models[config.inference_cluster_name])
-        if config.inference_cluster_name in models
-        else [],
-    )
-    return AppPlan(region=config.region, clusters=[training, inference])
+# ---- reading them back --------------------------------------------------------------------------------
+
+
+def plans_from_assembly(outdir: Path) -> AppPlan:
+    """Every cluster plan recorded in the cloud assembly at ``outdir``, in stack and construct order."""
+    manifest = json.loads((outdir / "manifest.json").read_text())
+    clusters: list[ClusterPlan] = []
+    for artifact in manifest["artifacts"].values():
+        if artifact.get("type") != "aws:cloudformation:stack":
+            continue
+        metadata = dict(artifact.get("metadata") or {})
+        if artifact.get("additionalMetadataFile"):
+            metadata.update(json.loads((outdir / artifact["additionalMetadataFile"]).read_text()))
+        clusters.extend(ClusterPlan.from_json(entry["data"]) for entry in _entries(metadata))
+    return AppPlan(clusters)
+
+
+def _entries(metadata: dict[str, Iterable[dict[str, Any]]]) -> list[dict[str, Any]]:
+    return [entry for entries in metadata.values() for entry in entries if entry.get("type") == METADATA_TYPE]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import eks_ml.bundled_node  # noqa: F401  (first: the tests, like app.py, run jsii on eks-ml[node]'s Node.js)
+
+# isort: split
 import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
 

@@ -1,25 +1,46 @@
-"""eks-ml plan: the numbers it derives from the configuration, its output forms, and its errors."""
+"""eks-ml plan: each cluster construct records its plan; the command reads them from whatever app it runs.
+
+Most tests read the plans the session's default-app synth already wrote (no extra synth); two run the
+command end to end: on the default app with a context override, and on a library user's own app with
+three clusters in three stacks and a minimal cdk.json (tests/apps/two_teams).
+"""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
-from eks_ml import AppConfig, ValidationError, load_app_config
 from eks_ml.catalog import all_instance_types
 from eks_ml.catalog.prices import ON_DEMAND_USD_PER_HOUR, PRICES_AS_OF, on_demand_price
-from eks_ml.cli import main
-from eks_ml.plan import plan_app
+from eks_ml.cli import PIPED_WIDTH, main, render
+from eks_ml.cluster.system_nodes import SystemNodesProps
+from eks_ml.plan import AppPlan, plans_from_assembly, training_plan
+from eks_ml.training import TrainingNodeGroupProps
 
-from .support.synth import CDK_CONTEXT, ROOT
+from .support.synth import ROOT, Synthesis
 
-CDK_JSON = Path(__file__).parent.parent / "cdk.json"
+CDK_JSON = ROOT / "cdk.json"
+TWO_TEAMS = Path(__file__).parent / "apps" / "two_teams" / "cdk.json"
 
 
-def test_the_training_plan_states_nodes_fabric_storage_and_cost(default_config: AppConfig) -> None:
-    training = plan_app(default_config).clusters[0]
+@pytest.fixture(scope="module")
+def default_plan(default_synth: Synthesis) -> AppPlan:
+    return plans_from_assembly(default_synth.outdir)
+
+
+def test_every_cluster_of_the_default_app_records_its_plan(default_plan: AppPlan) -> None:
+    assert [(c.name, c.workload, c.path) for c in default_plan.clusters] == [
+        ("eks-ml-training", "training", "Training/Cluster"),
+        ("eks-ml-inference", "inference", "Inference/Cluster"),
+    ]
+
+
+def test_the_training_plan_states_nodes_fabric_storage_and_cost(default_plan: AppPlan) -> None:
+    training = default_plan.clusters[0]
     system, group = training.nodes
     assert (system.instance_type, system.nodes) == ("m7g.large", 2)
     assert (group.instance_type, group.nodes, group.accelerators) == ("p5.48xlarge", 2, "8 x h100")
@@ -29,12 +50,12 @@ def test_the_training_plan_states_nodes_fabric_storage_and_cost(default_config: 
     assert training.storage is not None
     assert (training.storage.storage_gib, training.storage.throughput_mbps) == (4800, 2343.75)
     # 500 GiB at 2343.75 MB/s: 536.9 GB / 2.34375 GB/s.
-    assert training.storage.checkpoint_write_seconds == pytest.approx(229.1, abs=0.05)
+    assert training.storage.checkpoint_write_seconds(500) == pytest.approx(229.1, abs=0.05)
     assert training.usd_per_hour == pytest.approx(0.10 + 2 * 0.0816 + 2 * 55.04)
 
 
-def test_the_inference_plan_prices_each_service_at_its_minimum(default_config: AppConfig) -> None:
-    inference = plan_app(default_config).clusters[1]
+def test_the_inference_plan_prices_each_service_at_its_minimum(default_plan: AppPlan) -> None:
+    inference = default_plan.clusters[1]
     services = {line.role: line for line in inference.nodes if line.role.startswith("model")}
     assert {role: (line.instance_type, line.nodes) for role, line in services.items()} == {
         "model qwen3-8b": ("g6e.xlarge", 1),
@@ -44,18 +65,47 @@ def test_the_inference_plan_prices_each_service_at_its_minimum(default_config: A
     assert [pool.split(":")[0] for pool in inference.pools] == ["gpu", "inferentia", "cpu"]
 
 
-def test_a_type_without_a_price_is_named_not_guessed() -> None:
-    config = load_app_config({**CDK_CONTEXT, "eks-ml:trainingInstanceType": "trn2.48xlarge"})
-    training = plan_app(config).clusters[0]
-    assert training.nodes[1].usd_per_hour is None
-    assert any("trn2.48xlarge" in note for note in training.notes)
-    assert training.usd_per_hour == pytest.approx(0.10 + 2 * 0.0816)
+def test_the_plan_shows_where_each_workload_lands(default_plan: AppPlan) -> None:
+    training, inference = default_plan.clusters
+    assert "Deployment inference/qwen3-8b -> Karpenter NodePool gpu (g6e.xlarge)" in inference.placements
+    assert "Deployment kube-system/karpenter -> managed node group system (m7g.large)" in inference.placements
+    assert any(p.startswith("TrainJob training/p5-example (node pods)") for p in training.placements)
+
+
+def _trn2_plan() -> AppPlan:
+    group = TrainingNodeGroupProps(name="trn2", instance_type="trn2.48xlarge", desired_size=2)
+    cluster = training_plan("c", "S/C", system=SystemNodesProps(), groups=[group], file_system=None, placements=[])
+    return AppPlan([cluster])
+
+
+def test_a_type_without_a_price_is_marked_not_counted_as_free() -> None:
+    plan = _trn2_plan()
+    (cluster,) = plan.clusters
+    assert cluster.nodes[1].usd_per_hour is None
+    assert [line.instance_type for line in plan.unpriced] == ["trn2.48xlarge"]
+    assert plan.usd_per_hour == pytest.approx(0.10 + 2 * 0.0816)  # the priced part only ...
+    data = plan.to_json()
+    assert (data["complete"], data["unpriced"]) == (False, ["trn2.48xlarge"])  # ... and it says so
+    out = io.StringIO()
+    render(plan, Console(file=out, width=PIPED_WIDTH), 500)
+    assert "+ 2 nodes with no price in the table (trn2.48xlarge), not included" in out.getvalue()
+    (row,) = [line for line in out.getvalue().splitlines() if "trn2.48xlarge" in line and line.startswith("│")]
+    assert row.rstrip().endswith("no price │")
 
 
 def test_the_plan_states_ranks_per_node_from_the_default_lnc() -> None:
-    config = load_app_config({**CDK_CONTEXT, "eks-ml:trainingInstanceType": "trn2.48xlarge"})
-    line = plan_app(config).clusters[0].nodes[1]
+    line = _trn2_plan().clusters[0].nodes[1]
     assert (line.accelerators, line.workers_per_node) == ("16 x trainium2 (64 NeuronCores)", 64)
+
+
+def test_piped_output_keeps_whole_rows(default_plan: AppPlan) -> None:
+    out = io.StringIO()
+    render(default_plan, Console(file=out, width=PIPED_WIDTH), 500)
+    lines = out.getvalue().splitlines()
+    # Every table row is one line with all nine cells, and the total is one line.
+    rows = [line for line in lines if line.startswith("│ ")]
+    assert rows and all(line.count("│") == 10 for line in rows)
+    assert any(line.startswith("Total ~$") and line.endswith("not included).") for line in lines)
 
 
 def test_the_price_table_covers_the_catalog_except_documented_gaps() -> None:
@@ -65,41 +115,62 @@ def test_the_price_table_covers_the_catalog_except_documented_gaps() -> None:
     assert PRICES_AS_OF == "2026-01-19"
 
 
-def test_json_output_reads_cdk_json_and_context_overrides(capsys: pytest.CaptureFixture[str]) -> None:
+# ---- the command, end to end ----------------------------------------------------------------------------
+
+
+def test_the_command_plans_the_default_app_with_context_overrides(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["plan", "--json", "--cdk-json", str(CDK_JSON), "-c", "eks-ml:trainingNodeCount=4"])
-    assert code == 0
+    assert code == 0, capsys.readouterr().err
     plan = json.loads(capsys.readouterr().out)
     assert plan["prices"] == {"as_of": "2026-01-19", "region": "us-east-1", "kind": "On-Demand list"}
-    training = plan["clusters"][0]
-    assert training["name"] == "eks-ml-training"
+    assert plan["complete"] is True
+    training = next(c for c in plan["clusters"] if c["name"] == "eks-ml-training")
     assert training["nodes"][1]["nodes"] == 4
     assert training["usd_per_hour"] == pytest.approx(0.10 + 2 * 0.0816 + 4 * 55.04, abs=0.01)
 
 
-def test_the_table_output_names_every_section(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["plan", "--cdk-json", str(CDK_JSON), "--checkpoint-gib", "1000"]) == 0
+def test_the_command_plans_a_library_users_own_app(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--cdk-json", str(TWO_TEAMS)]) == 0, capsys.readouterr().err
     out = capsys.readouterr().out
-    for text in ("eks-ml-training (training)", "eks-ml-inference (inference)", "FSx for Lustre", "1000 GiB", "Total"):
-        assert text in out
+    for title in (
+        "research-train (training, Research/Pretraining)",
+        "search-serving (inference, Serving/SearchInference)",
+        "chat-serving (inference, Serving/ChatInference)",
+    ):
+        assert title in out
+    assert "Deployment inference/search-model -> Karpenter NodePool gpu (g6e.xlarge)" in out
+    assert "Total ~$4.51/h On-Demand + 4 nodes with no price in the table (trn2.48xlarge)" in out
+    assert "eks-ml-training" not in out  # not the default app
 
 
-def test_bad_configuration_gives_the_same_validation_error_as_synth(capsys: pytest.CaptureFixture[str]) -> None:
-    override = "eks-ml:trainingInstanceType=g6e.xlarge"
-    assert main(["plan", "--cdk-json", str(CDK_JSON), "-c", override]) == 1
-    with pytest.raises(ValidationError) as error:
-        load_app_config({**json.loads(CDK_JSON.read_text())["context"], "eks-ml:trainingInstanceType": "g6e.xlarge"})
-    assert capsys.readouterr().err.strip() == f"eks-ml configuration error: {error.value}"
+def test_bad_configuration_gives_the_apps_own_validation_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--cdk-json", str(CDK_JSON), "-c", "eks-ml:trainingInstanceType=g6e.xlarge"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("eks-ml plan: eks-ml configuration error: eks-ml:trainingInstanceType='g6e.xlarge'")
 
 
-def test_a_context_flag_without_a_value_is_refused() -> None:
-    with pytest.raises(SystemExit, match="-c takes key=value"):
-        main(["plan", "--cdk-json", str(CDK_JSON), "-c", "eks-ml:trainingNodeCount"])
+def test_a_missing_cdk_json_is_named_not_replaced_by_the_default_app(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["plan", "--cdk-json", str(tmp_path / "cdk.json")]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"eks-ml plan: {tmp_path / 'cdk.json'} does not exist: run eks-ml plan in your CDK app's folder "
+        "(where cdk.json is), or pass --cdk-json PATH"
+    )
 
 
-def test_the_plan_shows_where_each_workload_lands(capsys: pytest.CaptureFixture[str]) -> None:
-    from eks_ml.cli import main
+def test_an_app_without_eks_ml_clusters_or_an_app_command_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "cdk.json").write_text(json.dumps({"context": {}}))
+    assert main(["plan", "--cdk-json", str(tmp_path / "cdk.json")]) == 1
+    assert 'has no "app" command' in capsys.readouterr().err
+    (tmp_path / "app.py").write_text("from aws_cdk import App, Stack\napp = App()\nStack(app, 'Empty')\napp.synth()\n")
+    (tmp_path / "cdk.json").write_text(json.dumps({"app": "python3 app.py"}))
+    assert main(["plan", "--cdk-json", str(tmp_path / "cdk.json")]) == 1
+    assert "synthesizes no eks-ml TrainingCluster or InferenceCluster" in capsys.readouterr().err
 
-    assert main(["plan", "--cdk-json", str(ROOT / "cdk.json")]) == 0
-    out = capsys.readouterr().out
-    assert "lands: Deployment inference/qwen3-8b -> Karpenter NodePool gpu (g6e.xlarge)" in out
-    assert "lands: Deployment kube-system/karpenter -> managed node group system (m7g.large)" in out
+
+def test_a_context_flag_without_a_value_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--cdk-json", str(CDK_JSON), "-c", "eks-ml:trainingNodeCount"]) == 1
+    assert "-c takes key=value, got 'eks-ml:trainingNodeCount'" in capsys.readouterr().err

@@ -12,6 +12,7 @@ from aws_cdk import Stack
 from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
+from .. import plan
 from .._naming import pascal
 from ..cluster import BaseCluster, BaseClusterProps
 from ..cluster._typing import as_icluster
@@ -175,7 +176,18 @@ class InferenceCluster(Construct):
             self._add_model_services(props, cluster, pools_manifest)
         applied = [obj for _, chart in self.applied_charts for obj in chart.to_json()]
         self.model.add_workloads(workloads_from_objects(applied, "eks-ml inference"))
-        self.model.prove()
+        placements = self.model.prove()
+        system, notes = plan.system_nodes_of(props.base)
+        self.plan = plan.inference_plan(
+            self.model.name,
+            self.node.path,
+            system=system,
+            services=props.model_services,
+            pools=props.pools,
+            placements=placements,
+            notes=notes,
+        )
+        plan.record(self, self.plan)
 
     def _add_model_services(self, props: InferenceClusterProps, cluster: eks.ICluster, pools: Construct) -> None:
         auto_mode = props.base.auto_mode

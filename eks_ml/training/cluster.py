@@ -11,6 +11,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
+from .. import plan
 from .._naming import pascal
 from ..catalog import InstanceSpec
 from ..cluster import BaseCluster, BaseClusterProps
@@ -211,7 +212,18 @@ class TrainingCluster(Construct):
         # and admitted through the Kueue queues, as Trainer and Kueue do it.
         applied = [obj for _, chart in self.applied_charts for obj in chart.to_json()]
         self.model.add_workloads(workloads_from_objects([*applied, *self.jobs_chart.to_json()], "eks-ml training"))
-        self.model.prove()
+        placements = self.model.prove()
+        system, notes = plan.system_nodes_of(props.base)
+        self.plan = plan.training_plan(
+            self.model.name,
+            self.node.path,
+            system=system,
+            groups=props.node_groups,
+            file_system=props.file_system,
+            placements=placements,
+            notes=notes,
+        )
+        plan.record(self, self.plan)
 
     @property
     def base_cluster_name(self) -> str:

@@ -10,13 +10,14 @@ did not create, which is what its clusterMustManuallyTagSubnet warning says.
 
 from __future__ import annotations
 
-import eks_ml  # first: points jsii at the bundled Node.js before aws_cdk starts it
+import eks_ml.bundled_node  # noqa: F401  (optional, first: jsii runs on eks-ml[node]'s Node.js)
 
 # isort: split
 from aws_cdk import App, Environment, Stack
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
+import eks_ml
 from eks_ml.inference import InferenceCluster, InferenceClusterProps, NodePoolProps, PoolKind
 from eks_ml.inference.model_service import HubWeights, ModelServiceProps
 from eks_ml.observability import ObservabilityAddon, ObservabilityAddonProps

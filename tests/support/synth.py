@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import eks_ml  # noqa: F401  (selects the bundled Node.js before aws_cdk starts jsii)
+import eks_ml.bundled_node  # noqa: F401  (before aws_cdk: the tests run jsii on eks-ml[node]'s Node.js)
 
 # isort: split
 from aws_cdk import App, Validations
