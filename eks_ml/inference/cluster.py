@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import cdk8s
-from aws_cdk import Stack
+from aws_cdk import Annotations, Stack
 from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
@@ -23,6 +23,7 @@ from ..k8s.model_service import ModelServiceChart
 from ..network import KARPENTER_DISCOVERY_TAG
 from ..placement import Taint, karpenter_pool, workloads_from_objects
 from ..placement.nodes import AUTO_MODE_DEVICE_RESOURCES
+from .exposure import load_balancer_cidrs
 from .karpenter import Karpenter
 from .load_balancer import LoadBalancerController
 from .metrics import MetricsPipeline
@@ -85,9 +86,11 @@ class InferenceCluster(Construct):
         services = [service.name for service in props.model_services]
         for name in sorted({n for n in services if services.count(n) > 1}):
             problems.add("model_services.name", name, "unique service names", "rename one of the services")
+        region = Stack.of(self).region
         for index, service in enumerate(props.model_services):
             field_name = f"model_services[{index}]"
             service.check(field_name, problems)
+            service.exposure().check_placement(field_name, problems, region=region, vpc=props.base.vpc)
             if not any(pool.allows(service.instance_type) for pool in props.pools):
                 problems.add(
                     f"{field_name}.instance_type",
@@ -179,7 +182,7 @@ class InferenceCluster(Construct):
         auto_mode = props.base.auto_mode
         after_system = [self.base.system_nodes] if self.base.system_nodes else []
         namespace_chart = InferenceNamespaceChart(
-            cdk8s.App(), "InferenceNamespace", namespace=props.namespace, auto_mode_ingress_class=auto_mode
+            cdk8s.App(), "InferenceNamespace", namespace=props.namespace, auto_mode=auto_mode
         )
         namespace = self.cluster.add_cdk8s_chart("InferenceNamespace", namespace_chart)
         self.applied_charts.append(("inference-namespace", namespace_chart))
@@ -209,11 +212,20 @@ class InferenceCluster(Construct):
             chart = ModelServiceChart(
                 cdk8s.App(),
                 f"Model-{service.name}",
-                service.values(namespace=props.namespace, region=region, pool=pool),
+                service.values(
+                    namespace=props.namespace,
+                    region=region,
+                    pool=pool,
+                    load_balancer_cidrs=load_balancer_cidrs(self.cluster.vpc, public=service.public),
+                ),
             )
             self.service_charts[service.name] = chart
             self.applied_charts.append((f"model-{service.name}", chart))
             manifest = self.cluster.add_cdk8s_chart(f"Model{pascal(service.name)}", chart)
+            if service.public:
+                Annotations.of(manifest).add_warning_v2(
+                    "eks-ml:public-model-endpoint", service.exposure().warning(service.name)
+                )
             manifest.node.add_dependency(namespace, pools)
             if self.load_balancer:
                 manifest.node.add_dependency(self.load_balancer.chart)  # its webhooks admit Services/Ingresses
