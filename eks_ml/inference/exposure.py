@@ -179,9 +179,12 @@ class Exposure:
 def load_balancer_cidrs(vpc: ec2.IVpc, *, public: bool) -> list[str]:
     """The blocks a service's ALB sends from (target type ip): the controller places an internet-facing
     ALB in the public subnets (tag kubernetes.io/role/elb) and an internal one in the private subnets
-    (kubernetes.io/role/internal-elb); MlVpc tags them so. An imported subnet without its CIDR falls back
-    to the whole VPC block."""
-    subnets = vpc.public_subnets if public else vpc.private_subnets
+    (kubernetes.io/role/internal-elb); MlVpc tags them so."""
+    return subnet_cidrs(vpc, vpc.public_subnets if public else vpc.private_subnets)
+
+
+def subnet_cidrs(vpc: ec2.IVpc, subnets: Sequence[ec2.ISubnet]) -> list[str]:
+    """The subnets' blocks; an imported subnet without its CIDR (or no subnet) falls back to the VPC's."""
     try:
         return sorted({subnet.ipv4_cidr_block for subnet in subnets}) or [vpc.vpc_cidr_block]
     except RuntimeError:  # jsii: "You cannot reference an imported Subnet's IPv4 CIDR if it was not supplied"

@@ -213,10 +213,16 @@ class ModelServiceProps:
             problems.add(f"{field}.weights.claim_name", weights.claim_name, "a claim name", "name an existing claim")
 
     def values(
-        self, *, namespace: str, region: str, load_balancer_cidrs: Sequence[str], pool: str | None = None
+        self,
+        *,
+        namespace: str,
+        region: str,
+        load_balancer_cidrs: Sequence[str],
+        scraper_cidrs: Sequence[str] = (),
+        pool: str | None = None,
     ) -> ModelServiceValues:
-        """``load_balancer_cidrs``: the subnets the service's load balancer sends from (its NetworkPolicy
-        admits them to the server port)."""
+        """``load_balancer_cidrs``: the subnets the service's load balancer sends from; ``scraper_cidrs``:
+        those of a metrics scraper outside the cluster. The server's NetworkPolicy admits both to its port."""
         spec = self.spec()
         tp = self.resolved_tensor_parallel(spec)
         devices = devices_for(spec, tp)
@@ -279,6 +285,7 @@ class ModelServiceProps:
             network=ServerNetworkValues(
                 load_balancer_cidrs=list(load_balancer_cidrs),
                 scraper_namespaces=[helm.PROMETHEUS.namespace],
+                scraper_cidrs=list(scraper_cidrs),
                 # Only Hub weights are fetched by the server itself; S3 and claim weights are mounted by
                 # node-level CSI drivers, outside the pod's network policy.
                 https_egress=isinstance(self.weights, HubWeights),

@@ -64,11 +64,12 @@ class ModelServiceValues:
 
 @dataclass(frozen=True, kw_only=True)
 class ServerNetworkValues:
-    """Who may reach the server port (the load balancer's subnets, the scrapers' namespaces) and whether
-    the server may open HTTPS connections out."""
+    """Who may reach the server port (the load balancer's subnets, the in-cluster scrapers' namespaces,
+    the managed scraper's subnets) and whether the server may open HTTPS connections out."""
 
     load_balancer_cidrs: Sequence[str]
     scraper_namespaces: Sequence[str]
+    scraper_cidrs: Sequence[str]
     https_egress: bool
 
 
@@ -118,6 +119,7 @@ class ModelServiceChart(cdk8s.Chart):
             port=PORT,
             load_balancer_cidrs=values.network.load_balancer_cidrs,
             scraper_namespaces=values.network.scraper_namespaces,
+            scraper_cidrs=values.network.scraper_cidrs,
             https_egress=values.network.https_egress,
         )
         if values.s3_volume is not None:

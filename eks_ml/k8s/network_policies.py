@@ -81,12 +81,15 @@ def allow_server(
     port: int,
     load_balancer_cidrs: Sequence[str],
     scraper_namespaces: Sequence[str],
+    scraper_cidrs: Sequence[str],
     https_egress: bool,
 ) -> k8s.KubeNetworkPolicy:
     """The server port from the load balancer's subnets (ALB target type ip: the ALB's own addresses in
-    the VPC) and from the metrics scrapers' namespaces (vLLM serves /metrics on the same port); with
-    ``https_egress`` HTTPS out (Hugging Face Hub downloads; its addresses are not published)."""
-    sources = [k8s.NetworkPolicyPeer(ip_block=k8s.IpBlock(cidr=cidr)) for cidr in load_balancer_cidrs] + [
+    the VPC), from the in-cluster metrics scrapers' namespaces and from the managed scraper's subnets (vLLM
+    serves /metrics on the same port); with ``https_egress`` HTTPS out (Hugging Face Hub downloads; its
+    addresses are not published)."""
+    blocks = list(dict.fromkeys([*load_balancer_cidrs, *scraper_cidrs]))  # each block once, in order
+    sources = [k8s.NetworkPolicyPeer(ip_block=k8s.IpBlock(cidr=cidr)) for cidr in blocks] + [
         k8s.NetworkPolicyPeer(
             namespace_selector=k8s.LabelSelector(match_labels={NAMESPACE_NAME_LABEL: scraper}),
         )
