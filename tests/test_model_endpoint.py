@@ -55,7 +55,7 @@ PUBLIC_S3 = ModelServiceProps(
 def synth(
     *services: ModelServiceProps, auto_mode: bool = False, vpc: ec2.IVpc | None = None, **props: Any
 ) -> tuple[InferenceCluster, Stack]:
-    _, stack = library_stack()
+    stack = Stack.of(vpc) if vpc is not None else library_stack()[1]
     if vpc is None:
         vpc = MlVpc(stack, "Network", MlVpcProps(availability_zones=("us-west-2a", "us-west-2b"))).vpc
     cluster = InferenceCluster(
@@ -391,3 +391,26 @@ def test_auto_mode_switches_on_its_network_policy_controller() -> None:
     node_dns = Endpoint("10.0.64.99")
     assert allows(objects, source=server("chat"), target=node_dns, port=53, protocol="UDP")
     assert not allows(objects, source=server("chat"), target=node_dns, port=54, protocol="UDP")
+
+
+def test_a_vpc_imported_without_its_blocks_is_refused() -> None:
+    _, stack = library_stack()
+    vpc = ec2.Vpc.from_vpc_attributes(
+        stack,
+        "Imported",
+        vpc_id="vpc-1",
+        availability_zones=["us-west-2a", "us-west-2b"],
+        private_subnet_ids=["subnet-1", "subnet-2"],
+    )
+    with pytest.raises(ValidationError, match=r"base.vpc='a VPC imported without its CIDR block'.*vpc_cidr_block="):
+        synth(INTERNAL_HUB, vpc=vpc)
+    with_block = ec2.Vpc.from_vpc_attributes(
+        library_stack()[1],
+        "WithBlock",
+        vpc_id="vpc-2",
+        vpc_cidr_block="10.1.0.0/16",
+        availability_zones=["us-west-2a", "us-west-2b"],
+        private_subnet_ids=["subnet-3", "subnet-4"],
+    )
+    cluster, _ = synth(INTERNAL_HUB, vpc=with_block)
+    assert allows(applied(cluster), source=Endpoint("10.1.200.1"), target=server("chat"), port=PORT)

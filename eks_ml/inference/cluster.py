@@ -104,6 +104,8 @@ class InferenceCluster(Construct):
             field_name = f"model_services[{index}]"
             service.check(field_name, problems)
             service.exposure().check_placement(field_name, problems, region=region, vpc=props.base.vpc)
+            with problems.collecting():
+                load_balancer_cidrs(props.base.vpc, public=service.public is True)
             if not any(pool.allows(service.instance_type) for pool in props.pools):
                 problems.add(
                     f"{field_name}.instance_type",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from aws_cdk import Token
 from aws_cdk import aws_ec2 as ec2
 
-from ..errors import Problems
+from ..errors import Problems, ValidationError
 from ..network.rules import check_cidr
 
 ANNOTATION = "alb.ingress.kubernetes.io/"
@@ -183,9 +183,22 @@ def load_balancer_cidrs(vpc: ec2.IVpc, *, public: bool) -> list[str]:
     return subnet_cidrs(vpc, vpc.public_subnets if public else vpc.private_subnets)
 
 
-def subnet_cidrs(vpc: ec2.IVpc, subnets: Sequence[ec2.ISubnet]) -> list[str]:
-    """The subnets' blocks; an imported subnet without its CIDR (or no subnet) falls back to the VPC's."""
+def subnet_cidrs(vpc: ec2.IVpc, subnets: Sequence[ec2.ISubnet], *, field: str = "base.vpc") -> list[str]:
+    """The subnets' blocks; an imported subnet without its CIDR (or no subnet) falls back to the VPC's. A
+    VPC imported without either cannot be written into a NetworkPolicy: ValidationError."""
+    # jsii raises RuntimeError for a CIDR that was not given at import ("You cannot reference an imported
+    # Subnet's IPv4 CIDR if it was not supplied", "'vpcCidrBlock' was not supplied").
     try:
         return sorted({subnet.ipv4_cidr_block for subnet in subnets}) or [vpc.vpc_cidr_block]
-    except RuntimeError:  # jsii: "You cannot reference an imported Subnet's IPv4 CIDR if it was not supplied"
+    except RuntimeError:
+        pass
+    try:
         return [vpc.vpc_cidr_block]
+    except RuntimeError:
+        raise ValidationError.single(
+            field,
+            "a VPC imported without its CIDR block",
+            "a VPC whose CIDR block (or its subnets' blocks) is known at synth",
+            "import it with Vpc.from_vpc_attributes(..., vpc_cidr_block='10.0.0.0/16'), or with "
+            "Vpc.from_lookup: the serving namespace's NetworkPolicies admit the load balancer by address",
+        ) from None
