@@ -414,3 +414,14 @@ def test_a_vpc_imported_without_its_blocks_is_refused() -> None:
     )
     cluster, _ = synth(INTERNAL_HUB, vpc=with_block)
     assert allows(applied(cluster), source=Endpoint("10.1.200.1"), target=server("chat"), port=PORT)
+
+
+@pytest.mark.parametrize("variant", ["default_synth", "prometheus_synth", "auto_mode_synth"])
+def test_default_app_variants_pass_the_exposure_gate(variant: str, request: pytest.FixtureRequest) -> None:
+    synthesis = request.getfixturevalue(variant)
+    for stack, template in synthesis.templates.items():
+        assert eks_checks.exposure_findings(template) == [], stack
+    names = {
+        o["metadata"]["name"] for o in applied_objects(synthesis.templates["Inference"]) if o["kind"] == "NetworkPolicy"
+    }
+    assert {"default-deny", "allow-dns", "qwen3-8b", "qwen3-8b-inf2"} <= names
