@@ -44,14 +44,16 @@ def default_deny(scope: Construct, namespace: str) -> k8s.KubeNetworkPolicy:
 
 def allow_dns(scope: Construct, namespace: str, *, auto_mode: bool) -> k8s.KubeNetworkPolicy:
     """Lets every pod of the namespace resolve names. Self-managed clusters run CoreDNS as kube-dns pods in
-    kube-system; EKS Auto Mode resolves on the node itself, whose address no selector names, so there
-    port 53 is allowed to any destination."""
+    kube-system (the selector the VPC CNI maintainers give, which also admits the kube-dns Service's
+    ClusterIP: aws/aws-network-policy-agent#230); EKS Auto Mode resolves on the node itself, whose address
+    no selector names, so there port 53 is allowed to every address, written as an explicit ipBlock
+    rather than an empty peer list that an enforcer might read differently."""
     ports = [
         k8s.NetworkPolicyPort(protocol=protocol, port=k8s.IntOrString.from_number(DNS_PORT))
         for protocol in ("UDP", "TCP")
     ]
     to = (
-        None
+        [k8s.NetworkPolicyPeer(ip_block=k8s.IpBlock(cidr=ANYWHERE))]
         if auto_mode
         else [
             k8s.NetworkPolicyPeer(
