@@ -4,7 +4,9 @@ vLLM's OpenAI-compatible API authenticates no one by default, so an internet-fac
 TLS (an ACM certificate on an HTTPS-only listener) and either a source CIDR allow-list or the explicit
 acknowledgement ``allow_any_source=True``. The Ingress annotations are the AWS Load Balancer Controller's
 (v3.2.2 docs, guide/ingress/annotations.md: scheme, certificate-arn, listen-ports, ssl-policy,
-inbound-cidrs); EKS Auto Mode's load balancing reads the same ones.
+inbound-cidrs); EKS Auto Mode's load balancing reads the same ones (Amazon EKS User Guide, "Create an
+IngressClass to configure an Application Load Balancer": only group.name, the WAF and Shield annotations
+and kubernetes.io/ingress.class are unsupported there).
 """
 
 from __future__ import annotations

@@ -10,9 +10,10 @@ from constructs import Construct
 from .network_policies import allow_dns, default_deny
 
 AUTO_MODE_ALB_CONTROLLER = "eks.amazonaws.com/alb"
-# EKS Auto Mode enforces NetworkPolicies once this ConfigMap turns its network policy controller on; its
-# built-in NodeClass "default" (which eks-ml's Auto Mode pools use) already has networkPolicy: DefaultAllow.
-# (Amazon EKS User Guide, "Use network policies with EKS Auto Mode".)
+# EKS Auto Mode enforces NetworkPolicies once this ConfigMap turns its network policy controller on
+# (Amazon EKS User Guide, "Use network policies with EKS Auto Mode"); the nodes' NodeClass must also allow
+# them, and the built-in NodeClass "default" that eks-ml's Auto Mode pools use reports
+# networkPolicy: DefaultAllow (standard semantics: pods no policy selects keep all traffic).
 AUTO_MODE_NETWORK_POLICY_CONFIG_MAP = "amazon-vpc-cni"  # in kube-system
 AUTO_MODE_NETWORK_POLICY_KEY = "enable-network-policy-controller"
 
