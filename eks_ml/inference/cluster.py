@@ -25,7 +25,7 @@ from ..network import KARPENTER_DISCOVERY_TAG
 from ..placement import Taint, karpenter_pool, workloads_from_objects
 from ..placement.nodes import AUTO_MODE_DEVICE_RESOURCES
 from .exposure import load_balancer_cidrs, subnet_cidrs
-from .karpenter import Karpenter
+from .karpenter import Karpenter, check_cluster_name_for_karpenter
 from .load_balancer import LoadBalancerController
 from .metrics import MetricsPipeline
 from .model_service import ModelServiceProps, S3Weights
@@ -82,6 +82,8 @@ class InferenceCluster(Construct):
             problems.add("pools.name", name, "unique pool names", "rename one of the pools")
         for index, pool in enumerate(props.pools):
             pool.check(f"pools[{index}]", problems)
+        if not props.base.auto_mode:
+            check_cluster_name_for_karpenter(props.base.cluster_name, "base.cluster_name", problems)
         if not _AMI_ALIAS.match(props.ami_alias):
             problems.add(
                 "ami_alias",
