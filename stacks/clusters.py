@@ -15,6 +15,7 @@ from constructs import Construct
 from eks_ml import AppConfig, BaseClusterProps, MlVpc, SystemNodesProps
 from eks_ml.inference import InferenceCluster, InferenceClusterProps
 from eks_ml.network import KARPENTER_DISCOVERY_TAG
+from eks_ml.observability import Backend
 from eks_ml.training import TrainingCluster, TrainingClusterProps
 
 
@@ -59,6 +60,8 @@ class InferenceStack(Stack):
                 base=base_cluster_props(config, network, config.inference_cluster_name),
                 subnet_tags={KARPENTER_DISCOVERY_TAG: network.discovery_tag_value},
                 model_services=config.model_services(),
+                # The Prometheus backend's managed scraper must get through the serving namespace's policies.
+                managed_scraper_access=config.observability_backend is Backend.PROMETHEUS,
             ),
         )
         self.base = self.inference.base

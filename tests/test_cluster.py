@@ -109,7 +109,8 @@ def test_native_addons_pinned_and_ordered_around_the_system_nodes(training: _Tem
         assert addon["Properties"].get("AddonVersion") == pinned[name]
         assert addon["Properties"]["ResolveConflicts"] == "OVERWRITE"
     assert json.loads(addons["vpc-cni"][1]["Properties"]["ConfigurationValues"]) == {
-        "env": {"ENABLE_PREFIX_DELEGATION": "true", "WARM_PREFIX_TARGET": "1"}
+        "env": {"ENABLE_PREFIX_DELEGATION": "true", "WARM_PREFIX_TARGET": "1"},
+        "enableNetworkPolicy": "true",  # NetworkPolicies are enforced (the serving namespace relies on it)
     }
     nodes_id, nodes = only(training.resources("Training", "AWS::EKS::Nodegroup"))
     assert {addons[n][0] for n in ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")} <= set(nodes["DependsOn"])

@@ -23,6 +23,7 @@ from .support.manifests import requires_chart_cache, validate_objects
 from .support.synth import joined, library_stack, manifest_id, of_type, resource_id
 
 HELM = "Custom::AWSCDK-EKS-HelmChart"
+CERTIFICATE = "arn:aws:acm:us-west-2:111111111111:certificate/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
 GPU = ModelServiceProps(
     name="llm", instance_type="g6e.xlarge", weights=HubWeights(model_id="Qwen/Qwen3-8B"), parameters_billions=8.2
 )
@@ -34,6 +35,8 @@ NEURON = ModelServiceProps(
     tensor_parallel=2,
     load_timeout=Duration.minutes(45),
     public=True,
+    certificate_arn=CERTIFICATE,
+    allowed_cidrs=["203.0.113.0/24"],
 )
 
 

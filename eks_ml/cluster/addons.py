@@ -19,9 +19,13 @@ from .versions import (
 )
 
 # Prefix delegation hands each ENI slot a /28, so a node runs its max-pods without running out of
-# secondary IPs; a warm prefix keeps pod start-up from waiting on EC2.
+# secondary IPs; a warm prefix keeps pod start-up from waiting on EC2. enableNetworkPolicy makes the VPC
+# CNI's network policy agent enforce NetworkPolicies (off by default; Amazon EKS User Guide, "Restrict Pod
+# network traffic with Kubernetes network policies"): the model-serving namespace relies on them, and pods
+# no policy selects keep all traffic.
 VPC_CNI_CONFIGURATION: Mapping[str, Any] = {
     "env": {"ENABLE_PREFIX_DELEGATION": "true", "WARM_PREFIX_TARGET": "1"},
+    "enableNetworkPolicy": "true",
 }
 
 # Add-ons that must run before nodes can become Ready, and those that need nodes to schedule on.

@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import cdk8s
-from aws_cdk import Stack
+from aws_cdk import Annotations, Stack
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
@@ -24,6 +25,7 @@ from ..k8s.model_service import ModelServiceChart
 from ..network import KARPENTER_DISCOVERY_TAG
 from ..placement import Taint, karpenter_pool, workloads_from_objects
 from ..placement.nodes import AUTO_MODE_DEVICE_RESOURCES
+from .exposure import load_balancer_cidrs, subnet_cidrs
 from .karpenter import Karpenter, check_cluster_name_for_karpenter
 from .load_balancer import LoadBalancerController
 from .metrics import MetricsPipeline
@@ -34,6 +36,7 @@ from .weights import S3WeightsDriver
 # EKS-optimized AL2023 AMI release pinned for Karpenter nodes (never @latest: a new AMI reaches nodes
 # only when this changes). Karpenter picks the NVIDIA or Neuron variant of the release by instance type.
 DEFAULT_AMI_ALIAS = "al2023@v20260728"
+PRIVATE = ec2.SubnetType.PRIVATE_WITH_EGRESS
 _AMI_ALIAS = re.compile(r"^al2023@v\d{8}$")
 
 
@@ -48,6 +51,9 @@ class InferenceClusterProps:
         which MlVpc puts on its private subnets.
     model_services: vLLM servers, each autoscaled on its queue depth. Default: none.
     namespace: where model services run. Default: inference.
+    managed_scraper_access: let the Amazon Managed Service for Prometheus scraper (ObservabilityAddon with
+        Backend.PROMETHEUS) through the serving namespace's default-deny NetworkPolicies, from the private
+        subnets its network interfaces use. Default: False.
     """
 
     base: BaseClusterProps
@@ -56,6 +62,7 @@ class InferenceClusterProps:
     subnet_tags: Mapping[str, str] = field(default_factory=lambda: {KARPENTER_DISCOVERY_TAG: "eks-ml"})
     model_services: Sequence[ModelServiceProps] = ()
     namespace: str = "inference"
+    managed_scraper_access: bool = False
 
 
 class InferenceCluster(Construct):
@@ -64,7 +71,7 @@ class InferenceCluster(Construct):
     ``namespace`` (of the model services), ``pool_specs`` (every instance type a pool may launch),
     ``device_plugins`` (name -> HelmChart; none with Auto Mode), ``model`` (the cluster model); with
     model services also ``load_balancer`` (None with Auto Mode), ``metrics`` and ``s3_weights`` (None
-    without S3 weights)."""
+    without S3 weights); ``admits_managed_scraper`` (props.managed_scraper_access)."""
 
     def __init__(self, scope: Construct, construct_id: str, props: InferenceClusterProps) -> None:
         super().__init__(scope, construct_id)
@@ -85,12 +92,23 @@ class InferenceCluster(Construct):
                 "a pinned AL2023 release such as al2023@v20260728 (never @latest)",
                 "pin a release from the EKS AMI release notes; roll it forward deliberately",
             )
+        if not isinstance(props.managed_scraper_access, bool):
+            problems.add(
+                "managed_scraper_access",
+                props.managed_scraper_access,
+                "True or False (a bool)",
+                "pass managed_scraper_access=True with the Prometheus observability backend, else False",
+            )
         services = [service.name for service in props.model_services]
         for name in sorted({n for n in services if services.count(n) > 1}):
             problems.add("model_services.name", name, "unique service names", "rename one of the services")
+        region = Stack.of(self).region
         for index, service in enumerate(props.model_services):
             field_name = f"model_services[{index}]"
             service.check(field_name, problems)
+            service.exposure().check_placement(field_name, problems, region=region, vpc=props.base.vpc)
+            with problems.collecting():
+                load_balancer_cidrs(props.base.vpc, public=service.public is True)
             if not any(pool.allows(service.instance_type) for pool in props.pools):
                 problems.add(
                     f"{field_name}.instance_type",
@@ -172,6 +190,7 @@ class InferenceCluster(Construct):
         if self.karpenter:
             pools_manifest.node.add_dependency(self.karpenter.chart)  # CRDs and controller first
         self.service_charts: dict[str, ModelServiceChart] = {}
+        self.admits_managed_scraper = props.managed_scraper_access
         if props.model_services:
             self._add_model_services(props, cluster, pools_manifest)
         applied = [obj for _, chart in self.applied_charts for obj in chart.to_json()]
@@ -193,7 +212,7 @@ class InferenceCluster(Construct):
         auto_mode = props.base.auto_mode
         after_system = [self.base.system_nodes] if self.base.system_nodes else []
         namespace_chart = InferenceNamespaceChart(
-            cdk8s.App(), "InferenceNamespace", namespace=props.namespace, auto_mode_ingress_class=auto_mode
+            cdk8s.App(), "InferenceNamespace", namespace=props.namespace, auto_mode=auto_mode
         )
         namespace = self.cluster.add_cdk8s_chart("InferenceNamespace", namespace_chart)
         self.applied_charts.append(("inference-namespace", namespace_chart))
@@ -218,16 +237,32 @@ class InferenceCluster(Construct):
             S3WeightsDriver(self, "S3Weights", cluster=cluster, sources=s3_sources) if s3_sources else None
         )
         region = Stack.of(self).region
+        # The managed scraper's network interfaces sit in the private subnets (eks_ml.observability.prometheus).
+        scraper_cidrs = (
+            subnet_cidrs(self.cluster.vpc, self.cluster.vpc.select_subnets(subnet_type=PRIVATE).subnets)
+            if props.managed_scraper_access
+            else []
+        )
         for service in props.model_services:
             pool = next(p.name for p in props.pools if service.instance_type in {s.name for s in p.specs()})
             chart = ModelServiceChart(
                 cdk8s.App(),
                 f"Model-{service.name}",
-                service.values(namespace=props.namespace, region=region, pool=pool),
+                service.values(
+                    namespace=props.namespace,
+                    region=region,
+                    pool=pool,
+                    load_balancer_cidrs=load_balancer_cidrs(self.cluster.vpc, public=service.public),
+                    scraper_cidrs=scraper_cidrs,
+                ),
             )
             self.service_charts[service.name] = chart
             self.applied_charts.append((f"model-{service.name}", chart))
             manifest = self.cluster.add_cdk8s_chart(f"Model{pascal(service.name)}", chart)
+            if service.public:
+                Annotations.of(manifest).add_warning_v2(
+                    "eks-ml:public-model-endpoint", service.exposure().warning(service.name)
+                )
             manifest.node.add_dependency(namespace, pools)
             if self.load_balancer:
                 manifest.node.add_dependency(self.load_balancer.chart)  # its webhooks admit Services/Ingresses

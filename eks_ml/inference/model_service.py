@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 
 from aws_cdk import Duration
 
+from .. import helm
 from ..catalog import InstanceSpec, lookup
 from ..errors import Problems
-from ..k8s.model_service import AutoscalingValues, ModelServiceValues, S3VolumeValues
+from ..k8s.model_service import AutoscalingValues, ModelServiceValues, S3VolumeValues, ServerNetworkValues
+from .exposure import Exposure
 from .fit import devices_for, fits, types_that_fit, usable_gib, weight_gib
 from .metrics import QUEUE_METRIC
 from .pools import INFERENCE_FAMILIES, POOL_LABEL
@@ -80,7 +82,14 @@ class ModelServiceProps:
         trigger a scale-up. Default: 4. cpu_target: fallback CPU utilisation. Default: 80%.
     load_timeout: how long a replica may take to load the model before it counts as failed; also the
         scale-down stabilisation window. Default: 20 minutes (45 is typical when Neuron compiles).
-    public: internet-facing load balancer. Default: internal.
+    public: internet-facing load balancer (a bool). Default: internal. A public endpoint needs
+        certificate_arn and either allowed_cidrs or allow_any_source=True (eks_ml.inference.exposure).
+    certificate_arn: ACM certificate (in the cluster's region) for an HTTPS-only listener on 443.
+        Default: none (internal endpoints then listen on HTTP 80).
+    allowed_cidrs: client CIDR blocks the load balancer accepts. Default: none (internal: the VPC's
+        networks; public: refused unless allow_any_source=True).
+    allow_any_source: acknowledge that a public endpoint accepts connections from any address although
+        vLLM does not authenticate requests. Default: False.
     """
 
     name: str
@@ -96,11 +105,17 @@ class ModelServiceProps:
     cpu_target: int = 80
     load_timeout: Duration = field(default_factory=lambda: Duration.minutes(20))
     public: bool = False
+    certificate_arn: str | None = None
+    allowed_cidrs: Sequence[str] = ()
+    allow_any_source: bool = False
     image: str | None = None
     extra_args: Sequence[str] = ()
 
     def spec(self) -> InstanceSpec:
         return lookup(self.instance_type, field="instance_type")
+
+    def exposure(self) -> Exposure:
+        return Exposure(self.public, self.certificate_arn, self.allowed_cidrs, self.allow_any_source)
 
     def resolved_tensor_parallel(self, spec: InstanceSpec) -> int:
         if self.tensor_parallel is not None:
@@ -153,6 +168,7 @@ class ModelServiceProps:
         if self.max_model_len < 128:
             problems.add(f"{field}.max_model_len", self.max_model_len, "at least 128 tokens", "use e.g. 8192")
         self._check_weights(field, problems)
+        self.exposure().check(field, problems)
 
     def _check_fit(self, spec: InstanceSpec, field: str, problems: Problems) -> None:
         tp = self.resolved_tensor_parallel(spec)
@@ -196,7 +212,17 @@ class ModelServiceProps:
         elif not _NAME.match(weights.claim_name):
             problems.add(f"{field}.weights.claim_name", weights.claim_name, "a claim name", "name an existing claim")
 
-    def values(self, *, namespace: str, region: str, pool: str | None = None) -> ModelServiceValues:
+    def values(
+        self,
+        *,
+        namespace: str,
+        region: str,
+        load_balancer_cidrs: Sequence[str],
+        scraper_cidrs: Sequence[str] = (),
+        pool: str | None = None,
+    ) -> ModelServiceValues:
+        """``load_balancer_cidrs``: the subnets the service's load balancer sends from; ``scraper_cidrs``:
+        those of a metrics scraper outside the cluster. The server's NetworkPolicy admits both to its port."""
         spec = self.spec()
         tp = self.resolved_tensor_parallel(spec)
         devices = devices_for(spec, tp)
@@ -255,7 +281,15 @@ class ModelServiceProps:
                 cpu_target=self.cpu_target,
                 scale_down_window_seconds=max(300, load_seconds),
             ),
-            ingress_scheme="internet-facing" if self.public else "internal",
+            ingress_annotations=self.exposure().annotations(),
+            network=ServerNetworkValues(
+                load_balancer_cidrs=list(load_balancer_cidrs),
+                scraper_namespaces=[helm.PROMETHEUS.namespace],
+                scraper_cidrs=list(scraper_cidrs),
+                # Only Hub weights are fetched by the server itself; S3 and claim weights are mounted by
+                # node-level CSI drivers, outside the pod's network policy.
+                https_egress=isinstance(self.weights, HubWeights),
+            ),
             s3_volume=s3,
             secret_env=(
                 {"HF_TOKEN": (self.weights.token_secret, "token")}

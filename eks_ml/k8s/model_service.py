@@ -1,5 +1,6 @@
 """A model server as Kubernetes objects: Deployment, Service, PodDisruptionBudget, autoscaling/v2
-HorizontalPodAutoscaler on the server's queue depth, and an ALB Ingress."""
+HorizontalPodAutoscaler on the server's queue depth, an ALB Ingress, and the NetworkPolicy that admits
+the load balancer and the metrics scraper."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import cdk8s
 from cdk8s_plus_35 import k8s
 from constructs import Construct
 
+from .network_policies import allow_server
 from .scrape import scrape_annotations
 
 PORT = 8000
@@ -51,11 +53,24 @@ class ModelServiceValues:
     startup_failure_threshold: int
     termination_grace_seconds: int
     autoscaling: AutoscalingValues
-    ingress_scheme: str
+    # The exposure's ALB annotations (scheme, TLS listener, inbound CIDRs).
+    ingress_annotations: Mapping[str, str]
+    network: ServerNetworkValues
     ingress_class: str = "alb"
     s3_volume: S3VolumeValues | None = None
     # Environment variables read from Secrets: name -> (secret, key).
     secret_env: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerNetworkValues:
+    """Who may reach the server port (the load balancer's subnets, the in-cluster scrapers' namespaces,
+    the managed scraper's subnets) and whether the server may open HTTPS connections out."""
+
+    load_balancer_cidrs: Sequence[str]
+    scraper_namespaces: Sequence[str]
+    scraper_cidrs: Sequence[str]
+    https_egress: bool
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,6 +111,17 @@ class ModelServiceChart(cdk8s.Chart):
         )
         self._autoscaler(values, meta)
         self._ingress(values, meta)
+        allow_server(
+            self,
+            name=values.name,
+            namespace=values.namespace,
+            labels=labels,
+            port=PORT,
+            load_balancer_cidrs=values.network.load_balancer_cidrs,
+            scraper_namespaces=values.network.scraper_namespaces,
+            scraper_cidrs=values.network.scraper_cidrs,
+            https_egress=values.network.https_egress,
+        )
         if values.s3_volume is not None:
             self._s3_volume(values, values.s3_volume, meta)
 
@@ -276,7 +302,7 @@ class ModelServiceChart(cdk8s.Chart):
                 namespace=values.namespace,
                 labels=meta.labels,
                 annotations={
-                    "alb.ingress.kubernetes.io/scheme": values.ingress_scheme,
+                    **values.ingress_annotations,
                     "alb.ingress.kubernetes.io/target-type": "ip",
                     "alb.ingress.kubernetes.io/healthcheck-path": HEALTH_PATH,
                     # Generation requests stream for minutes.

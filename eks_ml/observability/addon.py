@@ -96,6 +96,15 @@ class ObservabilityAddonProps:
             )
         elif self.backend is Backend.PROMETHEUS and isinstance(self.cluster, TrainingCluster | InferenceCluster):
             self._check_scraper_reach(observe(self.cluster), problems)
+            cluster = self.cluster
+            # The serving namespace denies by default: without the opening the scraper never sees vLLM.
+            if isinstance(cluster, InferenceCluster) and cluster.service_charts and not cluster.admits_managed_scraper:
+                problems.add(
+                    "cluster.managed_scraper_access",
+                    False,
+                    "True when the Prometheus backend scrapes an InferenceCluster with model services",
+                    "build the cluster with InferenceClusterProps(managed_scraper_access=True)",
+                )
         if self.backend is Backend.PROMETHEUS and self.cloudwatch_addon_version is not None:
             problems.add(
                 "cloudwatch_addon_version",

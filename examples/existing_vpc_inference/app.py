@@ -35,6 +35,9 @@ class ServingStack(Stack):
             vpc_id="vpc-0a1b2c3d4e5f67890",
             availability_zones=["us-east-1a", "us-east-1b"],
             private_subnet_ids=["subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2"],
+            # The blocks are needed: the serving namespace's NetworkPolicies admit the internal ALB by address.
+            vpc_cidr_block="10.20.0.0/16",
+            private_subnet_ipv4_cidr_blocks=["10.20.0.0/18", "10.20.64.0/18"],
         )
         self.inference = InferenceCluster(
             self,

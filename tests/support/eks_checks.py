@@ -6,7 +6,10 @@ and prove each check can fail on a template built to break it.
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from .manifests import applied_objects
 
 ALL_LOG_TYPES = {"api", "audit", "authenticator", "controllerManager", "scheduler"}
 MAX_IMDS_HOP_LIMIT = 2
@@ -77,5 +80,66 @@ def nodegroup_findings(template: dict[str, Any]) -> list[str]:
     return findings
 
 
+ALB = "alb.ingress.kubernetes.io/"
+
+
+def _enforces_network_policies(template: dict[str, Any], objects: list[dict[str, Any]]) -> bool:
+    """The VPC CNI add-on with enableNetworkPolicy, or EKS Auto Mode's controller switched on."""
+    for addon in _by_type(template, "AWS::EKS::Addon").values():
+        props = addon["Properties"]
+        if props["AddonName"] == "vpc-cni":
+            configuration = json.loads(props.get("ConfigurationValues") or "{}")
+            if configuration.get("enableNetworkPolicy") == "true":
+                return True
+    return any(
+        o["kind"] == "ConfigMap"
+        and (o["metadata"]["name"], o["metadata"].get("namespace")) == ("amazon-vpc-cni", "kube-system")
+        and o.get("data", {}).get("enable-network-policy-controller") == "true"
+        for o in objects
+    )
+
+
+def _default_deny(policy: dict[str, Any]) -> bool:
+    spec = policy["spec"]
+    return (
+        not spec.get("podSelector")
+        and set(spec.get("policyTypes", [])) == {"Ingress", "Egress"}
+        and not spec.get("ingress")
+        and not spec.get("egress")
+    )
+
+
+def exposure_findings(template: dict[str, Any]) -> list[str]:
+    """Internet-facing ALBs must be HTTPS-only with a source allow-list; every namespace that serves
+    through an Ingress must deny by default; NetworkPolicies must be enforced where they are applied."""
+    findings = []
+    objects = applied_objects(template)
+    for ingress in (o for o in objects if o["kind"] == "Ingress"):
+        name = f"Ingress {ingress['metadata'].get('namespace')}/{ingress['metadata']['name']}"
+        annotations = ingress["metadata"].get("annotations", {})
+        if annotations.get(ALB + "scheme") == "internet-facing":
+            if not annotations.get(ALB + "certificate-arn"):
+                findings.append(f"{name}: internet-facing without a TLS certificate")
+            ports = json.loads(annotations.get(ALB + "listen-ports", '[{"HTTP": 80}]'))
+            if any("HTTPS" not in port for port in ports):
+                findings.append(f"{name}: internet-facing with a plain HTTP listener {ports}")
+            if not annotations.get(ALB + "inbound-cidrs"):
+                findings.append(f"{name}: internet-facing without an explicit inbound-cidrs allow-list")
+        namespace = ingress["metadata"].get("namespace")
+        if not any(
+            o["kind"] == "NetworkPolicy" and o["metadata"].get("namespace") == namespace and _default_deny(o)
+            for o in objects
+        ):
+            findings.append(f"{name}: namespace {namespace} has no default-deny NetworkPolicy")
+    if any(o["kind"] == "NetworkPolicy" for o in objects) and not _enforces_network_policies(template, objects):
+        findings.append("NetworkPolicies are applied but nothing enforces them (VPC CNI enableNetworkPolicy is off)")
+    return findings
+
+
 def all_findings(template: dict[str, Any]) -> list[str]:
-    return cluster_findings(template) + launch_template_findings(template) + nodegroup_findings(template)
+    return (
+        cluster_findings(template)
+        + launch_template_findings(template)
+        + nodegroup_findings(template)
+        + exposure_findings(template)
+    )
