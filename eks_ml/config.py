@@ -26,7 +26,7 @@ from .network import NatGateways
 from .network import rules as network_rules
 from .observability.addon import check_alarm_emails
 from .observability.backend import Backend
-from .training import Capacity, CapacitySource, TrainingNodeGroupProps
+from .training import Capacity, CapacitySource, FileSystemPin, LustreProps, TrainingNodeGroupProps
 
 PREFIX = "eks-ml:"
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")  # used in stack and cluster names
@@ -77,6 +77,12 @@ class AppConfig:
     training_reservation_id: str | None = None
     alarm_emails: tuple[str, ...] = ()
     observability_backend: Backend = Backend.CLOUDWATCH
+    training_file_system_pin: FileSystemPin | None = None
+    allow_file_system_replacement: bool = False
+
+    def training_file_system(self) -> LustreProps:
+        """The training file system, guarded by its pin (see the README's "State and redeploys")."""
+        return LustreProps(pin=self.training_file_system_pin, allow_replacement=self.allow_file_system_replacement)
 
     def model_services(self) -> tuple[ModelServiceProps, ...]:
         """The default app's model services on the inference cluster."""
@@ -147,6 +153,38 @@ def _boolean(value: Any) -> bool:
     raise _Invalid("true or false", "write true or false")
 
 
+_PIN_KEYS = {"availabilityZone": str, "efaEnabled": bool, "storageGib": int, "deploymentType": str}
+_PIN_EXAMPLE = '{"availabilityZone": "us-west-2a", "efaEnabled": false, "storageGib": 4800}'
+
+
+def _file_system_pin(value: Any) -> FileSystemPin | None:
+    """A JSON object (in cdk.json, or as a -c string) with the FileSystemPin's settings."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise _Invalid("a JSON object", f"fix the JSON ({exc.msg}), e.g. {_PIN_EXAMPLE}") from None
+    required = set(_PIN_KEYS) - {"deploymentType"}
+    if (
+        not isinstance(value, dict)
+        or not required <= set(value) <= set(_PIN_KEYS)
+        or any(type(value[key]) is not kind for key, kind in _PIN_KEYS.items() if key in value)
+    ):
+        raise _Invalid(
+            "an object with availabilityZone (string), efaEnabled (true/false), storageGib (number) and "
+            "optionally deploymentType (string)",
+            f"copy the stack output FileSystemPin, e.g. {_PIN_EXAMPLE}",
+        )
+    return FileSystemPin(
+        availability_zone=value["availabilityZone"],
+        efa_enabled=value["efaEnabled"],
+        storage_gib=value["storageGib"],
+        **({"deployment_type": value["deploymentType"]} if "deploymentType" in value else {}),
+    )
+
+
 def _integer(value: Any) -> int:
     if isinstance(value, bool):
         raise _Invalid("a whole number", "write a number such as 2")
@@ -190,6 +228,8 @@ _KEYS: Mapping[str, tuple[str, Callable[[Any], Any]]] = {
     "trainingReservationId": ("training_reservation_id", _optional_string),
     "alarmEmails": ("alarm_emails", _string_list),
     "observabilityBackend": ("observability_backend", _enum(Backend)),
+    "trainingFileSystemPin": ("training_file_system_pin", _file_system_pin),
+    "allowFileSystemReplacement": ("allow_file_system_replacement", _boolean),
 }
 # Fields of the training node group's own checks -> the context keys that set them.
 _TRAINING_FIELDS = {

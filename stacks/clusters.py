@@ -43,6 +43,7 @@ class TrainingStack(Stack):
             TrainingClusterProps(
                 base=base_cluster_props(config, network, config.training_cluster_name),
                 node_groups=[config.training_node_group()],
+                file_system=config.training_file_system(),
             ),
         )
         self.base = self.training.base

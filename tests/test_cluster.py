@@ -79,7 +79,8 @@ def test_control_plane_is_hardened(training: _Template) -> None:
         ["0.0.0.0/0"],
     )
     assert len(vpc["SubnetIds"]) == 3 and all("Private" in json.dumps(s) for s in vpc["SubnetIds"])
-    _, key = only(training.resources("Training", "AWS::KMS::Key"))
+    keys = training.resources("Training", "AWS::KMS::Key")
+    _, key = only({k: v for k, v in keys.items() if k.startswith("ClusterSecretsKey")})
     assert key["Properties"]["EnableKeyRotation"] is True
     assert key["DeletionPolicy"] == "Retain"
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from eks_ml import AppConfig, EndpointAccessMode, NatGateways, ValidationError, load_app_config
+from eks_ml.training import FileSystemPin
 
 from .support.synth import CDK_CONTEXT, ROOT
 
@@ -19,7 +20,10 @@ def load(**overrides: Any) -> AppConfig:
 
 def test_default_context_gives_the_documented_defaults() -> None:
     config = load()
-    assert config == AppConfig()
+    # cdk.json pins the training file system at its default settings (README, "State and redeploys").
+    pin = FileSystemPin(availability_zone="us-west-2a", efa_enabled=False, storage_gib=4800)
+    assert config == AppConfig(training_file_system_pin=pin)
+    assert config.training_file_system().settings("us-west-2a") == pin
     assert config.region == "us-west-2"
     assert config.availability_zones == ("us-west-2a", "us-west-2b", "us-west-2c")
     assert config.kubernetes_version == "1.35"

@@ -49,7 +49,8 @@ def key(obj: dict[str, Any]) -> tuple[str, str, str]:
 def test_each_cluster_gets_its_files_in_apply_order(dist: Path) -> None:
     training = yaml.safe_load((dist / "eks-ml-training" / gitops.KUSTOMIZATION).read_text())
     assert training["kind"] == "Kustomization"
-    assert training["resources"] == ["01-training-queues.yaml", "02-lustre-volume.yaml", "03-training-runtimes.yaml"]
+    # The file-system volume and its claim name the file system id (known after deploy): no file of theirs.
+    assert training["resources"] == ["01-training-queues.yaml", "02-training-runtimes.yaml"]
     inference = yaml.safe_load((dist / "eks-ml-inference" / gitops.KUSTOMIZATION).read_text())
     assert inference["resources"] == [
         "01-node-pools.yaml",
@@ -84,7 +85,11 @@ def test_exported_objects_are_exactly_what_the_stack_applies(
         assert applied[key(obj)] == obj
     # Only the objects holding deploy-time values stay with the stack.
     missing = set(applied) - {key(obj) for obj in exported}
-    assert missing == ({("PersistentVolume", "", "fsx")} if stack == "Training" else set())
+    assert missing == (
+        {("PersistentVolume", "", "fsx-TOKEN"), ("PersistentVolumeClaim", "training", "fsx")}
+        if stack == "Training"
+        else set()
+    )
 
 
 def test_exported_yaml_has_no_cdk_tokens(dist: Path) -> None:
@@ -102,7 +107,7 @@ def test_exported_objects_pass_the_validator(dist: Path) -> None:
 def test_the_readme_names_helm_releases_and_what_was_left_out(dist: Path) -> None:
     readme = (dist / "eks-ml-training" / "README.md").read_text()
     assert f"kueue: {helm.KUEUE.repository} kueue {helm.KUEUE.version}, namespace kueue-system" in readme
-    assert "lustre-volume: PersistentVolume/fsx: holds values known only after deploy" in readme
+    assert "lustre-volume: PersistentVolumeClaim/fsx: holds values known only after deploy" in readme
     inference = (dist / "eks-ml-inference" / "README.md").read_text()
     assert f"karpenter {helm.KARPENTER.version}" in inference and "Not exported" not in inference
 

@@ -118,7 +118,7 @@ def test_the_alert_topic_is_encrypted_tls_only_and_open_to_cloudwatch(default_sy
     (policy,) = of_type(template, "AWS::SNS::TopicPolicy").values()
     deny = policy["Properties"]["PolicyDocument"]["Statement"][0]
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-    (key,) = of_type(template, "AWS::KMS::Key").values()
+    (key,) = [k for lid, k in of_type(template, "AWS::KMS::Key").items() if lid.startswith("ObservabilityAlertsKey")]
     assert key["Properties"]["EnableKeyRotation"] is True
     grants = [
         s
@@ -165,7 +165,7 @@ def test_your_own_topic_and_emails_get_the_alarms(inference_cluster: InferenceCl
     assert addon.topic_key is None
     template = assertions.Template.from_stack(stack)
     template.resource_count_is("AWS::SNS::Topic", 0)
-    template.resource_count_is("AWS::KMS::Key", 0)
+    template.resource_count_is("AWS::KMS::Key", 1)  # the log groups' key; no topic key
     template.has_resource_properties(
         "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "oncall@example.com", "TopicArn": topic.topic_arn}
     )

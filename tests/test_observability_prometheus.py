@@ -102,7 +102,8 @@ def test_alerts_go_to_the_topic_which_lets_the_workspace_publish(prometheus_synt
     publish = next(s for s in statements if s.get("Principal") == {"Service": "aps.amazonaws.com"})
     assert set(publish["Action"]) == {"sns:Publish", "sns:GetTopicAttributes"}
     assert "aws:SourceArn" in publish["Condition"]["ArnEquals"]
-    key_statements = only(template, "AWS::KMS::Key")["KeyPolicy"]["Statement"]
+    (alerts_key,) = [k for lid, k in of_type(template, "AWS::KMS::Key").items() if "AlertsKey" in lid]
+    key_statements = alerts_key["Properties"]["KeyPolicy"]["Statement"]
 
     def services(statement: dict[str, Any]) -> list[str]:
         service = statement["Principal"].get("Service", [])

@@ -125,7 +125,13 @@ def test_static_volume_and_rwx_claim(default_fs: Any) -> None:
     assert volume["spec"]["csi"]["driver"] == "fsx.csi.aws.com"
     assert volume["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
     assert volume["spec"]["accessModes"] == claim["spec"]["accessModes"] == ["ReadWriteMany"]
-    assert claim["spec"]["volumeName"] == volume["metadata"]["name"] == "fsx"
+    # The volume is named after the file system (its id is a token until deploy); the claim keeps "fsx".
+    assert (
+        claim["spec"]["volumeName"]
+        == volume["metadata"]["name"]
+        == f"fsx-{cluster.file_system.file_system.file_system_id}"
+    )
+    assert claim["metadata"]["name"] == "fsx"
     assert claim["metadata"]["namespace"] == "training"
     assert claim["spec"]["resources"]["requests"]["storage"] == "4800Gi"
     assert set(volume["spec"]["csi"]["volumeAttributes"]) == {"dnsname", "mountname"}

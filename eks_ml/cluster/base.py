@@ -13,7 +13,9 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from .._registry import claim_unique_name
 from ..errors import Problems
+from ..log_encryption import encrypt_log_groups_within, encrypted_log_group, logs_key
 from ..placement import ClusterModel, managed_node_group
 from ..placement.nodes import auto_mode_pools
 from . import rules
@@ -70,6 +72,11 @@ class BaseClusterProps:
     control_plane_log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS
 
 
+def control_plane_log_group_name(cluster_name: str) -> str:
+    """The group EKS sends control-plane logs to (EKS user guide, control plane logging)."""
+    return f"/aws/eks/{cluster_name}/cluster"
+
+
 def _endpoint(mode: EndpointAccessMode, cidrs: Sequence[str]) -> eks.EndpointAccess:
     if mode is EndpointAccessMode.PRIVATE:
         return eks.EndpointAccess.PRIVATE
@@ -88,7 +95,8 @@ class BaseCluster(Construct):
     """An EKS cluster ready for ML add-ons.
 
     Attributes: ``cluster`` (aws_eks_v2.Cluster), ``cluster_name``, ``endpoint_access``, ``kubernetes_release``,
-    ``secrets_key``, ``control_plane_logs``, ``system_nodes`` (None with Auto Mode), ``addons``,
+    ``secrets_key``, ``logs_key`` (encrypts the control-plane logs), ``kubectl_logs_key`` (the kubectl
+    provider's Lambda logs), ``control_plane_logs``, ``system_nodes`` (None with Auto Mode), ``addons``,
     ``system_placement`` (where controllers run), ``model`` (the cluster model, with the system nodes or
     Auto Mode's built-in pools as its first node sources).
     """
@@ -107,6 +115,13 @@ class BaseCluster(Construct):
         with problems.collecting():
             release_for(props.kubernetes_version)
         problems.raise_if_any()
+        claim_unique_name(
+            self,
+            kind="EKS cluster",
+            name=props.cluster_name,
+            field="cluster_name",
+            fix="give each cluster of the app its own cluster_name (or put them in different accounts or regions)",
+        )
         self.kubernetes_release = release_for(props.kubernetes_version)
 
         public_cidrs = list(props.public_access_cidrs or [OPEN_TO_THE_INTERNET])
@@ -127,13 +142,23 @@ class BaseCluster(Construct):
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        # EKS writes to this exact group name; creating it first lets us set its retention.
-        self.control_plane_logs = logs.LogGroup(
+        # EKS writes its control-plane logs to this exact group and creates it only when it is missing:
+        # creating it first gives it our retention and our key. Its name follows from the cluster name, so
+        # after the stack is deleted (the group is retained) a redeploy of the same cluster name needs the
+        # old group deleted or imported first (README, "State and redeploys").
+        control_plane_group = control_plane_log_group_name(props.cluster_name)
+        self.logs_key = logs_key(
+            self,
+            "ControlPlaneLogsKey",
+            description=f"CloudWatch Logs encryption of the control-plane logs of EKS cluster {props.cluster_name}",
+            name_patterns=[control_plane_group],
+        )
+        self.control_plane_logs = encrypted_log_group(
             self,
             "ControlPlaneLogs",
-            log_group_name=f"/aws/eks/{props.cluster_name}/cluster",
+            log_group_name=control_plane_group,
+            key=self.logs_key,
             retention=props.control_plane_log_retention,
-            removal_policy=RemovalPolicy.RETAIN,
         )
         capacity = (
             {
@@ -161,6 +186,13 @@ class BaseCluster(Construct):
             **capacity,  # type: ignore[arg-type]
         )
         self.cluster.node.add_dependency(self.control_plane_logs)
+        # A key of its own: the control-plane key is created before the cluster, these groups after it.
+        self.kubectl_logs_key = encrypt_log_groups_within(
+            self,
+            "KubectlLogsKey",
+            within=self.cluster,
+            description=f"CloudWatch Logs encryption of the kubectl provider logs of EKS cluster {props.cluster_name}",
+        )
         acknowledge_cluster(self.cluster)
 
         for arn in props.admin_principal_arns:

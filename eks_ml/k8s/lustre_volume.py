@@ -26,15 +26,22 @@ class LustreVolumeValues:
 class LustreVolumeChart(cdk8s.Chart):
     """PersistentVolume (Retain: deleting the claim never deletes data) and a RWX claim bound to exactly
     that volume, so every pod of a job mounts the same file system. The namespace must exist: in a
-    TrainingCluster the queues chart creates it first."""
+    TrainingCluster the queues chart creates it first.
+
+    The volume is named after the file system (``<name>-<file system id>``, e.g. ``fsx-fs-0abc...``): a
+    volume's source is immutable, so a replaced file system gets a new volume object (the old one is
+    pruned, its data kept) instead of a failed patch of the old one. The claim keeps its name, which jobs
+    mount."""
 
     def __init__(self, scope: Construct, construct_id: str, values: LustreVolumeValues) -> None:
         super().__init__(scope, construct_id, disable_resource_name_hashes=True)
         capacity = {"storage": k8s.Quantity.from_string(f"{values.storage_gib}Gi")}
+        # File system ids (fs-<17 hex digits>) are valid in a DNS-1123 name.
+        self.volume_name = f"{values.name}-{values.file_system_id}"
         self.volume = k8s.KubePersistentVolume(
             self,
             "Volume",
-            metadata=k8s.ObjectMeta(name=values.name),
+            metadata=k8s.ObjectMeta(name=self.volume_name),
             spec=k8s.PersistentVolumeSpec(
                 capacity=capacity,
                 access_modes=["ReadWriteMany"],
@@ -55,7 +62,7 @@ class LustreVolumeChart(cdk8s.Chart):
             spec=k8s.PersistentVolumeClaimSpec(
                 access_modes=["ReadWriteMany"],
                 storage_class_name="",
-                volume_name=values.name,
+                volume_name=self.volume_name,
                 resources=k8s.VolumeResourceRequirements(requests=capacity),
             ),
         )

@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from aws_cdk import RemovalPolicy, Stack, Tags
+from aws_cdk import Aws, Stack, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from ..errors import Problems
+from ..log_encryption import encrypted_log_group, logs_key
 from . import rules
 
 # Subnet role tags the AWS Load Balancer Controller uses to discover subnets.
@@ -53,7 +54,7 @@ class MlVpc(Construct):
     """VPC with public and private subnets in each AZ, an S3 gateway endpoint and flow logs.
 
     Attributes: ``vpc``, ``private_subnets`` (a SubnetSelection), ``availability_zones``,
-    ``flow_log_group``, ``discovery_tag_value``.
+    ``flow_log_group``, ``flow_logs_key``, ``discovery_tag_value``.
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: MlVpcProps) -> None:
@@ -73,8 +74,17 @@ class MlVpc(Construct):
 
         self.availability_zones = tuple(props.availability_zones)
         self.discovery_tag_value = props.discovery_tag_value
-        self.flow_log_group = logs.LogGroup(
-            self, "FlowLogs", retention=props.flow_log_retention, removal_policy=RemovalPolicy.RETAIN
+        # No fixed name: CloudFormation names the group <stack name>-<logical id>-<random suffix>, so a
+        # redeploy after the stack (and its retained group) was deleted creates a new group instead of
+        # colliding with the old one. The key may encrypt only groups of this stack's name prefix.
+        self.flow_logs_key = logs_key(
+            self,
+            "FlowLogsKey",
+            description="CloudWatch Logs encryption of the VPC flow logs",
+            name_patterns=[f"{Aws.STACK_NAME}-*"],
+        )
+        self.flow_log_group = encrypted_log_group(
+            self, "FlowLogs", key=self.flow_logs_key, retention=props.flow_log_retention
         )
         self.vpc = ec2.Vpc(
             self,

@@ -19,6 +19,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from .._registry import claim_unique_name
 from ..cluster import EndpointAccessMode
 from ..errors import Problems
 from ..inference import InferenceCluster
@@ -178,6 +179,14 @@ class ObservabilityAddon(Construct):
         problems.raise_if_any()
 
         self.target: ObservedCluster = observe(props.cluster)
+        # Its topic, alarms, rule namespace and log groups are named after the cluster.
+        claim_unique_name(
+            self,
+            kind="observability add-on",
+            name=self.target.name,
+            field="cluster",
+            fix="add one ObservabilityAddon per cluster (it watches the whole cluster)",
+        )
         self.topic_key: kms.Key | None = None
         if props.alarm_topic is None:
             self.topic_key = kms.Key(

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from aws_cdk import RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_eks_v2 as eks
@@ -18,6 +17,7 @@ from constructs import Construct
 
 from .._naming import pascal
 from ..cluster.pod_identity import addon_with_role, pod_identity_role
+from ..log_encryption import encrypted_log_group, logs_key
 from ..nag import acknowledge, managed_policy
 from .cloudwatch_alerts import CLOUDWATCH_ALERTS
 from .target import ObservedCluster
@@ -25,7 +25,10 @@ from .target import ObservedCluster
 ADDON_NAME = "amazon-cloudwatch-observability"
 AGENT_SERVICE_ACCOUNT = "cloudwatch-agent"
 AGENT_POLICIES = ("CloudWatchAgentServerPolicy", "AWSXrayWriteOnlyAccess")
-# The groups the add-on's agent and Fluent Bit write to; created first so their retention is ours.
+# The groups the add-on's agent and Fluent Bit write to. They create a group only when it is missing
+# (Fluent Bit's auto_create_group) and write into an existing one as it is: created first, the groups
+# get our retention and our KMS key. Their names follow from the cluster name (see BaseCluster's
+# control-plane group for what that means on a redeploy).
 LOG_GROUP_KINDS = ("application", "dataplane", "host", "performance")
 
 # Enhanced observability with accelerator (NVIDIA, Neuron, EFA) metrics, and container logs.
@@ -48,7 +51,7 @@ def log_group_name(cluster_name: str, kind: str) -> str:
 
 
 class CloudWatchBackend(Construct):
-    """Attributes: ``role``, ``addon``, ``log_groups`` (kind -> LogGroup), ``alarms`` (key -> Alarm)."""
+    """Attributes: ``role``, ``addon``, ``logs_key``, ``log_groups`` (kind -> LogGroup), ``alarms`` (key -> Alarm)."""
 
     def __init__(
         self,
@@ -61,15 +64,18 @@ class CloudWatchBackend(Construct):
         addon_version: str | None,
     ) -> None:
         super().__init__(scope, construct_id)
+        names = {kind: log_group_name(target.name, kind) for kind in LOG_GROUP_KINDS}
+        self.logs_key = logs_key(
+            self,
+            "LogsKey",
+            description=f"CloudWatch Logs encryption of the Container Insights logs of EKS cluster {target.name}",
+            name_patterns=list(names.values()),
+        )
         self.log_groups = {
-            kind: logs.LogGroup(
-                self,
-                f"{pascal(kind)}Logs",
-                log_group_name=log_group_name(target.name, kind),
-                retention=retention,
-                removal_policy=RemovalPolicy.RETAIN,
+            kind: encrypted_log_group(
+                self, f"{pascal(kind)}Logs", log_group_name=name, key=self.logs_key, retention=retention
             )
-            for kind in LOG_GROUP_KINDS
+            for kind, name in names.items()
         }
         self.role = pod_identity_role(
             self, "AgentRole", description=f"CloudWatch agent and Fluent Bit of EKS cluster {target.name}"

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import cdk8s
-from aws_cdk import Fn, Stack
+from aws_cdk import Fn, RemovalPolicy, Stack
 from aws_cdk import aws_aps as aps
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
@@ -180,7 +180,7 @@ def alert_manager_definition(topic_arn: str, region: str) -> str:
 
 
 class PrometheusBackend(Construct):
-    """Attributes: ``workspace``, ``scraper``, ``rules``, ``exporters`` (release -> HelmChart),
+    """Attributes: ``workspace``, ``workspace_key``, ``scraper``, ``rules``, ``exporters`` (release -> HelmChart),
     ``applied_charts`` (the neuron-monitor chart on clusters with Neuron nodes)."""
 
     def __init__(
@@ -195,15 +195,29 @@ class PrometheusBackend(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         region = Stack.of(self).region
+        # The metrics are the data here: a customer-managed key (chosen at creation only: KmsKeyArn is
+        # create-only) and both retained when the stack is deleted. A redeploy creates a new workspace
+        # (aliases need not be unique), so retention never blocks it. Amazon Managed Service for
+        # Prometheus uses the key through grants it creates as the caller; the key policy's default
+        # statement (the account's IAM policies decide) lets the deploying role make them.
+        self.workspace_key = kms.Key(
+            self,
+            "WorkspaceKey",
+            description=f"Amazon Managed Service for Prometheus workspace of EKS cluster {target.name}",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
         self.workspace = aps.CfnWorkspace(
             self,
             "Workspace",
             alias=target.name,
+            kms_key_arn=self.workspace_key.key_arn,
             # The topic ARN is a token until deploy; Fn.sub keeps the YAML one CloudFormation string.
             alert_manager_definition=Fn.sub(
                 alert_manager_definition("${TopicArn}", region), {"TopicArn": topic.topic_arn}
             ),
         )
+        self.workspace.apply_removal_policy(RemovalPolicy.RETAIN)
         subnets = target.cluster.vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS).subnet_ids
         self.scraper = aps.CfnScraper(
             self,

@@ -4,6 +4,7 @@ from .capacity import Capacity, CapacitySource
 from .cluster import TrainingCluster, TrainingClusterProps
 from .efa import EfaLayout, network_interfaces
 from .lustre import DataRepository, LustreProps, TrainingFileSystem
+from .lustre_rules import FileSystemPin
 from .node_group import (
     ACCELERATOR_LABEL,
     NODE_GROUP_LABEL,
@@ -19,6 +20,7 @@ __all__ = [
     "TRAINING_FAMILIES",
     "Capacity",
     "DataRepository",
+    "FileSystemPin",
     "LustreProps",
     "TrainingFileSystem",
     "CapacitySource",

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import cdk8s
-from aws_cdk import Stack
+from aws_cdk import Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
@@ -99,6 +99,8 @@ class TrainingCluster(Construct):
                     "one AZ for every node group when the cluster has a Lustre file system",
                     "put the groups in the file system's AZ, or set file_system=None",
                 )
+            elif zones and not Token.is_unresolved(zones[0]):
+                props.file_system.check_replacement(zones[0], problems)
         problems.raise_if_any()
 
         self.base = BaseCluster(self, "Base", props.base) if props.base else None

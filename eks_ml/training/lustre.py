@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import cdk8s
-from aws_cdk import RemovalPolicy
+from aws_cdk import Annotations, CfnOutput, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_fsx as fsx
@@ -17,7 +18,7 @@ from ..cluster.pod_identity import addon_with_role, pod_identity_role
 from ..errors import Problems
 from ..k8s import LustreVolumeChart, LustreVolumeValues
 from ..nag import PACK, acknowledge
-from .lustre_rules import check_data_repository, check_lustre
+from .lustre_rules import DEPLOYMENT_TYPE, FileSystemPin, check_data_repository, check_lustre, check_pin
 
 LUSTRE_PORT = 988
 LUSTRE_PORT_RANGE = (1018, 1023)
@@ -42,6 +43,11 @@ class LustreProps:
     efa_enabled: Default: off. On: clients reach the file system over EFA (set at creation only).
     data_repository: Default: none. claim_name: the RWX claim jobs mount (in the cluster's namespace).
     removal_policy: Default: RETAIN, so deleting the stack never deletes data.
+    pin: the create-only settings of the file system already deployed (AZ, EFA, deployment type, size;
+        the stack's ``FileSystemPin`` output after the first deploy). A change that would replace the
+        file system (a new, empty one) is then a ValidationError at synth. Default: none (nothing to
+        protect yet; synth notes the value to pin).
+    allow_replacement: Default: False. True lets a change of a pinned setting replace the file system.
     """
 
     storage_gib: int = 4800
@@ -50,6 +56,24 @@ class LustreProps:
     data_repository: DataRepository | None = None
     claim_name: str = "fsx"
     removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
+    pin: FileSystemPin | None = None
+    allow_replacement: bool = False
+
+    def settings(self, availability_zone: str) -> FileSystemPin:
+        """The create-only settings this configuration gives a file system in ``availability_zone``."""
+        return FileSystemPin(
+            availability_zone=availability_zone,
+            efa_enabled=self.efa_enabled,
+            storage_gib=self.storage_gib,
+            deployment_type=DEPLOYMENT_TYPE,
+        )
+
+    def check_replacement(self, availability_zone: str, problems: Problems) -> None:
+        """Refuse a change of a pinned create-only setting, unless replacement is allowed."""
+        if self.pin is not None:
+            check_pin(
+                self.pin, self.settings(availability_zone), self.allow_replacement, problems, prefix="file_system"
+            )
 
     def check(self, problems: Problems) -> None:
         check_lustre(self.storage_gib, self.throughput_per_tib, self.efa_enabled, problems)
@@ -70,7 +94,7 @@ class TrainingFileSystem(Construct):
     """The file system, its KMS key and security group, the CSI driver add-on, and the volume chart.
 
     Attributes: ``file_system``, ``security_group``, ``key``, ``csi_addon``, ``csi_role``, ``chart``,
-    ``manifest`` (the chart applied to the cluster).
+    ``manifest`` (the chart applied to the cluster), ``settings`` (its create-only settings, a FileSystemPin).
     """
 
     def __init__(
@@ -86,6 +110,16 @@ class TrainingFileSystem(Construct):
         props: LustreProps,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.settings = props.settings(subnet.availability_zone)
+        pin_json = json.dumps(self.settings.as_context(), separators=(",", ":"))
+        # What to pin after the first deploy (README, "State and redeploys").
+        CfnOutput(self, "Pin", value=pin_json, description="eks-ml:trainingFileSystemPin of this file system")
+        if props.pin is None:
+            Annotations.of(self).add_info(
+                f"The training file system is not pinned. After its first deploy, pin {pin_json} "
+                "(LustreProps.pin, or eks-ml:trainingFileSystemPin in cdk.json) so that a change which would "
+                "replace it is refused at synth."
+            )
         self.key = kms.Key(
             self,
             "Key",
@@ -116,7 +150,7 @@ class TrainingFileSystem(Construct):
             security_group=self.security_group,
             removal_policy=props.removal_policy,
             lustre_configuration=fsx.LustreConfiguration(
-                deployment_type=fsx.LustreDeploymentType.PERSISTENT_2,
+                deployment_type=fsx.LustreDeploymentType(DEPLOYMENT_TYPE),
                 per_unit_storage_throughput=props.throughput_per_tib,
                 data_compression_type=fsx.LustreDataCompressionType.LZ4,
             ),
