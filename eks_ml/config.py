@@ -29,9 +29,10 @@ from .observability.backend import Backend
 from .training import Capacity, CapacitySource, TrainingNodeGroupProps
 
 PREFIX = "eks-ml:"
-_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")  # used in stack and cluster names
+_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,29}[a-z0-9])?$")  # used in stack and cluster names and label values
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _ACCOUNT = re.compile(r"^\d{12}$")
+_INTEGER = re.compile(r"^-?\d+$")  # int() would also take "+2", "2_0" and " 2 "; "--2" would raise
 
 
 # The default app's sample model services: the same open-weight model (Apache-2.0, no token needed) on an
@@ -152,7 +153,7 @@ def _integer(value: Any) -> int:
         raise _Invalid("a whole number", "write a number such as 2")
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and _INTEGER.match(value.strip()):
         return int(value)
     raise _Invalid("a whole number", "write a number such as 2")
 
@@ -195,6 +196,9 @@ _KEYS: Mapping[str, tuple[str, Callable[[Any], Any]]] = {
 _TRAINING_FIELDS = {
     "training.instance_type": "trainingInstanceType",
     "training.sizes": "trainingNodeCount",
+    "training.desired_size": "trainingNodeCount",
+    "training.max_size": "trainingNodeCount",
+    "training.availability_zone": "trainingAvailabilityZone",
     "training.capacity.reservation_id": "trainingReservationId",
 }
 
@@ -234,7 +238,7 @@ def _validate(config: AppConfig, problems: Problems) -> None:
         problems.add(
             context_key("name"),
             config.name,
-            "1-31 lowercase letters, digits or '-', starting with a letter",
+            "1-31 lowercase letters, digits or '-', starting with a letter and ending with a letter or digit",
             "use a short name such as eks-ml or team-a-ml",
         )
     if not _REGION.match(config.region):

@@ -12,18 +12,22 @@ from aws_cdk import Stack
 from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
-from .._naming import pascal
+from .._naming import check_unique_ids, pascal
 from ..cluster import BaseCluster, BaseClusterProps
+from ..cluster.base import check_base_props
 from ..cluster._typing import as_icluster
 from ..cluster.device_plugins import install_device_plugins
+from ..aws_names import IAM_ROLE_NAME_MAX, SQS_QUEUE_NAME_MAX, check_derived_name
 from ..errors import Problems
+from ..guards import expect_all, expect_instance, expect_list_of, expect_str, expect_str_map
+from ..kube_names import check_namespace
 from ..k8s.inference_namespace import InferenceNamespaceChart
 from ..k8s.karpenter_pools import NodeClassValues, NodePoolsChart
 from ..k8s.model_service import ModelServiceChart
 from ..network import KARPENTER_DISCOVERY_TAG
 from ..placement import Taint, karpenter_pool, workloads_from_objects
 from ..placement.nodes import AUTO_MODE_DEVICE_RESOURCES
-from .karpenter import Karpenter
+from .karpenter import Karpenter, interruption_queue_name, node_role_name
 from .load_balancer import LoadBalancerController
 from .metrics import MetricsPipeline
 from .model_service import ModelServiceProps, S3Weights
@@ -68,33 +72,7 @@ class InferenceCluster(Construct):
     def __init__(self, scope: Construct, construct_id: str, props: InferenceClusterProps) -> None:
         super().__init__(scope, construct_id)
         problems = Problems()
-        if not props.pools:
-            problems.add("pools", [], "at least one node pool", "add a NodePoolProps or keep the defaults")
-        names = [pool.name for pool in props.pools]
-        for name in sorted({n for n in names if names.count(n) > 1}):
-            problems.add("pools.name", name, "unique pool names", "rename one of the pools")
-        for index, pool in enumerate(props.pools):
-            pool.check(f"pools[{index}]", problems)
-        if not _AMI_ALIAS.match(props.ami_alias):
-            problems.add(
-                "ami_alias",
-                props.ami_alias,
-                "a pinned AL2023 release such as al2023@v20260728 (never @latest)",
-                "pin a release from the EKS AMI release notes; roll it forward deliberately",
-            )
-        services = [service.name for service in props.model_services]
-        for name in sorted({n for n in services if services.count(n) > 1}):
-            problems.add("model_services.name", name, "unique service names", "rename one of the services")
-        for index, service in enumerate(props.model_services):
-            field_name = f"model_services[{index}]"
-            service.check(field_name, problems)
-            if not any(pool.allows(service.instance_type) for pool in props.pools):
-                problems.add(
-                    f"{field_name}.instance_type",
-                    service.instance_type,
-                    "a type some node pool may launch",
-                    "add the type (or its family's default pool) to pools",
-                )
+        _check_props(props, problems)
         problems.raise_if_any()
 
         self.base = BaseCluster(self, "Base", props.base)
@@ -213,9 +191,63 @@ class InferenceCluster(Construct):
             )
             self.service_charts[service.name] = chart
             self.applied_charts.append((f"model-{service.name}", chart))
-            manifest = self.cluster.add_cdk8s_chart(f"Model{pascal(service.name)}", chart)
+            manifest = self.cluster.add_cdk8s_chart(_service_id(service.name), chart)
             manifest.node.add_dependency(namespace, pools)
             if self.load_balancer:
                 manifest.node.add_dependency(self.load_balancer.chart)  # its webhooks admit Services/Ingresses
             if self.s3_weights and isinstance(service.weights, S3Weights):
                 manifest.node.add_dependency(self.s3_weights.addon)
+
+
+def _check_props(props: InferenceClusterProps, problems: Problems) -> None:
+    if not expect_all(
+        expect_instance(props.base, BaseClusterProps, "base", problems, fix="pass base=BaseClusterProps(...)"),
+        expect_list_of(props.pools, NodePoolProps, "pools", problems),
+        expect_list_of(props.model_services, ModelServiceProps, "model_services", problems),
+        expect_str(props.ami_alias, "ami_alias", problems),
+        expect_str_map(props.subnet_tags, "subnet_tags", problems),
+        expect_str(props.namespace, "namespace", problems),
+    ):
+        return
+    check_base_props(props.base, problems, prefix="base.")
+    check_namespace(props.namespace, "namespace", problems)
+    if isinstance(props.base.cluster_name, str) and not props.base.auto_mode:
+        # Karpenter's node role and interruption queue are named after the cluster (EC2NodeClasses name the role).
+        name = props.base.cluster_name
+        check_derived_name(node_role_name(name), IAM_ROLE_NAME_MAX, "IAM role", "base.cluster_name", name, problems)
+        check_derived_name(
+            interruption_queue_name(name), SQS_QUEUE_NAME_MAX, "SQS queue", "base.cluster_name", name, problems
+        )
+    if not props.pools:
+        problems.add("pools", [], "at least one node pool", "add a NodePoolProps or keep the defaults")
+    names = [pool.name for pool in props.pools if isinstance(pool.name, str)]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.add("pools.name", name, "unique pool names", "rename one of the pools")
+    pools_ok = all([pool.check(f"pools[{index}]", problems) for index, pool in enumerate(props.pools)])
+    if not _AMI_ALIAS.match(props.ami_alias):
+        problems.add(
+            "ami_alias",
+            props.ami_alias,
+            "a pinned AL2023 release such as al2023@v20260728 (never @latest)",
+            "pin a release from the EKS AMI release notes; roll it forward deliberately",
+        )
+    services = [service.name for service in props.model_services if isinstance(service.name, str)]
+    for name in sorted({n for n in services if services.count(n) > 1}):
+        problems.add("model_services.name", name, "unique service names", "rename one of the services")
+    for index, service in enumerate(props.model_services):
+        field_name = f"model_services[{index}]"
+        if not service.check(field_name, problems) or not pools_ok:
+            continue
+        if not any(pool.allows(service.instance_type) for pool in props.pools):
+            problems.add(
+                f"{field_name}.instance_type",
+                service.instance_type,
+                "a type some node pool may launch",
+                "add the type (or its family's default pool) to pools",
+            )
+    # Each service's manifest is a child of the cluster construct, named Model<PascalName>.
+    check_unique_ids(services, _service_id, "model_services.name", problems)
+
+
+def _service_id(name: str) -> str:
+    return f"Model{pascal(name)}"

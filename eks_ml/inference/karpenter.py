@@ -41,6 +41,16 @@ NODE_POLICIES = (
 )
 
 
+def node_role_name(cluster_name: str) -> str:
+    """The Karpenter node role's fixed name (IAM allows 64 characters)."""
+    return f"{cluster_name}-karpenter-node"
+
+
+def interruption_queue_name(cluster_name: str) -> str:
+    """The interruption queue's name (SQS allows 80 characters)."""
+    return f"{cluster_name}-karpenter"
+
+
 class Karpenter(Construct):
     """Attributes: ``controller_role``, ``node_role``, ``node_role_name`` (named by every EC2NodeClass),
     ``queue``, ``crds`` (the karpenter-crd release, installed and upgraded before the controller), ``chart``."""
@@ -60,7 +70,7 @@ class Karpenter(Construct):
         self.queue = sqs.Queue(
             self,
             "InterruptionQueue",
-            queue_name=f"{cluster_name}-karpenter",
+            queue_name=interruption_queue_name(cluster_name),
             retention_period=Duration.minutes(5),  # an interruption notice is useless after two minutes
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
@@ -80,7 +90,7 @@ class Karpenter(Construct):
             )
 
         # A fixed name: EC2NodeClasses name the role in their manifests, which must hold no CDK tokens.
-        self.node_role_name = f"{cluster_name}-karpenter-node"
+        self.node_role_name = node_role_name(cluster_name)
         self.node_role = iam.Role(
             self,
             "NodeRole",

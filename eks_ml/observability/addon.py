@@ -21,6 +21,7 @@ from constructs import Construct
 
 from ..cluster import EndpointAccessMode
 from ..errors import Problems
+from ..guards import expect_all, expect_enum, expect_instance, expect_int, expect_number, expect_str, expect_str_list
 from ..inference import InferenceCluster
 from ..training import TrainingCluster
 from .backend import Backend
@@ -72,7 +73,25 @@ class ObservabilityAddonProps:
     cloudwatch_addon_version: str | None = None
     thresholds: Thresholds = field(default_factory=Thresholds)
 
+    def _check_shapes(self, problems: Problems) -> bool:
+        return expect_all(
+            expect_enum(self.backend, Backend, "backend", problems),
+            self.alarm_topic is None or hasattr(self.alarm_topic, "topic_arn") or expect_instance(
+                self.alarm_topic, sns.Topic, "alarm_topic", problems, fix="pass an sns topic or None"
+            ),
+            expect_str_list(self.alarm_emails, "alarm_emails", problems),
+            expect_enum(self.log_retention, logs.RetentionDays, "log_retention", problems),
+            expect_str(self.cloudwatch_addon_version, "cloudwatch_addon_version", problems, optional=True),
+            expect_instance(self.thresholds, Thresholds, "thresholds", problems, fix="pass Thresholds(...)")
+            and expect_all(
+                expect_number(self.thresholds.latency_p95_seconds, "thresholds.latency_p95_seconds", problems),
+                expect_int(self.thresholds.queue_depth, "thresholds.queue_depth", problems),
+            ),
+        )
+
     def check(self, problems: Problems) -> None:
+        if not self._check_shapes(problems):
+            return
         if not isinstance(self.cluster, TrainingCluster | InferenceCluster):
             problems.add(
                 "cluster",
