@@ -25,7 +25,18 @@ from .plan import DEFAULT_CHECKPOINT_GIB, AppPlan, plan_app
 def _context(cdk_json: Path, overrides: Sequence[str]) -> dict[str, Any]:
     context: dict[str, Any] = {}
     if cdk_json.exists():
-        context.update(json.loads(cdk_json.read_text()).get("context", {}))
+        try:
+            document = json.loads(cdk_json.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValidationError.single(
+                "--cdk-json", str(cdk_json), "a JSON file", f"fix the JSON at line {exc.lineno}: {exc.msg}"
+            ) from None
+        found = document.get("context", {}) if isinstance(document, dict) else None
+        if not isinstance(found, dict):
+            raise ValidationError.single(
+                "--cdk-json", str(cdk_json), 'an object with a "context" object', 'write {"context": {...}}'
+            )
+        context.update(found)
     for item in overrides:
         key, separator, value = item.partition("=")
         if not separator:

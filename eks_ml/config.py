@@ -20,7 +20,7 @@ from aws_cdk import Duration
 from .cluster import DEFAULT_KUBERNETES_VERSION, EndpointAccessMode, release_for
 from .cluster import rules as cluster_rules
 from .cluster.system_nodes import check_system_instance_type, parse_instance_type
-from .errors import Problems
+from .errors import Problem, Problems
 from .inference.model_service import HubWeights, ModelServiceProps
 from .network import NatGateways
 from .network import rules as network_rules
@@ -286,4 +286,6 @@ def _validate_training(config: AppConfig, problems: Problems) -> None:
     config.training_node_group().check("training", group_problems)
     for problem in group_problems.found:
         key = _TRAINING_FIELDS.get(problem.field)
-        problems.add(PREFIX + key if key else problem.field, problem.value, problem.allowed, problem.fix)
+        mapped = Problem(PREFIX + key if key else problem.field, problem.value, problem.allowed, problem.fix)
+        if mapped not in problems.found:  # desired and max size both come from eks-ml:trainingNodeCount
+            problems.found.append(mapped)

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from enum import Enum
 from typing import Any
 
-from aws_cdk import Duration, Token
+from aws_cdk import Duration
 
 from .errors import Problems
 
@@ -73,7 +73,8 @@ def expect_str(value: Any, field: str, problems: Problems, *, optional: bool = F
 def expect_enum(value: Any, enum_type: type[Enum], field: str, problems: Problems) -> bool:
     if isinstance(value, enum_type):
         return True
-    members = ", ".join(f"{enum_type.__name__}.{m.name}" for m in enum_type)
+    names = [f"{enum_type.__name__}.{m.name}" for m in enum_type]
+    members = ", ".join(names) if len(names) <= 6 else f"{', '.join(names[:3])} ... ({len(names)} members)"
     match = next((m for m in enum_type if value in (m.value, m.name) or str(value).upper() == m.name), None)
     fix = f"use {enum_type.__name__}.{match.name}, not the string" if match else f"use one of {members}"
     problems.add(field, value, f"one of {members}" + _got(value), fix)
@@ -104,10 +105,12 @@ def expect_str_list(value: Any, field: str, problems: Problems, *, optional: boo
     if not isinstance(value, Sequence) or isinstance(value, bytes):
         problems.add(field, value, "a list of strings" + _got(value), "pass a list such as ['a', 'b']")
         return False
-    wrong = [item for item in value if not isinstance(item, str) or (not item and not Token.is_unresolved(item))]
-    if wrong:
-        problems.add(field, wrong[0], "a list of non-empty strings" + _got(wrong[0]), "quote every item of the list")
-        return False
+    for index, item in enumerate(value):
+        if not isinstance(item, str) or not item:
+            problems.add(
+                f"{field}[{index}]", item, "a list of non-empty strings" + _got(item), "quote every item of the list"
+            )
+            return False
     return True
 
 
@@ -131,7 +134,7 @@ def expect_instance(value: Any, kinds: type | tuple[type, ...], field: str, prob
     if isinstance(value, kinds):
         return True
     names = " or ".join(k.__name__ for k in (kinds if isinstance(kinds, tuple) else (kinds,)))
-    problems.add(field, value, f"a {names}" + _got(value), fix)
+    problems.add(field, value, f"an object of type {names}" + _got(value), fix)
     return False
 
 

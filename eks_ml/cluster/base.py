@@ -119,7 +119,7 @@ def check_base_props(props: BaseClusterProps, problems: Problems, prefix: str = 
     if subnets is not None and len(zones) < 2:
         problems.add(
             f"{prefix}vpc",
-            sorted(zones),
+            f"private subnets in {len(zones)} AZ",
             "private subnets in at least two AZs (EKS places control-plane interfaces in two or more)",
             "use a VPC with private subnets in two or more AZs, e.g. MlVpc",
         )

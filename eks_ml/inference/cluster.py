@@ -13,17 +13,17 @@ from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
 from .._naming import check_unique_ids, pascal
-from ..cluster import BaseCluster, BaseClusterProps
-from ..cluster.base import check_base_props
-from ..cluster._typing import as_icluster
-from ..cluster.device_plugins import install_device_plugins
 from ..aws_names import IAM_ROLE_NAME_MAX, SQS_QUEUE_NAME_MAX, check_derived_name
+from ..cluster import BaseCluster, BaseClusterProps
+from ..cluster._typing import as_icluster
+from ..cluster.base import check_base_props
+from ..cluster.device_plugins import install_device_plugins
 from ..errors import Problems
 from ..guards import expect_all, expect_instance, expect_list_of, expect_str, expect_str_map
-from ..kube_names import check_namespace
 from ..k8s.inference_namespace import InferenceNamespaceChart
 from ..k8s.karpenter_pools import NodeClassValues, NodePoolsChart
 from ..k8s.model_service import ModelServiceChart
+from ..kube_names import check_namespace
 from ..network import KARPENTER_DISCOVERY_TAG
 from ..placement import Taint, karpenter_pool, workloads_from_objects
 from ..placement.nodes import AUTO_MODE_DEVICE_RESOURCES

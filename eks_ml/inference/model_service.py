@@ -21,8 +21,8 @@ from ..guards import (
     expect_str,
     expect_str_list,
 )
-from ..kube_names import check_dns_label, check_dns_subdomain
 from ..k8s.model_service import AutoscalingValues, ModelServiceValues, S3VolumeValues
+from ..kube_names import check_dns_label, check_dns_subdomain
 from .fit import devices_for, fits, types_that_fit, usable_gib, weight_gib
 from .metrics import QUEUE_METRIC
 from .pools import INFERENCE_FAMILIES, POOL_LABEL

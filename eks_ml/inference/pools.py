@@ -93,7 +93,11 @@ class NodePoolProps:
             expect_str(self.disruption_budget, f"{field}.disruption_budget", problems),
             self.root_volume_gib is None
             or expect_int(
-                self.root_volume_gib, f"{field}.root_volume_gib", problems, minimum=MIN_ROOT_VOLUME_GIB, maximum=MAX_GP3_GIB
+                self.root_volume_gib,
+                f"{field}.root_volume_gib",
+                problems,
+                minimum=MIN_ROOT_VOLUME_GIB,
+                maximum=MAX_GP3_GIB,
             ),
             expect_str_map(self.labels, f"{field}.labels", problems),
         )

@@ -25,7 +25,7 @@ _AZ_NAME = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$")
 AZ_LETTERS_ANY_REGION = "abcdef"
 AZ_LETTERS = {"us-east-1": "abcdef", "us-east-2": "abc", "us-west-2": "abcd"}
 # RFC 1918 private ranges (ipaddress's is_private also counts loopback, link-local and benchmark ranges).
-RFC1918 = tuple(ipaddress.ip_network(block) for block in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+RFC1918 = tuple(ipaddress.IPv4Network(block) for block in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 # AWS allows VPC CIDR blocks from /16 (largest) to /28 (smallest).
 VPC_PREFIX_RANGE = (16, 28)
 

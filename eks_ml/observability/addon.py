@@ -76,9 +76,9 @@ class ObservabilityAddonProps:
     def _check_shapes(self, problems: Problems) -> bool:
         return expect_all(
             expect_enum(self.backend, Backend, "backend", problems),
-            self.alarm_topic is None or hasattr(self.alarm_topic, "topic_arn") or expect_instance(
-                self.alarm_topic, sns.Topic, "alarm_topic", problems, fix="pass an sns topic or None"
-            ),
+            self.alarm_topic is None
+            or hasattr(self.alarm_topic, "topic_arn")
+            or expect_instance(self.alarm_topic, sns.Topic, "alarm_topic", problems, fix="pass an sns topic or None"),
             expect_str_list(self.alarm_emails, "alarm_emails", problems),
             expect_enum(self.log_retention, logs.RetentionDays, "log_retention", problems),
             expect_str(self.cloudwatch_addon_version, "cloudwatch_addon_version", problems, optional=True),

@@ -14,15 +14,15 @@ from constructs import Construct
 from .._naming import check_unique_ids, pascal
 from ..catalog import InstanceSpec
 from ..cluster import BaseCluster, BaseClusterProps
-from ..cluster.base import check_base_props
 from ..cluster._typing import as_icluster
+from ..cluster.base import check_base_props
 from ..cluster.registries import eks_image_registry
 from ..cluster.system_nodes import SystemPlacement
 from ..errors import Problems
 from ..guards import expect_all, expect_instance, expect_list_of, expect_str
+from ..k8s import TrainingQueuesChart, TrainingQueuesValues, TrainingRuntimesChart, TrainJobsChart
 from ..kube_names import check_namespace
 from ..network.rules import private_subnets
-from ..k8s import TrainingQueuesChart, TrainingQueuesValues, TrainingRuntimesChart, TrainJobsChart
 from ..placement import ClusterModel, Taint, managed_node_group, workloads_from_objects
 from ..placement.nodes import existing_nodes
 from .efa import efa_security_group
@@ -240,11 +240,11 @@ class TrainingCluster(Construct):
         """The one private subnet of the group's AZ: EFA and placement groups need a single AZ."""
         if vpc is None or not hasattr(vpc, "select_subnets"):
             return None  # reported by the VPC's own check
-        subnets = private_subnets(vpc, "cluster.vpc" if field.startswith("node_groups") else field, Problems())
+        subnets = private_subnets(vpc, field, Problems())  # a VPC without them is reported by the VPC check
         if not subnets:
             return None  # reported once by the base cluster's or the imported cluster's VPC check
-        if group.availability_zone is None:
-            return subnets[0] if subnets else None
+        if not isinstance(group.availability_zone, str):  # None, or a wrong type reported by the group's check
+            return subnets[0] if group.availability_zone is None else None
         for subnet in subnets:
             if subnet.availability_zone == group.availability_zone:
                 return subnet

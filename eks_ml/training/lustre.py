@@ -16,8 +16,8 @@ from constructs import Construct
 from ..cluster.pod_identity import addon_with_role, pod_identity_role
 from ..errors import Problems
 from ..guards import expect_all, expect_bool, expect_enum, expect_instance, expect_int, expect_str
-from ..kube_names import check_dns_subdomain
 from ..k8s import LustreVolumeChart, LustreVolumeValues
+from ..kube_names import check_dns_subdomain
 from ..nag import PACK, acknowledge
 from .lustre_rules import check_data_repository, check_lustre
 
@@ -69,7 +69,9 @@ class LustreProps:
             )
             and expect_all(
                 expect_str(self.data_repository.s3_path, f"{field}.data_repository.s3_path", problems),
-                expect_str(self.data_repository.file_system_path, f"{field}.data_repository.file_system_path", problems),
+                expect_str(
+                    self.data_repository.file_system_path, f"{field}.data_repository.file_system_path", problems
+                ),
             ),
             expect_str(self.claim_name, f"{field}.claim_name", problems),
             expect_enum(self.removal_policy, RemovalPolicy, f"{field}.removal_policy", problems),

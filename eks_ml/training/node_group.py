@@ -76,11 +76,14 @@ class TrainingNodeGroupProps:
             expect_str(self.instance_type, f"{field}.instance_type", problems),
             expect_int(self.desired_size, f"{field}.desired_size", problems, maximum=MAX_NODES),
             expect_int(self.min_size, f"{field}.min_size", problems, maximum=MAX_NODES),
-            self.max_size is None
-            or expect_int(self.max_size, f"{field}.max_size", problems, maximum=MAX_NODES),
+            self.max_size is None or expect_int(self.max_size, f"{field}.max_size", problems, maximum=MAX_NODES),
             expect_str(self.availability_zone, f"{field}.availability_zone", problems, optional=True),
             expect_instance(
-                self.capacity, Capacity, f"{field}.capacity", problems, fix="use Capacity.on_demand() or .reservation(id)"
+                self.capacity,
+                Capacity,
+                f"{field}.capacity",
+                problems,
+                fix="use Capacity.on_demand() or .reservation(id)",
             ),
             self.placement_group is None or expect_bool(self.placement_group, f"{field}.placement_group", problems),
             expect_enum(self.efa_layout, EfaLayout, f"{field}.efa_layout", problems),
