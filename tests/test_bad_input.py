@@ -261,6 +261,13 @@ CASES: list[Case] = [
         "base",
         "BaseClusterProps(",
     ),  # type: ignore[arg-type]
+    Case(
+        "types",
+        "training-cluster-name-str",
+        lambda: TrainingCluster(_stack(), "T", TrainingClusterProps(cluster="my-cluster")),
+        "cluster",
+        "from_cluster_attributes",
+    ),  # type: ignore[arg-type]
     Case("types", "inference-ami-int", inference(ami_alias=20260728), "ami_alias", STR),
     Case("types", "inference-namespace-none", inference(namespace=None), "namespace", STR),
     Case("types", "inference-subnet-tags-str", inference(subnet_tags="karpenter.sh/discovery=ml"), "subnet_tags", DICT),
@@ -805,7 +812,7 @@ def test_the_suite_is_large_and_covers_every_entry_point() -> None:
     assert len(CASES) >= 150
     by_category = Counter(c.category for c in CASES)
     assert by_category == {
-        "types": 87,
+        "types": 88,
         "durations": 4,
         "enums": 14,
         "lists": 15,

@@ -275,6 +275,7 @@ def _group_id(name: str) -> str:
 
 def _check_shapes(props: TrainingClusterProps, problems: Problems) -> bool:
     return expect_all(
+        props.cluster is None or _expect_cluster(props.cluster, problems),
         props.base is None
         or expect_instance(props.base, BaseClusterProps, "base", problems, fix="pass base=BaseClusterProps(...)"),
         expect_list_of(props.node_groups, TrainingNodeGroupProps, "node_groups", problems),
@@ -284,3 +285,16 @@ def _check_shapes(props: TrainingClusterProps, problems: Problems) -> bool:
         ),
         expect_str(props.namespace, "namespace", problems),
     )
+
+
+def _expect_cluster(cluster: object, problems: Problems) -> bool:
+    # jsii interfaces cannot be isinstance-checked: an aws_eks_v2 cluster is recognized by its shape.
+    if hasattr(cluster, "cluster_name") and hasattr(cluster, "add_cdk8s_chart"):
+        return True
+    problems.add(
+        "cluster",
+        cluster,
+        f"an aws_eks_v2 cluster (got {type(cluster).__name__})",
+        "pass eks.Cluster.from_cluster_attributes(...) (not the cluster's name or its eks-ml construct)",
+    )
+    return False
