@@ -64,9 +64,11 @@ def expect_str(value: Any, field: str, problems: Problems, *, optional: bool = F
     if isinstance(value, str) and value:
         return True
     allowed = "a non-empty string" + (" or None" if optional else "")
-    problems.add(
-        field, value, allowed + _got(value), "quote the value, e.g. 'my-name'" if value != "" else "give a value"
-    )
+    if value is None:
+        fix = "quote the value you mean (None is not allowed here)"
+    else:
+        fix = f"quote the value: {str(value)!r}" if value != "" else "give a value"
+    problems.add(field, value, allowed + _got(value), fix)
     return False
 
 
