@@ -14,12 +14,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import cdk8s
 from aws_cdk import Duration
 from aws_cdk import aws_eks_v2 as eks
-from constructs import Construct
+from constructs import Construct, IDependable
 
 from .catalog import EFA_RESOURCE, NEURON_CORE_RESOURCE, NEURON_DEVICE_RESOURCE, NVIDIA_GPU_RESOURCE
-from .placement import ClusterModel, Workload, workload
+from .k8s.crd_upgrade import CrdFile, CrdUpgradeChart
+from .placement import ClusterModel, Workload, workload, workloads_from_objects
 
 CRITICAL_ADDONS_ONLY = {"key": "CriticalAddonsOnly", "operator": "Exists"}
 
@@ -99,7 +101,9 @@ def coalesce(default: Any, given: Any) -> Any:
 @dataclass(frozen=True, eq=False)  # one object per pin: compared and hashed by identity
 class HelmChartPin:
     """A chart at one version. For OCI charts ``repository`` is the full ``oci://.../<chart>`` URL,
-    which is how the aws_eks_v2 kubectl handler pulls them. ``pods`` declares its pod-running objects."""
+    which is how the aws_eks_v2 kubectl handler pulls them. ``pods`` declares its pod-running objects;
+    ``crd_files`` the files of its ``crds/`` folders (its own and its enabled subcharts'), which Helm
+    would never upgrade, so :func:`install` applies them first (:mod:`eks_ml.k8s.crd_upgrade`)."""
 
     chart: str
     repository: str
@@ -107,6 +111,7 @@ class HelmChartPin:
     namespace: str
     release: str
     pods: tuple[PodValues, ...] = ()
+    crd_files: tuple[CrdFile, ...] = ()
 
     def workloads(self, values: Mapping[str, Any]) -> list[Workload]:
         origin = f"Helm release {self.release} ({self.chart} {self.version})"
@@ -301,6 +306,16 @@ KUBEFLOW_TRAINER = HelmChartPin(
             enabled="jobset.install",
         ),
     ),
+    # JobSet's CRD, from its chart's crds/ (the subchart jobset 0.12.0 = kubernetes-sigs/jobset v0.12.0).
+    crd_files=(
+        CrdFile(
+            "kubeflow-trainer/charts/jobset/crds/jobset.x-k8s.io_jobsets.yaml",
+            "https://raw.githubusercontent.com/kubernetes-sigs/jobset/f22e565ac3cc3265c7c45ef67ecffdc689af5d77/"
+            "charts/jobset/crds/jobset.x-k8s.io_jobsets.yaml",
+            "d022b87624512cf0b6741b31b24a2bea9945b5a838b50713af29332c878bb6fe",
+            ("jobsets.jobset.x-k8s.io",),
+        ),
+    ),
 )
 
 KARPENTER = HelmChartPin(
@@ -329,6 +344,10 @@ KARPENTER_CRD = HelmChartPin(
     release="karpenter-crd",
 )
 
+_EKS_CHARTS_3_2_2 = (
+    "https://raw.githubusercontent.com/aws/eks-charts/20b1f5dfb4a4d2ad4eb564ece91286c02093a11e/"
+    "stable/aws-load-balancer-controller/crds"
+)
 # AWS Load Balancer Controller v3.2.2 (chart 3.2.2), the newest version aws-cdk-lib 2.275 ships an IAM
 # policy for (eks_ml.inference.load_balancer reads it from there).
 AWS_LOAD_BALANCER_CONTROLLER = HelmChartPin(
@@ -338,6 +357,30 @@ AWS_LOAD_BALANCER_CONTROLLER = HelmChartPin(
     namespace="kube-system",
     release="aws-load-balancer-controller",
     pods=(PodValues("Deployment", "{release}", resources={"aws-load-balancer-controller": "resources"}),),
+    # The chart's crds/ at the aws/eks-charts commit that released 3.2.2.
+    crd_files=(
+        CrdFile(
+            "aws-load-balancer-controller/crds/crds.yaml",
+            f"{_EKS_CHARTS_3_2_2}/crds.yaml",
+            "cb00e9a8ee22cc51307bbed799faff306ab4d23a9fd201d26fcd53ab035777d9",
+            (
+                "albtargetcontrolconfigs.elbv2.k8s.aws",
+                "globalaccelerators.aga.k8s.aws",
+                "ingressclassparams.elbv2.k8s.aws",
+                "targetgroupbindings.elbv2.k8s.aws",
+            ),
+        ),
+        CrdFile(
+            "aws-load-balancer-controller/crds/gateway-crds.yaml",
+            f"{_EKS_CHARTS_3_2_2}/gateway-crds.yaml",
+            "89983f8b43b1b85c3d065d6f0007ee1fa2bffe8790282b9a57ccc9a355f65bd7",
+            (
+                "listenerruleconfigurations.gateway.k8s.aws",
+                "loadbalancerconfigurations.gateway.k8s.aws",
+                "targetgroupconfigurations.gateway.k8s.aws",
+            ),
+        ),
+    ),
 )
 # Prometheus server (scrapes pods annotated prometheus.io/scrape) and the adapter that serves its series
 # to the HorizontalPodAutoscaler through the custom metrics API.
@@ -445,6 +488,8 @@ ALL_CHARTS = (
 )
 # Controllers with admission webhooks must be serving before their custom resources are applied.
 WEBHOOK_READY_TIMEOUT = Duration.minutes(15)
+# Pulling the kubectl image and applying a few CRDs takes seconds; the Job's own deadline is 10 minutes.
+CRD_UPGRADE_TIMEOUT = Duration.minutes(12)
 
 
 def install(
@@ -456,10 +501,14 @@ def install(
     *,
     model: ClusterModel,
     wait: bool = False,
+    after: Sequence[IDependable] = (),
+    placement: Mapping[str, Any] | None = None,
 ) -> eks.HelmChart:
-    """Install ``pin`` with ``values`` and add the pods it runs to the cluster's ``model``."""
+    """Install ``pin`` with ``values`` after ``after``, and add the pods it runs to the cluster's ``model``.
+    A pin with ``crd_files`` first has them applied by a Job on the system nodes (``placement``: their
+    nodeSelector and tolerations), and is installed once that Job has succeeded."""
     model.add_workloads(pin.workloads(values or {}))
-    return eks.HelmChart(
+    chart = eks.HelmChart(
         scope,
         construct_id,
         cluster=cluster,
@@ -473,3 +522,48 @@ def install(
         wait=wait,
         timeout=WEBHOOK_READY_TIMEOUT if wait else None,
     )
+    chart.node.add_dependency(*after)
+    if pin.crd_files:
+        if placement is None:
+            raise TypeError(f"{pin.chart} ships CRDs that need the upgrade Job: pass placement")
+        chart.node.add_dependency(_apply_crds(scope, f"{construct_id}Crds", cluster, pin, placement, model, after))
+    return chart
+
+
+def _apply_crds(
+    scope: Construct,
+    construct_id: str,
+    cluster: eks.ICluster,
+    pin: HelmChartPin,
+    placement: Mapping[str, Any],
+    model: ClusterModel,
+    after: Sequence[IDependable],
+) -> eks.KubernetesObjectValue:
+    """The CRD upgrade Job of ``pin``, and a value that resolves only once the Job has succeeded."""
+    job = CrdUpgradeChart(
+        cdk8s.App(),
+        construct_id,
+        release=pin.release,
+        version=pin.version,
+        namespace=pin.namespace,
+        files=pin.crd_files,
+        placement=placement,
+    )
+    objects = job.to_json()
+    model.add_workloads(workloads_from_objects(objects, f"CRD upgrade of {pin.chart} {pin.version}"))
+    manifest = eks.KubernetesManifest(scope, construct_id, cluster=cluster, manifest=objects)
+    manifest.node.add_dependency(*after)
+    # The kubectl provider polls until the JSONPath is non-empty: .status.succeeded appears on success only,
+    # so a failed Job fails the deploy after the timeout instead of installing a chart over stale CRDs.
+    succeeded = eks.KubernetesObjectValue(
+        scope,
+        f"{construct_id}Succeeded",
+        cluster=cluster,
+        object_type="job",
+        object_name=job.job_name,
+        object_namespace=pin.namespace,
+        json_path=".status.succeeded",
+        timeout=CRD_UPGRADE_TIMEOUT,
+    )
+    succeeded.node.add_dependency(manifest)
+    return succeeded

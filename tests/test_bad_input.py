@@ -31,7 +31,7 @@ from eks_ml import BaseClusterProps, MlVpc, MlVpcProps, SystemNodesProps, Valida
 from eks_ml.cli import main
 from eks_ml.inference import InferenceCluster, InferenceClusterProps, NodePoolProps, PoolKind
 from eks_ml.inference.model_service import ClaimWeights, HubWeights, ModelServiceProps, S3Weights
-from eks_ml.observability import ObservabilityAddon, ObservabilityAddonProps
+from eks_ml.observability import Backend, ObservabilityAddon, ObservabilityAddonProps
 from eks_ml.observability.prometheus_alerts import Thresholds
 from eks_ml.training import Capacity, TrainingCluster, TrainingClusterProps, TrainingNodeGroupProps
 from eks_ml.training.lustre import DataRepository, LustreProps
@@ -118,9 +118,9 @@ def pool(**props: Any) -> Callable[[], object]:
     return inference(pools=[NodePoolProps(**{"name": "gpu", "kind": PoolKind.NVIDIA, **props})])
 
 
-def observability(**props: Any) -> Callable[[], object]:
+def observability(cluster_name: str = "train", **props: Any) -> Callable[[], object]:
     def build() -> object:
-        cluster = training()()
+        cluster = training(base={"cluster_name": cluster_name})()
         assert isinstance(cluster, TrainingCluster)
         return ObservabilityAddon(cluster, "Observability", ObservabilityAddonProps(cluster=cluster, **props))
 
@@ -484,21 +484,28 @@ CASES: list[Case] = [
         "karpenter-role-50",
         lambda: _long_inference("c" * 50),
         "base.cluster_name",
-        "shorten it to at most 49",
+        "shorten the cluster name to 49",
     ),
     Case(
         "aws-names",
         "karpenter-role-64",
         lambda: _long_inference("c" * 64),
         "base.cluster_name",
-        "shorten it to at most 49",
+        "shorten the cluster name to 49",
     ),
     Case(
         "aws-names",
         "karpenter-role-100",
         lambda: _long_inference("c" * 100),
         "base.cluster_name",
-        "shorten it to at most 49",
+        "shorten the cluster name to 49",
+    ),
+    Case(
+        "aws-names",
+        "prometheus-rule-groups-namespace",
+        observability("t" * 62, backend=Backend.PROMETHEUS),
+        "cluster.cluster_name",
+        "shorten it to at most 61 characters",
     ),
     Case("aws-names", "vpc-tag-long", vpc(discovery_tag_value="t" * 257), "discovery_tag_value", "shorten it"),
     # Construct ids derived from names that differ only in punctuation.
@@ -817,7 +824,7 @@ def test_the_suite_is_large_and_covers_every_entry_point() -> None:
         "enums": 14,
         "lists": 15,
         "kubernetes-names": 31,
-        "aws-names": 4,
+        "aws-names": 5,
         "construct-ids": 5,
         "sizes": 13,
         "network-and-types": 10,

@@ -77,7 +77,7 @@ def test_node_role_has_a_fixed_name_and_an_ec2_linux_access_entry(default: Any) 
     for name in (
         "AmazonEKSWorkerNodePolicy",
         "AmazonEKS_CNI_Policy",
-        "AmazonEC2ContainerRegistryReadOnly",
+        "AmazonEC2ContainerRegistryPullOnly",
         "AmazonSSMManagedInstanceCore",
     ):
         assert name in policies
@@ -96,18 +96,20 @@ def test_controller_uses_pod_identity_with_a_scoped_policy(default: Any) -> None
         p for p in of_type(template, "AWS::IAM::Policy").values() if p["Properties"]["Roles"] == [{"Ref": role_id}]
     ]
     statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
-    assert statements["AllowScopedTermination"]["Condition"] == {
-        "StringLike": {"ec2:ResourceTag/karpenter.sh/nodepool": "*"}
+    # Statement by statement against Karpenter's reference policy: tests/test_karpenter_policy.py.
+    assert statements["AllowScopedDeletion"]["Condition"] == {
+        "StringEquals": {"aws:ResourceTag/kubernetes.io/cluster/serve": "owned"},
+        "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
     }
     node_role = resource_id(template, "AWS::IAM::Role", RoleName="serve-karpenter-node")
-    assert statements["AllowPassingNodeRole"]["Resource"] == {"Fn::GetAtt": [node_role, "Arn"]}
+    assert statements["AllowPassingInstanceRole"]["Resource"] == {"Fn::GetAtt": [node_role, "Arn"]}
     assert (
-        statements["AllowScopedInstanceProfileCreation"]["Condition"]["StringEquals"][
+        statements["AllowScopedInstanceProfileCreationActions"]["Condition"]["StringEquals"][
             "aws:RequestTag/kubernetes.io/cluster/serve"
         ]
         == "owned"
     )
-    assert "Fn::GetAtt" in json.dumps(statements["AllowInterruptionQueue"]["Resource"])
+    assert "Fn::GetAtt" in json.dumps(statements["AllowInterruptionQueueActions"]["Resource"])
 
 
 def test_chart_runs_on_system_nodes_after_its_identity(default: Any) -> None:

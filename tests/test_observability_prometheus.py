@@ -312,7 +312,9 @@ def test_the_scraper_needs_two_zones() -> None:
         TrainingClusterProps(cluster=imported, node_groups=[TrainingNodeGroupProps(name="p5")], file_system=None),
     )
     with pytest.raises(ValidationError) as error:
-        ObservabilityAddon(stack, "Observability", ObservabilityAddonProps(cluster=training, backend=Backend.PROMETHEUS))
+        ObservabilityAddon(
+            stack, "Observability", ObservabilityAddonProps(cluster=training, backend=Backend.PROMETHEUS)
+        )
     assert [p.field for p in error.value.problems] == ["cluster.vpc"]
     assert "at least 2 AZs" in str(error.value)
 

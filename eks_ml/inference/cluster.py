@@ -13,7 +13,6 @@ from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
 from .._naming import check_unique_ids, pascal
-from ..aws_names import IAM_ROLE_NAME_MAX, SQS_QUEUE_NAME_MAX, check_derived_name
 from ..cluster import BaseCluster, BaseClusterProps
 from ..cluster._typing import as_icluster
 from ..cluster.base import check_base_props
@@ -27,7 +26,7 @@ from ..kube_names import check_namespace
 from ..network import KARPENTER_DISCOVERY_TAG
 from ..placement import Taint, karpenter_pool, workloads_from_objects
 from ..placement.nodes import AUTO_MODE_DEVICE_RESOURCES
-from .karpenter import Karpenter, interruption_queue_name, node_role_name
+from .karpenter import Karpenter, check_cluster_name_for_karpenter
 from .load_balancer import LoadBalancerController
 from .metrics import MetricsPipeline
 from .model_service import ModelServiceProps, S3Weights
@@ -211,13 +210,8 @@ def _check_props(props: InferenceClusterProps, problems: Problems) -> None:
         return
     check_base_props(props.base, problems, prefix="base.")
     check_namespace(props.namespace, "namespace", problems)
-    if isinstance(props.base.cluster_name, str) and not props.base.auto_mode:
-        # Karpenter's node role and interruption queue are named after the cluster (EC2NodeClasses name the role).
-        name = props.base.cluster_name
-        check_derived_name(node_role_name(name), IAM_ROLE_NAME_MAX, "IAM role", "base.cluster_name", name, problems)
-        check_derived_name(
-            interruption_queue_name(name), SQS_QUEUE_NAME_MAX, "SQS queue", "base.cluster_name", name, problems
-        )
+    if props.base.auto_mode is False:
+        check_cluster_name_for_karpenter(props.base.cluster_name, "base.cluster_name", problems)
     if not props.pools:
         problems.add("pools", [], "at least one node pool", "add a NodePoolProps or keep the defaults")
     names = [pool.name for pool in props.pools if isinstance(pool.name, str)]

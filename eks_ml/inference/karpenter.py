@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, Token
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -17,11 +17,12 @@ from .. import helm
 from ..cluster.nag import acknowledge_node_role_policies
 from ..cluster.pod_identity import associate, pod_identity_role
 from ..cluster.system_nodes import SystemPlacement
+from ..errors import Problems
 from ..nag import PACK, acknowledge
 from ..placement import ClusterModel
+from .karpenter_policy import acknowledge_controller_policy, controller_statements
 
 SERVICE_ACCOUNT = "karpenter"
-NODECLASS_TAG = "karpenter.k8s.aws/ec2nodeclass"
 # Karpenter's getting-started guide sizes the controller at 1 CPU and 1 GiB; a pool of a few dozen
 # inference nodes needs far less CPU, and memory grows with the node and pod count.
 CONTROLLER_RESOURCES = {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}
@@ -33,22 +34,41 @@ INTERRUPTION_EVENTS = {
     "InstanceStateChange": ("aws.ec2", "EC2 Instance State-change Notification"),
     "ScheduledChange": ("aws.health", "AWS Health Event"),
 }
+# As Karpenter's reference node role has them: ECR pull-only (no image listing), SSM for node diagnostics.
 NODE_POLICIES = (
     "AmazonEKSWorkerNodePolicy",
     "AmazonEKS_CNI_Policy",
-    "AmazonEC2ContainerRegistryReadOnly",
+    "AmazonEC2ContainerRegistryPullOnly",
     "AmazonSSMManagedInstanceCore",
 )
+NODE_ROLE_SUFFIX = "-karpenter-node"
+IAM_ROLE_NAME_LIMIT = 64
 
 
 def node_role_name(cluster_name: str) -> str:
-    """The Karpenter node role's fixed name (IAM allows 64 characters)."""
-    return f"{cluster_name}-karpenter-node"
+    return f"{cluster_name}{NODE_ROLE_SUFFIX}"
 
 
-def interruption_queue_name(cluster_name: str) -> str:
-    """The interruption queue's name (SQS allows 80 characters)."""
-    return f"{cluster_name}-karpenter"
+def check_cluster_name_for_karpenter(cluster_name: str, field: str, problems: Problems) -> None:
+    """The cluster name is part of the controller policy's condition keys and of the node role's fixed
+    name, so it must be a literal short enough for that name to fit IAM's limit."""
+    if Token.is_unresolved(cluster_name):
+        problems.add(
+            field,
+            cluster_name,
+            "a literal name with Karpenter (it is part of IAM condition keys and EC2NodeClass manifests)",
+            "pass the cluster name as a plain string",
+        )
+        return
+    longest = IAM_ROLE_NAME_LIMIT - len(NODE_ROLE_SUFFIX)
+    if len(cluster_name) > longest:
+        problems.add(
+            field,
+            cluster_name,
+            f"at most {longest} characters with Karpenter (its node role {node_role_name(cluster_name)!r} "
+            f"must fit IAM's {IAM_ROLE_NAME_LIMIT}-character role name limit)",
+            f"shorten the cluster name to {longest} characters or fewer, or use EKS Auto Mode (auto_mode=True)",
+        )
 
 
 class Karpenter(Construct):
@@ -66,11 +86,14 @@ class Karpenter(Construct):
         placement: SystemPlacement,
         after: Sequence[IDependable] = (),
     ) -> None:
+        problems = Problems()
+        check_cluster_name_for_karpenter(cluster_name, "cluster_name", problems)
+        problems.raise_if_any()
         super().__init__(scope, construct_id)
         self.queue = sqs.Queue(
             self,
             "InterruptionQueue",
-            queue_name=interruption_queue_name(cluster_name),
+            queue_name=f"{cluster_name}-karpenter",
             retention_period=Duration.minutes(5),  # an interruption notice is useless after two minutes
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
@@ -111,14 +134,11 @@ class Karpenter(Construct):
         self.controller_role = pod_identity_role(
             self, "ControllerRole", description=f"Karpenter controller of EKS cluster {cluster_name} (EKS Pod Identity)"
         )
-        for statement in self._controller_statements(cluster_name):
+        for statement in controller_statements(
+            cluster_name, node_role_arn=self.node_role.role_arn, queue_arn=self.queue.queue_arn
+        ):
             self.controller_role.add_to_policy(statement)
-        acknowledge(
-            self.controller_role,
-            f"{PACK}-IAM5[Resource::*]",
-            "Karpenter's reference policy: EC2 launch and describe calls and pricing lookups take no resource ARNs; "
-            "termination and instance-profile actions are scoped by Karpenter's ownership tags.",
-        )
+        acknowledge_controller_policy(self.controller_role, cluster_name)
         association = associate(
             self,
             "PodIdentity",
@@ -148,103 +168,3 @@ class Karpenter(Construct):
         self.chart.node.add_dependency(association, self.crds, *after)
         for dependency in after:
             self.crds.node.add_dependency(dependency)
-
-    def _controller_statements(self, cluster_name: str) -> list[iam.PolicyStatement]:
-        """Karpenter v1's reference controller policy, scoped to this cluster and region."""
-        region = Stack.of(self).region
-        owned = f"kubernetes.io/cluster/{cluster_name}"
-
-        cluster_arn = Stack.of(self).format_arn(service="eks", resource="cluster", resource_name=cluster_name)
-        return [
-            iam.PolicyStatement(
-                sid="AllowEC2LaunchAndDiscovery",
-                actions=[
-                    "ec2:RunInstances",
-                    "ec2:CreateFleet",
-                    "ec2:CreateLaunchTemplate",
-                    "ec2:DeleteLaunchTemplate",
-                    "ec2:CreateTags",
-                    "ec2:DescribeAvailabilityZones",
-                    "ec2:DescribeCapacityReservations",
-                    "ec2:DescribeImages",
-                    "ec2:DescribeInstances",
-                    "ec2:DescribeInstanceTypeOfferings",
-                    "ec2:DescribeInstanceTypes",
-                    "ec2:DescribeLaunchTemplates",
-                    "ec2:DescribeSecurityGroups",
-                    "ec2:DescribeSpotPriceHistory",
-                    "ec2:DescribeSubnets",
-                    "pricing:GetProducts",
-                    "ssm:GetParameter",
-                ],
-                resources=["*"],
-            ),
-            iam.PolicyStatement(
-                sid="AllowScopedTermination",
-                actions=["ec2:TerminateInstances"],
-                resources=["*"],
-                conditions={"StringLike": {"ec2:ResourceTag/karpenter.sh/nodepool": "*"}},
-            ),
-            iam.PolicyStatement(
-                sid="AllowPassingNodeRole",
-                actions=["iam:PassRole"],
-                resources=[self.node_role.role_arn],
-                conditions={"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
-            ),
-            iam.PolicyStatement(
-                sid="AllowScopedInstanceProfileCreation",
-                actions=["iam:CreateInstanceProfile"],
-                resources=["*"],
-                conditions={
-                    "StringEquals": {
-                        f"aws:RequestTag/{owned}": "owned",
-                        "aws:RequestTag/topology.kubernetes.io/region": region,
-                    },
-                    "StringLike": {f"aws:RequestTag/{NODECLASS_TAG}": "*"},
-                },
-            ),
-            iam.PolicyStatement(
-                sid="AllowScopedInstanceProfileTagging",
-                actions=["iam:TagInstanceProfile"],
-                resources=["*"],
-                conditions={
-                    "StringEquals": {
-                        f"aws:ResourceTag/{owned}": "owned",
-                        "aws:ResourceTag/topology.kubernetes.io/region": region,
-                        f"aws:RequestTag/{owned}": "owned",
-                        "aws:RequestTag/topology.kubernetes.io/region": region,
-                    },
-                    "StringLike": {
-                        f"aws:ResourceTag/{NODECLASS_TAG}": "*",
-                        f"aws:RequestTag/{NODECLASS_TAG}": "*",
-                    },
-                },
-            ),
-            iam.PolicyStatement(
-                sid="AllowScopedInstanceProfileActions",
-                actions=[
-                    "iam:AddRoleToInstanceProfile",
-                    "iam:RemoveRoleFromInstanceProfile",
-                    "iam:DeleteInstanceProfile",
-                ],
-                resources=["*"],
-                conditions={
-                    "StringEquals": {
-                        f"aws:ResourceTag/{owned}": "owned",
-                        "aws:ResourceTag/topology.kubernetes.io/region": region,
-                    },
-                    "StringLike": {f"aws:ResourceTag/{NODECLASS_TAG}": "*"},
-                },
-            ),
-            iam.PolicyStatement(
-                sid="AllowInstanceProfileReads",
-                actions=["iam:GetInstanceProfile", "iam:ListInstanceProfiles"],
-                resources=["*"],
-            ),
-            iam.PolicyStatement(
-                sid="AllowInterruptionQueue",
-                actions=["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage"],
-                resources=[self.queue.queue_arn],
-            ),
-            iam.PolicyStatement(sid="AllowClusterLookup", actions=["eks:DescribeCluster"], resources=[cluster_arn]),
-        ]

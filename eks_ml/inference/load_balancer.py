@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import tarfile
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any
@@ -15,6 +14,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct, IDependable
 
 from .. import helm
+from .._tgz import read_member
 from ..cluster.pod_identity import associate, pod_identity_role
 from ..cluster.system_nodes import SystemPlacement
 from ..nag import PACK, acknowledge
@@ -31,11 +31,13 @@ def controller_policy(version: str = CONTROLLER_VERSION) -> dict[str, Any]:
     """The controller's upstream IAM policy, as aws-cdk-lib maintains and ships it for ``version``."""
     bundle_dir = resources.files("aws_cdk._jsii")
     (bundle,) = [entry for entry in bundle_dir.iterdir() if entry.name.startswith("aws-cdk-lib@")]
-    with resources.as_file(bundle) as path, tarfile.open(path) as archive:
-        member = archive.extractfile(f"package/aws-eks-v2/lib/addons/alb-iam_policy-{version}.json")
-        assert member is not None
-        policy: dict[str, Any] = json.load(member)
+    with resources.as_file(bundle) as path:
+        policy: dict[str, Any] = json.loads(read_member(path, policy_member(version)))
     return policy
+
+
+def policy_member(version: str) -> str:
+    return f"package/aws-eks-v2/lib/addons/alb-iam_policy-{version}.json"
 
 
 def wildcard_resources(policy: dict[str, Any]) -> set[str]:
@@ -110,5 +112,6 @@ class LoadBalancerController(Construct):
             },
             model=model,
             wait=True,  # its webhooks must serve before Services and Ingresses are applied
+            after=[association, *after],
+            placement=placement.values(),
         )
-        self.chart.node.add_dependency(association, *after)

@@ -19,6 +19,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from ..aws_names import PROMETHEUS_RULE_GROUPS_NAMESPACE_MAX, check_derived_name
 from ..cluster import EndpointAccessMode
 from ..errors import Problems
 from ..guards import expect_all, expect_enum, expect_instance, expect_int, expect_number, expect_str, expect_str_list
@@ -27,7 +28,7 @@ from ..training import TrainingCluster
 from .backend import Backend
 from .cloudwatch import CloudWatchBackend
 from .dashboards import dashboard
-from .prometheus import PrometheusBackend
+from .prometheus import PrometheusBackend, rule_groups_namespace_name
 from .prometheus_alerts import Thresholds
 from .target import ObservedCluster, observe
 
@@ -114,7 +115,17 @@ class ObservabilityAddonProps:
                 "use Backend.CLOUDWATCH or Backend.PROMETHEUS",
             )
         elif self.backend is Backend.PROMETHEUS and isinstance(self.cluster, TrainingCluster | InferenceCluster):
-            self._check_scraper_reach(observe(self.cluster), problems)
+            target = observe(self.cluster)
+            self._check_scraper_reach(target, problems)
+            if not Token.is_unresolved(target.name):
+                check_derived_name(
+                    rule_groups_namespace_name(target.name),
+                    PROMETHEUS_RULE_GROUPS_NAMESPACE_MAX,
+                    "Prometheus rule groups namespace",
+                    "cluster.cluster_name",
+                    target.name,
+                    problems,
+                )
         if self.backend is Backend.PROMETHEUS and self.cloudwatch_addon_version is not None:
             problems.add(
                 "cloudwatch_addon_version",

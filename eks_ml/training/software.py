@@ -96,7 +96,15 @@ class TrainingSoftware(Construct):
         )
         self.kueue = helm.install(self, "Kueue", cluster, helm.KUEUE, kueue_values(placement), model=model, wait=True)
         self.trainer = helm.install(
-            self, "KubeflowTrainer", cluster, helm.KUBEFLOW_TRAINER, trainer_values(placement), model=model, wait=True
+            self,
+            "KubeflowTrainer",
+            cluster,
+            helm.KUBEFLOW_TRAINER,
+            trainer_values(placement),
+            model=model,
+            wait=True,
+            after=after,
+            placement=placement.values(),
         )
         self.charts["kueue"] = self.kueue
         self.charts["trainer"] = self.trainer
