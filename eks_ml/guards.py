@@ -46,13 +46,10 @@ def expect_int(
     return True
 
 
-def expect_number(value: Any, field: str, problems: Problems, *, positive: bool = False) -> bool:
-    """An int or a float (not True/False, not a string); with ``positive``, above zero."""
+def expect_number(value: Any, field: str, problems: Problems) -> bool:
+    """An int or a float (not True/False, not a string, not NaN)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or value != value:  # NaN != NaN
         problems.add(field, value, "a number" + _got(value), "write a number such as 8.0, without quotes")
-        return False
-    if positive and value <= 0:
-        problems.add(field, value, "a number above 0", "use a positive value")
         return False
     return True
 
