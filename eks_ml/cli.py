@@ -39,7 +39,14 @@ def app_settings(cdk_json: Path, overrides: Sequence[str]) -> tuple[str, dict[st
             f"{cdk_json} does not exist: run eks-ml plan in your CDK app's folder (where cdk.json is), "
             "or pass --cdk-json PATH"
         )
-    settings = json.loads(cdk_json.read_text())
+    try:
+        settings = json.loads(cdk_json.read_text())
+    except json.JSONDecodeError as exc:
+        raise PlanError(f"--cdk-json {cdk_json} is not JSON: fix the JSON at line {exc.lineno}: {exc.msg}") from None
+    if not isinstance(settings, dict) or not isinstance(settings.get("context", {}), dict):
+        raise PlanError(
+            f'--cdk-json {cdk_json} must be an object whose "context" is an object: write {{"context": {{...}}}}'
+        )
     if not isinstance(settings.get("app"), str):
         raise PlanError(f'{cdk_json} has no "app" command: add the one cdk synth runs, e.g. "python3 app.py"')
     context: dict[str, Any] = dict(settings.get("context") or {})

@@ -20,7 +20,7 @@ from aws_cdk import Duration
 from .cluster import DEFAULT_KUBERNETES_VERSION, EndpointAccessMode, release_for
 from .cluster import rules as cluster_rules
 from .cluster.system_nodes import check_system_instance_type, parse_instance_type
-from .errors import Problems
+from .errors import Problem, Problems
 from .inference.model_service import HubWeights, ModelServiceProps
 from .network import NatGateways
 from .network import rules as network_rules
@@ -29,9 +29,10 @@ from .observability.backend import Backend
 from .training import Capacity, CapacitySource, FileSystemPin, LustreProps, TrainingNodeGroupProps
 
 PREFIX = "eks-ml:"
-_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")  # used in stack and cluster names
+_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,29}[a-z0-9])?$")  # used in stack and cluster names and label values
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _ACCOUNT = re.compile(r"^\d{12}$")
+_INTEGER = re.compile(r"^-?\d+$")  # int() would also take "+2", "2_0" and " 2 "; "--2" would raise
 
 
 # The default app's sample model services: the same open-weight model (Apache-2.0, no token needed) on an
@@ -190,7 +191,7 @@ def _integer(value: Any) -> int:
         raise _Invalid("a whole number", "write a number such as 2")
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and _INTEGER.match(value.strip()):
         return int(value)
     raise _Invalid("a whole number", "write a number such as 2")
 
@@ -235,6 +236,9 @@ _KEYS: Mapping[str, tuple[str, Callable[[Any], Any]]] = {
 _TRAINING_FIELDS = {
     "training.instance_type": "trainingInstanceType",
     "training.sizes": "trainingNodeCount",
+    "training.desired_size": "trainingNodeCount",
+    "training.max_size": "trainingNodeCount",
+    "training.availability_zone": "trainingAvailabilityZone",
     "training.capacity.reservation_id": "trainingReservationId",
 }
 
@@ -274,7 +278,7 @@ def _validate(config: AppConfig, problems: Problems) -> None:
         problems.add(
             context_key("name"),
             config.name,
-            "1-31 lowercase letters, digits or '-', starting with a letter",
+            "1-31 lowercase letters, digits or '-', starting with a letter and ending with a letter or digit",
             "use a short name such as eks-ml or team-a-ml",
         )
     if not _REGION.match(config.region):
@@ -322,4 +326,6 @@ def _validate_training(config: AppConfig, problems: Problems) -> None:
     config.training_node_group().check("training", group_problems)
     for problem in group_problems.found:
         key = _TRAINING_FIELDS.get(problem.field)
-        problems.add(PREFIX + key if key else problem.field, problem.value, problem.allowed, problem.fix)
+        mapped = Problem(PREFIX + key if key else problem.field, problem.value, problem.allowed, problem.fix)
+        if mapped not in problems.found:  # desired and max size both come from eks-ml:trainingNodeCount
+            problems.found.append(mapped)

@@ -147,7 +147,7 @@ BAD = [
     ),
     pytest.param(
         {"public": "false"},
-        r"public='false': allowed True or False \(a bool\)\. Fix: pass public=True or public=False",
+        r"public='false': allowed True or False \(got str\)\. Fix: write True or False, not 'false'",
         id="public-as-string-false",
     ),
     pytest.param({"allow_any_source": "yes"}, r"allow_any_source='yes': allowed True or False", id="ack-as-string"),

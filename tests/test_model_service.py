@@ -315,7 +315,7 @@ BAD = [
     pytest.param({"weights": S3Weights(bucket="Models_Bucket")}, r"weights.bucket='Models_Bucket'", id="bad-bucket"),
     pytest.param({"weights": S3Weights(bucket="models", prefix="/qwen")}, r"drop the leading /", id="bad-prefix"),
     pytest.param({"weights": HubWeights(model_id="qwen3-8b")}, r"an org/name Hub id", id="bad-hub-id"),
-    pytest.param({"name": "Qwen_8B"}, r"a DNS label", id="bad-name"),
+    pytest.param({"name": "Qwen_8B"}, r"a DNS-1123 label", id="bad-name"),
 ]
 
 

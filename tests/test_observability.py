@@ -187,7 +187,7 @@ def test_your_own_topic_and_emails_get_the_alarms(inference_cluster: InferenceCl
         ({"log_retention": logs.RetentionDays.INFINITE}, r"log_retention='INFINITE': allowed a finite retention"),
         ({"cloudwatch_addon_version": "4.5.0"}, r"cloudwatch_addon_version='4.5.0': allowed an EKS add-on version"),
         ({"cloudwatch_addon_version": "v1.5.1-eksbuild.1"}, r"v1.5.2-eksbuild.1 or newer"),
-        ({"backend": "prometheus"}, r"backend='prometheus': allowed CLOUDWATCH"),
+        ({"backend": "prometheus"}, r"backend='prometheus': allowed one of Backend.CLOUDWATCH"),
     ],
 )
 def test_bad_input_is_a_validation_error(

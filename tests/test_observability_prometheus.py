@@ -263,21 +263,60 @@ def test_neuron_monitor_runs_on_neuron_nodes_of_the_inference_cluster(prometheus
 # --- Bad input ----------------------------------------------------------------------------------------
 
 
-def test_the_scraper_needs_a_private_endpoint_and_two_zones() -> None:
+def test_the_scraper_needs_a_private_endpoint() -> None:
+    from eks_ml import MlVpc, MlVpcProps
+
     _, stack = library_stack()
-    vpc = ec2.Vpc.from_vpc_attributes(
-        stack, "OneZone", vpc_id="vpc-0123", availability_zones=["us-west-2a"], private_subnet_ids=["subnet-0a"]
-    )
+    network = MlVpc(stack, "Network", MlVpcProps(availability_zones=("us-west-2a", "us-west-2b")))
     cluster = InferenceCluster(
         stack,
         "Serving",
         InferenceClusterProps(
-            base=BaseClusterProps(vpc=vpc, cluster_name="serving", endpoint_access=EndpointAccessMode.PUBLIC)
+            base=BaseClusterProps(vpc=network.vpc, cluster_name="serving", endpoint_access=EndpointAccessMode.PUBLIC)
         ),
     )
     with pytest.raises(ValidationError) as error:
         ObservabilityAddon(stack, "Observability", ObservabilityAddonProps(cluster=cluster, backend=Backend.PROMETHEUS))
-    assert [p.field for p in error.value.problems] == ["cluster.endpoint_access", "cluster.vpc"]
+    assert [p.field for p in error.value.problems] == ["cluster.endpoint_access"]
+
+
+def test_the_scraper_needs_two_zones() -> None:
+    # eks-ml creates no cluster in a one-zone VPC (EKS needs two AZs), but an imported cluster may sit in one.
+    from aws_cdk import aws_eks_v2 as eks
+    from aws_cdk import aws_iam as iam
+
+    from eks_ml.training import TrainingCluster, TrainingClusterProps, TrainingNodeGroupProps
+
+    _, stack = library_stack()
+    vpc = ec2.Vpc.from_vpc_attributes(
+        stack, "OneZone", vpc_id="vpc-0123", availability_zones=["us-west-2a"], private_subnet_ids=["subnet-0a"]
+    )
+    with pytest.raises(ValidationError, match="base.vpc=.*at least two AZs"):
+        InferenceCluster(stack, "Refused", InferenceClusterProps(base=BaseClusterProps(vpc=vpc, cluster_name="s")))
+    provider = eks.KubectlProvider.from_kubectl_provider_attributes(
+        stack,
+        "Kubectl",
+        service_token="arn:aws:lambda:us-west-2:111122223333:function:kubectl",
+        role=iam.Role.from_role_arn(stack, "KubectlRole", "arn:aws:iam::111122223333:role/kubectl"),
+    )
+    imported = eks.Cluster.from_cluster_attributes(
+        stack,
+        "Existing",
+        cluster_name="existing",
+        vpc=vpc,
+        cluster_security_group_id="sg-0123456789abcdef0",
+        kubectl_provider=provider,
+    )
+    training = TrainingCluster(
+        stack,
+        "Training",
+        TrainingClusterProps(cluster=imported, node_groups=[TrainingNodeGroupProps(name="p5")], file_system=None),
+    )
+    with pytest.raises(ValidationError) as error:
+        ObservabilityAddon(
+            stack, "Observability", ObservabilityAddonProps(cluster=training, backend=Backend.PROMETHEUS)
+        )
+    assert [p.field for p in error.value.problems] == ["cluster.vpc"]
     assert "at least 2 AZs" in str(error.value)
 
 

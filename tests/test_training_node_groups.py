@@ -268,8 +268,8 @@ BAD_GROUPS = [
         id="az-outside-vpc",
     ),
     pytest.param({"root_volume_gib": 30}, r"at least 100 GiB", id="small-root"),
-    pytest.param({"labels": {"kubernetes.io/role": "x"}}, r"outside the kubernetes.io", id="reserved-label"),
-    pytest.param({"labels": {"bad key!": "x"}}, r"labels='bad key!'", id="malformed-label"),
+    pytest.param({"labels": {"kubernetes.io/role": "x"}}, r"outside the reserved domains", id="reserved-label"),
+    pytest.param({"labels": {"bad key!": "x"}}, r"labels\['bad key!'\]", id="malformed-label"),
 ]
 
 

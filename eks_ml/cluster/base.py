@@ -15,7 +15,18 @@ from constructs import Construct
 
 from .._registry import claim_unique_name
 from ..errors import Problems
+from ..guards import (
+    expect_all,
+    expect_bool,
+    expect_enum,
+    expect_instance,
+    expect_str,
+    expect_str_list,
+    expect_str_map,
+    expect_vpc,
+)
 from ..log_encryption import encrypt_log_groups_within, encrypted_log_group, logs_key
+from ..network.rules import private_subnets
 from ..placement import ClusterModel, managed_node_group
 from ..placement.nodes import auto_mode_pools
 from . import rules
@@ -77,6 +88,50 @@ def control_plane_log_group_name(cluster_name: str) -> str:
     return f"/aws/eks/{cluster_name}/cluster"
 
 
+def check_base_props(props: BaseClusterProps, problems: Problems, prefix: str = "") -> None:
+    """Every rule of BaseClusterProps; ``prefix`` names where the props sit (``base.``) for messages."""
+    if not expect_all(
+        expect_vpc(props.vpc, f"{prefix}vpc", problems),
+        expect_str(props.cluster_name, f"{prefix}cluster_name", problems),
+        expect_str(props.kubernetes_version, f"{prefix}kubernetes_version", problems),
+        expect_enum(props.endpoint_access, EndpointAccessMode, f"{prefix}endpoint_access", problems),
+        expect_str_list(props.public_access_cidrs, f"{prefix}public_access_cidrs", problems, optional=True),
+        expect_str_list(props.admin_principal_arns, f"{prefix}admin_principal_arns", problems),
+        expect_bool(props.auto_mode, f"{prefix}auto_mode", problems),
+        expect_instance(
+            props.system_nodes, SystemNodesProps, f"{prefix}system_nodes", problems, fix="pass SystemNodesProps(...)"
+        ),
+        expect_str_map(props.addon_versions, f"{prefix}addon_versions", problems),
+        expect_enum(
+            props.control_plane_log_retention, logs.RetentionDays, f"{prefix}control_plane_log_retention", problems
+        ),
+    ):
+        return
+    rules.check_cluster_name(props.cluster_name, f"{prefix}cluster_name", problems)
+    rules.check_endpoint_access(
+        props.endpoint_access, props.public_access_cidrs, f"{prefix}public_access_cidrs", problems
+    )
+    rules.check_principal_arns(props.admin_principal_arns, f"{prefix}admin_principal_arns", problems)
+    for name in props.addon_versions:
+        if name not in CORE_ADDONS:
+            problems.add(
+                f"{prefix}addon_versions", name, f"one of {', '.join(CORE_ADDONS)}", "remove or rename the key"
+            )
+    if not props.auto_mode:
+        props.system_nodes.check(f"{prefix}system_nodes", problems)
+    with problems.collecting():
+        release_for(props.kubernetes_version, field=f"{prefix}kubernetes_version")
+    subnets = private_subnets(props.vpc, f"{prefix}vpc", problems)
+    zones = {subnet.availability_zone for subnet in subnets or []}
+    if subnets is not None and len(zones) < 2:
+        problems.add(
+            f"{prefix}vpc",
+            f"private subnets in {len(zones)} AZ",
+            "private subnets in at least two AZs (EKS places control-plane interfaces in two or more)",
+            "use a VPC with private subnets in two or more AZs, e.g. MlVpc",
+        )
+
+
 def _endpoint(mode: EndpointAccessMode, cidrs: Sequence[str]) -> eks.EndpointAccess:
     if mode is EndpointAccessMode.PRIVATE:
         return eks.EndpointAccess.PRIVATE
@@ -104,16 +159,7 @@ class BaseCluster(Construct):
     def __init__(self, scope: Construct, construct_id: str, props: BaseClusterProps) -> None:
         super().__init__(scope, construct_id)
         problems = Problems()
-        rules.check_cluster_name(props.cluster_name, "cluster_name", problems)
-        rules.check_endpoint_access(props.endpoint_access, props.public_access_cidrs, "public_access_cidrs", problems)
-        rules.check_principal_arns(props.admin_principal_arns, "admin_principal_arns", problems)
-        for name in props.addon_versions:
-            if name not in CORE_ADDONS:
-                problems.add("addon_versions", name, f"one of {', '.join(CORE_ADDONS)}", "remove or rename the key")
-        if not props.auto_mode:
-            props.system_nodes.check("system_nodes", problems)
-        with problems.collecting():
-            release_for(props.kubernetes_version)
+        check_base_props(props, problems)
         problems.raise_if_any()
         claim_unique_name(
             self,

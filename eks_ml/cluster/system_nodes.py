@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from aws_cdk import aws_ec2 as ec2
@@ -9,6 +10,7 @@ from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
 from ..errors import Problems
+from ..guards import expect_all, expect_instance, expect_int
 from ._typing import as_icluster
 from .launch_template import secure_launch_template
 
@@ -16,6 +18,10 @@ SYSTEM_NODE_LABEL = "eks-ml.io/node-role"
 SYSTEM_NODE_ROLE = "system"
 CRITICAL_ADDONS_ONLY = "CriticalAddonsOnly"
 AUTO_MODE_SYSTEM_POOL = "system"
+MAX_GP3_GIB = 16384  # the largest gp3 volume (16 TiB)
+MAX_NODES = 1000  # the EKS managed node group maximum size quota
+# EC2 instance sizes (the part after the family): nano ... xlarge, Nxlarge, metal and metal-Nxl.
+_SIZE = re.compile(r"^(nano|micro|small|medium|large|xlarge|[1-9]\d*xlarge|metal|metal-[1-9]\d*xl)$")
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,20 @@ class SystemNodesProps:
     root_volume_gib: int = 50
 
     def check(self, field: str, problems: Problems) -> None:
+        if not expect_all(
+            expect_instance(
+                self.instance_type,
+                ec2.InstanceType,
+                f"{field}.instance_type",
+                problems,
+                fix="pass ec2.InstanceType('m7g.large'), not a string",
+            ),
+            expect_int(self.min_size, f"{field}.min_size", problems, maximum=MAX_NODES),
+            expect_int(self.desired_size, f"{field}.desired_size", problems, maximum=MAX_NODES),
+            expect_int(self.max_size, f"{field}.max_size", problems, maximum=MAX_NODES),
+            expect_int(self.root_volume_gib, f"{field}.root_volume_gib", problems, maximum=MAX_GP3_GIB),
+        ):
+            return
         if not 1 <= self.min_size <= self.desired_size <= self.max_size:
             problems.add(
                 field,
@@ -63,10 +83,20 @@ class SystemNodesProps:
 
 
 def check_system_instance_type(instance_type: ec2.InstanceType, field: str, problems: Problems) -> None:
-    if instance_type.architecture is not ec2.InstanceArchitecture.ARM_64:
+    name = instance_type.to_string()
+    if not _SIZE.match(name.partition(".")[2]):
+        # ec2.InstanceType checks the family only: m7g.huge would reach the template and fail at deploy.
+        problems.add(field, name, "an EC2 instance type with a real size, such as m7g.large", "fix the size")
+        return
+    try:
+        architecture = instance_type.architecture
+    except RuntimeError:  # jsii: an unknown family
+        problems.add(field, name, "an EC2 instance type such as m7g.large", "fix the instance type name")
+        return
+    if architecture is not ec2.InstanceArchitecture.ARM_64:
         problems.add(
             field,
-            str(instance_type),
+            name,
             "a Graviton (arm64) type such as m7g.large",
             "pick an arm64 type: system nodes run the AL2023 arm64 AMI",
         )

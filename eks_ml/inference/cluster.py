@@ -14,14 +14,17 @@ from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
 from .. import plan
-from .._naming import pascal
+from .._naming import check_unique_ids, pascal
 from ..cluster import BaseCluster, BaseClusterProps
 from ..cluster._typing import as_icluster
+from ..cluster.base import check_base_props
 from ..cluster.device_plugins import install_device_plugins
 from ..errors import Problems
+from ..guards import expect_all, expect_bool, expect_instance, expect_list_of, expect_str, expect_str_map
 from ..k8s.inference_namespace import InferenceNamespaceChart
 from ..k8s.karpenter_pools import NodeClassValues, NodePoolsChart
 from ..k8s.model_service import ModelServiceChart
+from ..kube_names import check_namespace
 from ..network import KARPENTER_DISCOVERY_TAG
 from ..placement import Taint, karpenter_pool, workloads_from_objects
 from ..placement.nodes import AUTO_MODE_DEVICE_RESOURCES
@@ -76,46 +79,7 @@ class InferenceCluster(Construct):
     def __init__(self, scope: Construct, construct_id: str, props: InferenceClusterProps) -> None:
         super().__init__(scope, construct_id)
         problems = Problems()
-        if not props.pools:
-            problems.add("pools", [], "at least one node pool", "add a NodePoolProps or keep the defaults")
-        names = [pool.name for pool in props.pools]
-        for name in sorted({n for n in names if names.count(n) > 1}):
-            problems.add("pools.name", name, "unique pool names", "rename one of the pools")
-        for index, pool in enumerate(props.pools):
-            pool.check(f"pools[{index}]", problems)
-        if not props.base.auto_mode:
-            check_cluster_name_for_karpenter(props.base.cluster_name, "base.cluster_name", problems)
-        if not _AMI_ALIAS.match(props.ami_alias):
-            problems.add(
-                "ami_alias",
-                props.ami_alias,
-                "a pinned AL2023 release such as al2023@v20260728 (never @latest)",
-                "pin a release from the EKS AMI release notes; roll it forward deliberately",
-            )
-        if not isinstance(props.managed_scraper_access, bool):
-            problems.add(
-                "managed_scraper_access",
-                props.managed_scraper_access,
-                "True or False (a bool)",
-                "pass managed_scraper_access=True with the Prometheus observability backend, else False",
-            )
-        services = [service.name for service in props.model_services]
-        for name in sorted({n for n in services if services.count(n) > 1}):
-            problems.add("model_services.name", name, "unique service names", "rename one of the services")
-        region = Stack.of(self).region
-        for index, service in enumerate(props.model_services):
-            field_name = f"model_services[{index}]"
-            service.check(field_name, problems)
-            service.exposure().check_placement(field_name, problems, region=region, vpc=props.base.vpc)
-            with problems.collecting():
-                load_balancer_cidrs(props.base.vpc, public=service.public is True)
-            if not any(pool.allows(service.instance_type) for pool in props.pools):
-                problems.add(
-                    f"{field_name}.instance_type",
-                    service.instance_type,
-                    "a type some node pool may launch",
-                    "add the type (or its family's default pool) to pools",
-                )
+        _check_props(props, problems, region=Stack.of(self).region)
         problems.raise_if_any()
 
         self.base = BaseCluster(self, "Base", props.base)
@@ -258,7 +222,7 @@ class InferenceCluster(Construct):
             )
             self.service_charts[service.name] = chart
             self.applied_charts.append((f"model-{service.name}", chart))
-            manifest = self.cluster.add_cdk8s_chart(f"Model{pascal(service.name)}", chart)
+            manifest = self.cluster.add_cdk8s_chart(_service_id(service.name), chart)
             if service.public:
                 Annotations.of(manifest).add_warning_v2(
                     "eks-ml:public-model-endpoint", service.exposure().warning(service.name)
@@ -268,3 +232,56 @@ class InferenceCluster(Construct):
                 manifest.node.add_dependency(self.load_balancer.chart)  # its webhooks admit Services/Ingresses
             if self.s3_weights and isinstance(service.weights, S3Weights):
                 manifest.node.add_dependency(self.s3_weights.addon)
+
+
+def _check_props(props: InferenceClusterProps, problems: Problems, *, region: str) -> None:
+    if not expect_all(
+        expect_instance(props.base, BaseClusterProps, "base", problems, fix="pass base=BaseClusterProps(...)"),
+        expect_list_of(props.pools, NodePoolProps, "pools", problems),
+        expect_list_of(props.model_services, ModelServiceProps, "model_services", problems),
+        expect_str(props.ami_alias, "ami_alias", problems),
+        expect_str_map(props.subnet_tags, "subnet_tags", problems),
+        expect_str(props.namespace, "namespace", problems),
+        expect_bool(props.managed_scraper_access, "managed_scraper_access", problems),
+    ):
+        return
+    check_base_props(props.base, problems, prefix="base.")
+    check_namespace(props.namespace, "namespace", problems)
+    if props.base.auto_mode is False:
+        check_cluster_name_for_karpenter(props.base.cluster_name, "base.cluster_name", problems)
+    if not props.pools:
+        problems.add("pools", [], "at least one node pool", "add a NodePoolProps or keep the defaults")
+    names = [pool.name for pool in props.pools if isinstance(pool.name, str)]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.add("pools.name", name, "unique pool names", "rename one of the pools")
+    pools_ok = all([pool.check(f"pools[{index}]", problems) for index, pool in enumerate(props.pools)])
+    if not _AMI_ALIAS.match(props.ami_alias):
+        problems.add(
+            "ami_alias",
+            props.ami_alias,
+            "a pinned AL2023 release such as al2023@v20260728 (never @latest)",
+            "pin a release from the EKS AMI release notes; roll it forward deliberately",
+        )
+    services = [service.name for service in props.model_services if isinstance(service.name, str)]
+    for name in sorted({n for n in services if services.count(n) > 1}):
+        problems.add("model_services.name", name, "unique service names", "rename one of the services")
+    for index, service in enumerate(props.model_services):
+        field_name = f"model_services[{index}]"
+        if not service.check(field_name, problems) or not pools_ok:
+            continue
+        service.exposure().check_placement(field_name, problems, region=region, vpc=props.base.vpc)
+        with problems.collecting():
+            load_balancer_cidrs(props.base.vpc, public=service.public is True)
+        if not any(pool.allows(service.instance_type) for pool in props.pools):
+            problems.add(
+                f"{field_name}.instance_type",
+                service.instance_type,
+                "a type some node pool may launch",
+                "add the type (or its family's default pool) to pools",
+            )
+    # Each service's manifest is a child of the cluster construct, named Model<PascalName>.
+    check_unique_ids(services, _service_id, "model_services.name", problems)
+
+
+def _service_id(name: str) -> str:
+    return f"Model{pascal(name)}"

@@ -12,7 +12,18 @@ from aws_cdk import Duration
 from .. import helm
 from ..catalog import InstanceSpec, lookup
 from ..errors import Problems
+from ..guards import (
+    expect_all,
+    expect_bool,
+    expect_duration,
+    expect_instance,
+    expect_int,
+    expect_number,
+    expect_str,
+    expect_str_list,
+)
 from ..k8s.model_service import AutoscalingValues, ModelServiceValues, S3VolumeValues, ServerNetworkValues
+from ..kube_names import check_dns_label, check_dns_subdomain
 from .exposure import Exposure
 from .fit import devices_for, fits, types_that_fit, usable_gib, weight_gib
 from .metrics import QUEUE_METRIC
@@ -36,7 +47,19 @@ CACHE_DIR = "/cache"  # node-local NVMe (RAID0 ephemeral storage) for downloaded
 HOST_SHARE = 0.8
 NVIDIA_TP_SIZES = (1, 2, 4, 8)
 DTYPE_BYTES = (0.5, 1.0, 2.0, 4.0)  # int4, int8/fp8, bf16/fp16, fp32
-_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$")
+NAME_MAX = 40  # room for the suffixes of the objects named after the service (e.g. <name>-weights)
+# vLLM flags eks-ml sets from the props; an extra_args copy would override them (argparse keeps the last),
+# and the pod's sizing (accelerators per replica) follows tensor_parallel, not the override.
+MANAGED_VLLM_FLAGS = (
+    "--model",
+    "--served-model-name",
+    "--port",
+    "--tensor-parallel-size",
+    "-tp",
+    "--max-model-len",
+    "--max-num-seqs",
+    "--num-gpu-blocks-override",
+)
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
@@ -122,9 +145,55 @@ class ModelServiceProps:
             return self.tensor_parallel
         return spec.accelerator_count if spec.is_nvidia else spec.neuron_cores
 
-    def check(self, field: str, problems: Problems) -> None:
-        if not _NAME.match(self.name):
-            problems.add(f"{field}.name", self.name, "a DNS label of up to 40 characters", "use e.g. qwen3-8b")
+    def _check_shapes(self, field: str, problems: Problems) -> bool:
+        return expect_all(
+            expect_str(self.name, f"{field}.name", problems),
+            expect_str(self.instance_type, f"{field}.instance_type", problems),
+            expect_instance(
+                self.weights,
+                (S3Weights, ClaimWeights, HubWeights),
+                f"{field}.weights",
+                problems,
+                fix="pass HubWeights(model_id=...), S3Weights(bucket=...) or ClaimWeights(claim_name=...)",
+            )
+            and self._check_weight_types(f"{field}.weights", problems),
+            expect_number(self.parameters_billions, f"{field}.parameters_billions", problems),
+            expect_number(self.bytes_per_parameter, f"{field}.bytes_per_parameter", problems),
+            self.tensor_parallel is None or expect_int(self.tensor_parallel, f"{field}.tensor_parallel", problems),
+            expect_int(self.max_model_len, f"{field}.max_model_len", problems),
+            expect_int(self.min_replicas, f"{field}.min_replicas", problems),
+            expect_int(self.max_replicas, f"{field}.max_replicas", problems),
+            expect_int(self.queue_target, f"{field}.queue_target", problems),
+            expect_int(self.cpu_target, f"{field}.cpu_target", problems),
+            expect_duration(self.load_timeout, f"{field}.load_timeout", problems),
+            expect_bool(self.public, f"{field}.public", problems),
+            expect_str(self.image, f"{field}.image", problems, optional=True),
+            expect_str_list(self.extra_args, f"{field}.extra_args", problems),
+        )
+
+    def _check_weight_types(self, field: str, problems: Problems) -> bool:
+        weights = self.weights
+        if isinstance(weights, S3Weights):
+            return expect_all(
+                expect_str(weights.bucket, f"{field}.bucket", problems),
+                isinstance(weights.prefix, str) or expect_str(weights.prefix, f"{field}.prefix", problems),
+            )
+        if isinstance(weights, ClaimWeights):
+            return expect_all(
+                expect_str(weights.claim_name, f"{field}.claim_name", problems),
+                isinstance(weights.path, str) or expect_str(weights.path, f"{field}.path", problems),
+            )
+        return expect_all(
+            expect_str(weights.model_id, f"{field}.model_id", problems),
+            expect_str(weights.token_secret, f"{field}.token_secret", problems, optional=True),
+        )
+
+    def check(self, field: str, problems: Problems) -> bool:
+        """Add the service's problems; False when its types are wrong (then nothing else may read it)."""
+        if not self._check_shapes(field, problems):
+            return False
+        check_dns_label(self.name, f"{field}.name", problems, max_length=NAME_MAX)
+        self._check_extra_args(field, problems)
         spec = None
         with problems.collecting():
             spec = lookup(self.instance_type, field=f"{field}.instance_type")
@@ -169,6 +238,26 @@ class ModelServiceProps:
             problems.add(f"{field}.max_model_len", self.max_model_len, "at least 128 tokens", "use e.g. 8192")
         self._check_weights(field, problems)
         self.exposure().check(field, problems)
+        return True
+
+    def _check_extra_args(self, field: str, problems: Problems) -> None:
+        for arg in self.extra_args:
+            flag = arg.split("=", 1)[0]
+            if flag.startswith("--"):  # vLLM reads --tensor_parallel_size as --tensor-parallel-size
+                flag = "--" + flag[2:].replace("_", "-")
+            if flag in MANAGED_VLLM_FLAGS:
+                prop = {
+                    "--tensor-parallel-size": "tensor_parallel",
+                    "-tp": "tensor_parallel",
+                    "--max-model-len": "max_model_len",
+                    "--served-model-name": "name",
+                }.get(flag)
+                problems.add(
+                    f"{field}.extra_args",
+                    arg,
+                    f"flags other than those eks-ml sets ({', '.join(MANAGED_VLLM_FLAGS)})",
+                    f"set the prop {prop} instead" if prop else f"remove {flag}: eks-ml sets it",
+                )
 
     def _check_fit(self, spec: InstanceSpec, field: str, problems: Problems) -> None:
         tp = self.resolved_tensor_parallel(spec)
@@ -209,8 +298,10 @@ class ModelServiceProps:
                 problems.add(
                     f"{field}.weights.model_id", weights.model_id, "an org/name Hub id", "use e.g. Qwen/Qwen3-8B"
                 )
-        elif not _NAME.match(weights.claim_name):
-            problems.add(f"{field}.weights.claim_name", weights.claim_name, "a claim name", "name an existing claim")
+            if weights.token_secret is not None:
+                check_dns_subdomain(weights.token_secret, f"{field}.weights.token_secret", problems)
+        else:
+            check_dns_subdomain(weights.claim_name, f"{field}.weights.claim_name", problems)
 
     def values(
         self,

@@ -9,7 +9,9 @@ from enum import Enum
 
 from ..catalog import AcceleratorVendor, InstanceSpec, all_instance_types, lookup
 from ..errors import Problems
+from ..guards import expect_all, expect_enum, expect_int, expect_str, expect_str_list, expect_str_map
 from ..k8s.karpenter_pools import PoolValues
+from ..kube_names import check_dns_label, check_labels
 
 INFERENCE_FAMILIES = {
     AcceleratorVendor.NVIDIA: ("g5", "g6", "g6e"),
@@ -22,7 +24,9 @@ CAPACITY_TYPES = ("spot", "on-demand")
 # Current-generation general purpose families for CPU-only pods (routers, tokenizer services, jobs).
 CPU_CATEGORIES = ("c", "m", "r")
 MIN_CPU_GENERATION = 6
-_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+NAME_MAX = 31  # the name is a NodePool name, a node label value and part of construct ids
+MIN_ROOT_VOLUME_GIB = 20  # the AL2023 AMI's own root volume
+MAX_GP3_GIB = 16384  # the largest gp3 volume (16 TiB)
 _DURATION = re.compile(r"^\d+[smh]$")
 
 
@@ -76,9 +80,34 @@ class NodePoolProps:
     def allows(self, instance_type: str) -> bool:
         return instance_type in {spec.name for spec in self.specs()}
 
-    def check(self, field: str, problems: Problems) -> None:
-        if not _NAME.match(self.name):
-            problems.add(f"{field}.name", self.name, "1-31 lowercase letters, digits or '-'", "use a name like gpu")
+    def _check_shapes(self, field: str, problems: Problems) -> bool:
+        return expect_all(
+            expect_str(self.name, f"{field}.name", problems),
+            expect_enum(self.kind, PoolKind, f"{field}.kind", problems),
+            expect_str_list(self.instance_types, f"{field}.instance_types", problems),
+            expect_str_list(self.capacity_types, f"{field}.capacity_types", problems),
+            expect_int(self.accelerator_limit, f"{field}.accelerator_limit", problems),
+            expect_int(self.cpu_limit, f"{field}.cpu_limit", problems),
+            expect_str(self.consolidate_after, f"{field}.consolidate_after", problems),
+            expect_str(self.expire_after, f"{field}.expire_after", problems),
+            expect_str(self.disruption_budget, f"{field}.disruption_budget", problems),
+            self.root_volume_gib is None
+            or expect_int(
+                self.root_volume_gib,
+                f"{field}.root_volume_gib",
+                problems,
+                minimum=MIN_ROOT_VOLUME_GIB,
+                maximum=MAX_GP3_GIB,
+            ),
+            expect_str_map(self.labels, f"{field}.labels", problems),
+        )
+
+    def check(self, field: str, problems: Problems) -> bool:
+        """Add the pool's problems; False when its types are wrong (then nothing else may read it)."""
+        if not self._check_shapes(field, problems):
+            return False
+        check_dns_label(self.name, f"{field}.name", problems, max_length=NAME_MAX)
+        check_labels(self.labels, f"{field}.labels", problems)
         vendor = self.kind.vendor
         if self.kind is PoolKind.CPU and self.instance_types:
             problems.add(
@@ -111,6 +140,7 @@ class NodePoolProps:
             problems.add(
                 f"{field}.disruption_budget", self.disruption_budget, "a node count or a percentage", "use e.g. 10%"
             )
+        return True
 
     def _check_types(self, vendor: AcceleratorVendor, field: str, problems: Problems) -> None:
         for name in self.instance_types:

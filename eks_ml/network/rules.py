@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 
 from aws_cdk import Token
+from aws_cdk import aws_ec2 as ec2
 
 from ..errors import Problems
 
@@ -18,6 +19,13 @@ MIN_AZS = 2  # EKS requires control-plane subnets in at least two AZs.
 MAX_AZS = 6
 # An AZ name is the region plus one letter: us-west-2a, eu-central-1b, us-gov-west-1a.
 _AZ_NAME = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$")
+# The last letter of an AZ name: no region has more than six AZs (us-east-1 has a-f). Where the letters
+# are known they are checked exactly, without an account lookup; AZ names map to different physical zones
+# per account, but the set of letters is the region's.
+AZ_LETTERS_ANY_REGION = "abcdef"
+AZ_LETTERS = {"us-east-1": "abcdef", "us-east-2": "abc", "us-west-2": "abcd"}
+# RFC 1918 private ranges (ipaddress's is_private also counts loopback, link-local and benchmark ranges).
+RFC1918 = tuple(ipaddress.IPv4Network(block) for block in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 # AWS allows VPC CIDR blocks from /16 (largest) to /28 (smallest).
 VPC_PREFIX_RANGE = (16, 28)
 
@@ -41,6 +49,14 @@ def check_availability_zones(azs: Sequence[str], region: str | None, field: str,
         elif region and not Token.is_unresolved(region) and not name.startswith(region):
             problems.add(
                 field, name, f"AZs of region {region}", f"pick AZs named {region}a, {region}b, ... or change region"
+            )
+        elif name[-1] not in AZ_LETTERS.get(name[:-1], AZ_LETTERS_ANY_REGION):
+            letters = AZ_LETTERS.get(name[:-1], AZ_LETTERS_ANY_REGION)
+            problems.add(
+                field,
+                name,
+                f"an AZ that exists in {name[:-1]} (letters {', '.join(letters)})",
+                f"pick one of {', '.join(name[:-1] + letter for letter in letters)}",
             )
 
 
@@ -68,7 +84,7 @@ def check_vpc_layout(
     if not low <= network.prefixlen <= high:
         problems.add(field, cidr, f"a prefix from /{low} to /{high}", f"use a /{low} for ML-scale pod counts")
         return
-    if not network.is_private:
+    if not any(network.subnet_of(block) for block in RFC1918):
         problems.add(field, cidr, "a private (RFC 1918) range", "use a block inside 10.0.0.0/8 or 172.16.0.0/12")
     for name, mask in (("private_subnet_mask", private_mask), ("public_subnet_mask", public_mask)):
         if not network.prefixlen < mask <= high:
@@ -83,3 +99,18 @@ def check_vpc_layout(
             f"({needed} addresses; the block has {network.num_addresses})",
             "use a larger VPC block, fewer AZs or a larger private_subnet_mask",
         )
+
+
+def private_subnets(vpc: ec2.IVpc, field: str, problems: Problems) -> list[ec2.ISubnet] | None:
+    """The VPC's private subnets with egress (where eks-ml puts the control plane and nodes), or None with
+    a problem when it has none (aws_cdk would raise a jsii error)."""
+    try:
+        return list(vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS).subnets)
+    except RuntimeError:
+        problems.add(
+            field,
+            "a VPC without private subnets with egress",
+            "a VPC with a private subnet (with a NAT route) in each AZ used",
+            "use MlVpc, or add PRIVATE_WITH_EGRESS subnets to the VPC",
+        )
+        return None

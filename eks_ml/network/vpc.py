@@ -12,6 +12,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from ..errors import Problems
+from ..guards import expect_all, expect_enum, expect_int, expect_str, expect_str_list
 from ..log_encryption import encrypted_log_group, logs_key
 from . import rules
 
@@ -20,6 +21,7 @@ ELB_ROLE_TAG = "kubernetes.io/role/elb"
 INTERNAL_ELB_ROLE_TAG = "kubernetes.io/role/internal-elb"
 # Karpenter EC2NodeClasses select subnets (and security groups) by this tag.
 KARPENTER_DISCOVERY_TAG = "karpenter.sh/discovery"
+MAX_TAG_VALUE = 256  # EC2 tag values
 
 
 class NatGateways(Enum):
@@ -61,6 +63,20 @@ class MlVpc(Construct):
         super().__init__(scope, construct_id)
         region = Stack.of(self).region
         problems = Problems()
+        if not expect_all(
+            expect_str_list(props.availability_zones, "availability_zones", problems),
+            expect_str(props.cidr, "cidr", problems),
+            expect_int(props.private_subnet_mask, "private_subnet_mask", problems),
+            expect_int(props.public_subnet_mask, "public_subnet_mask", problems),
+            expect_enum(props.nat_gateways, NatGateways, "nat_gateways", problems),
+            expect_enum(props.flow_log_retention, logs.RetentionDays, "flow_log_retention", problems),
+            expect_str(props.discovery_tag_value, "discovery_tag_value", problems),
+        ):
+            problems.raise_if_any()
+        if len(props.discovery_tag_value) > MAX_TAG_VALUE:
+            problems.add(
+                "discovery_tag_value", props.discovery_tag_value, f"at most {MAX_TAG_VALUE} characters", "shorten it"
+            )
         rules.check_availability_zones(props.availability_zones, region, "availability_zones", problems)
         rules.check_vpc_layout(
             props.cidr,

@@ -20,14 +20,16 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from .._registry import claim_unique_name
+from ..aws_names import PROMETHEUS_RULE_GROUPS_NAMESPACE_MAX, check_derived_name
 from ..cluster import EndpointAccessMode
 from ..errors import Problems
+from ..guards import expect_all, expect_enum, expect_instance, expect_int, expect_number, expect_str, expect_str_list
 from ..inference import InferenceCluster
 from ..training import TrainingCluster
 from .backend import Backend
 from .cloudwatch import CloudWatchBackend
 from .dashboards import dashboard
-from .prometheus import PrometheusBackend
+from .prometheus import PrometheusBackend, rule_groups_namespace_name
 from .prometheus_alerts import Thresholds
 from .target import ObservedCluster, observe
 
@@ -73,7 +75,25 @@ class ObservabilityAddonProps:
     cloudwatch_addon_version: str | None = None
     thresholds: Thresholds = field(default_factory=Thresholds)
 
+    def _check_shapes(self, problems: Problems) -> bool:
+        return expect_all(
+            expect_enum(self.backend, Backend, "backend", problems),
+            self.alarm_topic is None
+            or hasattr(self.alarm_topic, "topic_arn")
+            or expect_instance(self.alarm_topic, sns.Topic, "alarm_topic", problems, fix="pass an sns topic or None"),
+            expect_str_list(self.alarm_emails, "alarm_emails", problems),
+            expect_enum(self.log_retention, logs.RetentionDays, "log_retention", problems),
+            expect_str(self.cloudwatch_addon_version, "cloudwatch_addon_version", problems, optional=True),
+            expect_instance(self.thresholds, Thresholds, "thresholds", problems, fix="pass Thresholds(...)")
+            and expect_all(
+                expect_number(self.thresholds.latency_p95_seconds, "thresholds.latency_p95_seconds", problems),
+                expect_int(self.thresholds.queue_depth, "thresholds.queue_depth", problems),
+            ),
+        )
+
     def check(self, problems: Problems) -> None:
+        if not self._check_shapes(problems):
+            return
         if not isinstance(self.cluster, TrainingCluster | InferenceCluster):
             problems.add(
                 "cluster",
@@ -96,7 +116,8 @@ class ObservabilityAddonProps:
                 "use Backend.CLOUDWATCH or Backend.PROMETHEUS",
             )
         elif self.backend is Backend.PROMETHEUS and isinstance(self.cluster, TrainingCluster | InferenceCluster):
-            self._check_scraper_reach(observe(self.cluster), problems)
+            target = observe(self.cluster)
+            self._check_scraper_reach(target, problems)
             cluster = self.cluster
             # The serving namespace denies by default: without the opening the scraper never sees vLLM.
             if isinstance(cluster, InferenceCluster) and cluster.service_charts and not cluster.admits_managed_scraper:
@@ -105,6 +126,15 @@ class ObservabilityAddonProps:
                     False,
                     "True when the Prometheus backend scrapes an InferenceCluster with model services",
                     "build the cluster with InferenceClusterProps(managed_scraper_access=True)",
+                )
+            if not Token.is_unresolved(target.name):
+                check_derived_name(
+                    rule_groups_namespace_name(target.name),
+                    PROMETHEUS_RULE_GROUPS_NAMESPACE_MAX,
+                    "Prometheus rule groups namespace",
+                    "cluster.cluster_name",
+                    target.name,
+                    problems,
                 )
         if self.backend is Backend.PROMETHEUS and self.cloudwatch_addon_version is not None:
             problems.add(

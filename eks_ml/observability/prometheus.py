@@ -179,6 +179,11 @@ def alert_manager_definition(topic_arn: str, region: str) -> str:
     return to_yaml({"alertmanager_config": to_yaml(config)})
 
 
+def rule_groups_namespace_name(cluster_name: str) -> str:
+    """The rule groups namespace of the cluster's alerts (at most 64 characters)."""
+    return f"{cluster_name}-ml"
+
+
 class PrometheusBackend(Construct):
     """Attributes: ``workspace``, ``workspace_key``, ``scraper``, ``rules``, ``exporters`` (release -> HelmChart),
     ``applied_charts`` (the neuron-monitor chart on clusters with Neuron nodes)."""
@@ -241,7 +246,7 @@ class PrometheusBackend(Construct):
             self,
             "Rules",
             workspace=self.workspace.attr_arn,
-            name=f"{target.name}-ml",
+            name=rule_groups_namespace_name(target.name),
             data=to_yaml(rule_groups(target, thresholds)),
         )
         # The workspace's alert manager publishes into the (encrypted) topic.

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from ..errors import Problems
+from ..guards import expect_enum, expect_str
 
 _RESERVATION_ID = re.compile(r"^cr-[0-9a-f]{8,17}$")
 
@@ -42,6 +43,13 @@ class Capacity:
         return self.source is not CapacitySource.ON_DEMAND
 
     def check(self, field: str, problems: Problems) -> None:
+        source_ok = expect_enum(self.source, CapacitySource, f"{field}.source", problems)
+        # An empty id is left to the reservation-id rule below, which says where to find one.
+        id_ok = isinstance(self.reservation_id, str) or expect_str(
+            self.reservation_id, f"{field}.reservation_id", problems, optional=True
+        )
+        if not (source_ok and id_ok):
+            return
         if self.source is CapacitySource.ON_DEMAND:
             if self.reservation_id is not None:
                 problems.add(

@@ -12,14 +12,18 @@ from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
 from .. import plan
-from .._naming import pascal
+from .._naming import check_unique_ids, pascal
 from ..catalog import InstanceSpec
 from ..cluster import BaseCluster, BaseClusterProps
 from ..cluster._typing import as_icluster
+from ..cluster.base import check_base_props
 from ..cluster.registries import eks_image_registry
 from ..cluster.system_nodes import SystemPlacement
 from ..errors import Problems
+from ..guards import expect_all, expect_instance, expect_list_of, expect_str
 from ..k8s import TrainingQueuesChart, TrainingQueuesValues, TrainingRuntimesChart, TrainJobsChart
+from ..kube_names import check_namespace
+from ..network.rules import private_subnets
 from ..placement import ClusterModel, Taint, managed_node_group, workloads_from_objects
 from ..placement.nodes import existing_nodes
 from .efa import efa_security_group
@@ -57,6 +61,11 @@ class TrainingCluster(Construct):
     def __init__(self, scope: Construct, construct_id: str, props: TrainingClusterProps) -> None:
         super().__init__(scope, construct_id)
         problems = Problems()
+        if not _check_shapes(props, problems):
+            problems.raise_if_any()
+        if props.base is not None:
+            check_base_props(props.base, problems, prefix="base.")
+        check_namespace(props.namespace, "namespace", problems)
         if (props.base is None) == (props.cluster is None):
             problems.add(
                 "base/cluster",
@@ -80,10 +89,13 @@ class TrainingCluster(Construct):
             )
         if not props.node_groups:
             problems.add("node_groups", [], "at least one training node group", "add a TrainingNodeGroupProps")
-        names = [group.name for group in props.node_groups]
+        names = [group.name for group in props.node_groups if isinstance(group.name, str)]
         for name in sorted({n for n in names if names.count(n) > 1}):
             problems.add("node_groups.name", name, "unique group names", "rename one of the groups")
+        check_unique_ids(names, _group_id, "node_groups.name", problems, taken=_FIXED_CHILDREN)
         vpc = props.base.vpc if props.base else props.cluster.vpc if props.cluster else None
+        if props.cluster is not None and vpc is not None:
+            private_subnets(vpc, "cluster.vpc", problems)
         specs: list[InstanceSpec | None] = []
         subnets: list[ec2.ISubnet | None] = []
         for index, group in enumerate(props.node_groups):
@@ -126,7 +138,7 @@ class TrainingCluster(Construct):
             # The id is the group's name on purpose: a group's identity is its name.
             self.node_groups[group.name] = TrainingNodeGroup(
                 self,
-                f"{pascal(group.name)}Group",
+                _group_id(group.name),
                 cluster=cluster,
                 subnet=subnet,
                 security_group_ids=group_ids,
@@ -240,11 +252,13 @@ class TrainingCluster(Construct):
         vpc: ec2.IVpc | None, group: TrainingNodeGroupProps, field: str, problems: Problems
     ) -> ec2.ISubnet | None:
         """The one private subnet of the group's AZ: EFA and placement groups need a single AZ."""
-        if vpc is None:
-            return None
-        subnets = vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS).subnets
-        if group.availability_zone is None:
-            return subnets[0] if subnets else None
+        if vpc is None or not hasattr(vpc, "select_subnets"):
+            return None  # reported by the VPC's own check
+        subnets = private_subnets(vpc, field, Problems())  # a VPC without them is reported by the VPC check
+        if not subnets:
+            return None  # reported once by the base cluster's or the imported cluster's VPC check
+        if not isinstance(group.availability_zone, str):  # None, or a wrong type reported by the group's check
+            return subnets[0] if group.availability_zone is None else None
         for subnet in subnets:
             if subnet.availability_zone == group.availability_zone:
                 return subnet
@@ -263,3 +277,38 @@ def _has_security_group(cluster: eks.ICluster) -> bool:
     except RuntimeError:
         return False
     return True
+
+
+# Children of TrainingCluster with fixed ids; a group id (<Name>Group) must not take one of them.
+_FIXED_CHILDREN = ("Base", "EfaSecurityGroup", "Software", "FileSystem")
+
+
+def _group_id(name: str) -> str:
+    return f"{pascal(name)}Group"
+
+
+def _check_shapes(props: TrainingClusterProps, problems: Problems) -> bool:
+    return expect_all(
+        props.cluster is None or _expect_cluster(props.cluster, problems),
+        props.base is None
+        or expect_instance(props.base, BaseClusterProps, "base", problems, fix="pass base=BaseClusterProps(...)"),
+        expect_list_of(props.node_groups, TrainingNodeGroupProps, "node_groups", problems),
+        props.file_system is None
+        or expect_instance(
+            props.file_system, LustreProps, "file_system", problems, fix="pass LustreProps(...) or None"
+        ),
+        expect_str(props.namespace, "namespace", problems),
+    )
+
+
+def _expect_cluster(cluster: object, problems: Problems) -> bool:
+    # jsii interfaces cannot be isinstance-checked: an aws_eks_v2 cluster is recognized by its shape.
+    if hasattr(cluster, "cluster_name") and hasattr(cluster, "add_cdk8s_chart"):
+        return True
+    problems.add(
+        "cluster",
+        cluster,
+        f"an aws_eks_v2 cluster (got {type(cluster).__name__})",
+        "pass eks.Cluster.from_cluster_attributes(...) (not the cluster's name or its eks-ml construct)",
+    )
+    return False

@@ -16,7 +16,9 @@ from constructs import Construct
 
 from ..cluster.pod_identity import addon_with_role, pod_identity_role
 from ..errors import Problems
+from ..guards import expect_all, expect_bool, expect_enum, expect_instance, expect_int, expect_str
 from ..k8s import LustreVolumeChart, LustreVolumeValues
+from ..kube_names import check_dns_subdomain
 from ..nag import PACK, acknowledge
 from .lustre_rules import DEPLOYMENT_TYPE, FileSystemPin, check_data_repository, check_lustre, check_pin
 
@@ -76,6 +78,30 @@ class LustreProps:
             )
 
     def check(self, problems: Problems) -> None:
+        field = "file_system"
+        if not expect_all(
+            expect_int(self.storage_gib, f"{field}.storage_gib", problems),
+            expect_int(self.throughput_per_tib, f"{field}.throughput_per_tib", problems),
+            expect_bool(self.efa_enabled, f"{field}.efa_enabled", problems),
+            self.data_repository is None
+            or expect_instance(
+                self.data_repository,
+                DataRepository,
+                f"{field}.data_repository",
+                problems,
+                fix="pass DataRepository(s3_path='s3://bucket/prefix')",
+            )
+            and expect_all(
+                expect_str(self.data_repository.s3_path, f"{field}.data_repository.s3_path", problems),
+                expect_str(
+                    self.data_repository.file_system_path, f"{field}.data_repository.file_system_path", problems
+                ),
+            ),
+            expect_str(self.claim_name, f"{field}.claim_name", problems),
+            expect_enum(self.removal_policy, RemovalPolicy, f"{field}.removal_policy", problems),
+        ):
+            return
+        check_dns_subdomain(self.claim_name, f"{field}.claim_name", problems)
         check_lustre(self.storage_gib, self.throughput_per_tib, self.efa_enabled, problems)
         if self.data_repository is not None:
             check_data_repository(

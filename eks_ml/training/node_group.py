@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -15,6 +14,8 @@ from ..catalog import InstanceSpec, all_instance_types, lookup
 from ..cluster.launch_template import IMDS_HOP_LIMIT, ROOT_DEVICE
 from ..cluster.nag import acknowledge_node_role
 from ..errors import Problems
+from ..guards import expect_all, expect_bool, expect_enum, expect_instance, expect_int, expect_str, expect_str_map
+from ..kube_names import check_dns_label, check_labels
 from .capacity import Capacity, CapacitySource
 from .efa import EfaLayout, network_interfaces
 from .node_config import raid0_user_data
@@ -25,8 +26,9 @@ NODE_ROLE_LABEL = "eks-ml.io/node-role"
 NODE_GROUP_LABEL = "eks-ml.io/node-group"
 ACCELERATOR_LABEL = "eks-ml.io/accelerator"
 MIN_ROOT_VOLUME_GIB = 100  # framework images (CUDA, Neuron SDK) are 10-30 GB each, and layers stack up
-_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
-_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+MAX_GP3_GIB = 16384  # the largest gp3 volume (16 TiB)
+MAX_NODES = 1000  # the EKS managed node group maximum size quota
+NAME_MAX = 31  # the name is a node label value, a Kueue flavor and part of construct ids
 
 
 def training_instance_types() -> tuple[str, ...]:
@@ -68,9 +70,31 @@ class TrainingNodeGroupProps:
     def uses_placement_group(self) -> bool:
         return (not self.capacity.is_reserved) if self.placement_group is None else self.placement_group
 
+    def _check_shapes(self, field: str, problems: Problems) -> bool:
+        return expect_all(
+            expect_str(self.name, f"{field}.name", problems),
+            expect_str(self.instance_type, f"{field}.instance_type", problems),
+            expect_int(self.desired_size, f"{field}.desired_size", problems, maximum=MAX_NODES),
+            expect_int(self.min_size, f"{field}.min_size", problems, maximum=MAX_NODES),
+            self.max_size is None or expect_int(self.max_size, f"{field}.max_size", problems, maximum=MAX_NODES),
+            expect_str(self.availability_zone, f"{field}.availability_zone", problems, optional=True),
+            expect_instance(
+                self.capacity,
+                Capacity,
+                f"{field}.capacity",
+                problems,
+                fix="use Capacity.on_demand() or .reservation(id)",
+            ),
+            self.placement_group is None or expect_bool(self.placement_group, f"{field}.placement_group", problems),
+            expect_enum(self.efa_layout, EfaLayout, f"{field}.efa_layout", problems),
+            expect_int(self.root_volume_gib, f"{field}.root_volume_gib", problems, maximum=MAX_GP3_GIB),
+            expect_str_map(self.labels, f"{field}.labels", problems),
+        )
+
     def check(self, field: str, problems: Problems) -> InstanceSpec | None:
-        if not _NAME.match(self.name):
-            problems.add(f"{field}.name", self.name, "1-31 lowercase letters, digits or '-'", "use a name like p5-a")
+        if not self._check_shapes(field, problems):
+            return None
+        check_dns_label(self.name, f"{field}.name", problems, max_length=NAME_MAX)
         spec = None
         with problems.collecting():
             spec = lookup(self.instance_type, field=f"{field}.instance_type")
@@ -103,14 +127,7 @@ class TrainingNodeGroupProps:
                 f"at least {MIN_ROOT_VOLUME_GIB} GiB",
                 "use the default 200 GiB; scratch space is on the NVMe RAID0",
             )
-        for key in self.labels:
-            if not _LABEL_KEY.match(key) or key.startswith(("kubernetes.io/", "k8s.io/", "eks-ml.io/")):
-                problems.add(
-                    f"{field}.labels",
-                    key,
-                    "a Kubernetes label key outside the kubernetes.io, k8s.io and eks-ml.io prefixes",
-                    "use your own prefix, e.g. example.com/team",
-                )
+        check_labels(self.labels, f"{field}.labels", problems)
         return spec
 
 
