@@ -9,7 +9,7 @@ export PATH := $(BIN):$(PATH)
 CDK := $(CURDIR)/node_modules/.bin/cdk
 READY := $(VENV)/.ready
 
-.PHONY: install synth test lint deploy diff clean wheel-check
+.PHONY: install synth test lint deploy diff clean wheel-check bench
 
 install: $(READY)
 
@@ -38,6 +38,10 @@ deploy: $(READY)
 
 diff: $(READY)
 	$(CDK) diff $(CDK_ARGS)
+
+# Synth time against a hand-written baseline, sizes and budgets (bench/run.py); BENCH_ARGS=--tests adds make test.
+bench: $(READY)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # The library's dependency contract: wheel built, installed at its declared floors in a clean venv, synthesized.
 wheel-check: $(READY)

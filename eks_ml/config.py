@@ -266,9 +266,13 @@ def load_app_config(context: Mapping[str, Any]) -> AppConfig:
             values[attr] = parse(raw)
         except _Invalid as invalid:
             problems.add(full_key, raw, invalid.allowed, invalid.fix)
-    problems.raise_if_any()
+    # Every problem in one pass: the keys that parsed are validated too (a value that did not parse stands
+    # at its default meanwhile, and rules about that key itself are not reported twice).
+    unparsed = {problem.field for problem in problems.found}
     config = AppConfig(**values)
-    _validate(config, problems)
+    rules = Problems()
+    _validate(config, rules)
+    problems.found.extend(problem for problem in rules.found if problem.field not in unparsed)
     problems.raise_if_any()
     return config
 

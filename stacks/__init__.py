@@ -38,6 +38,13 @@ def build_default_app(app: App, config: AppConfig, *, bootstrap_version_rule: bo
     # account-agnostic, which is enough to synthesize (the region and AZs are fixed by config).
     env = Environment(account=config.account or os.environ.get("CDK_DEFAULT_ACCOUNT"), region=config.region)
     names = stack_names(config)
+    if env.account and not app.node.children:
+        # With an account, ec2.Vpc checks the configured AZs against the account's, which is a context
+        # lookup needing credentials. The AZs come from configuration by design (eks-ml:availabilityZones),
+        # so give CDK that answer instead of letting synthesis fail without credentials.
+        lookup = f"availability-zones:account={env.account}:region={env.region}"
+        if app.node.try_get_context(lookup) is None:
+            app.node.set_context(lookup, list(config.availability_zones))
 
     def placed(part: str) -> dict[str, Any]:
         """Name, environment and synthesizer of one stack (a synthesizer binds to a single stack)."""

@@ -10,13 +10,13 @@ import pytest
 from aws_cdk import App, Stack
 from cfnlint.api import ManualArgs, lint_file
 
-from eks_ml import AppConfig
+from eks_ml import AppConfig, load_app_config
 from eks_ml.nag import acknowledge
 from stacks import build_default_app, stack_names
 
 from .support import cel_rules, eks_checks
 from .support.manifests import applied_objects, requires_chart_cache, validate_objects
-from .support.synth import Synthesis, error_findings, make_app, normalize, synthesize
+from .support.synth import CDK_CONTEXT, Synthesis, error_findings, make_app, normalize, synthesize
 
 STACKS = ("Network", "Training", "Inference", "TrainingObservability", "InferenceObservability")
 
@@ -141,3 +141,16 @@ def test_every_applied_kubernetes_object_passes_the_validator(default_synth: Syn
     # The CEL rules really ran over our custom objects; none was skipped as unsupported.
     assert stats.evaluated > 100 and stats.failed == 0 and stats.unsupported == {}, stats.summary()
     assert stats.transition and all(cel_rules.is_transition(rule) for rule in stats.transition)
+
+
+def test_an_account_needs_no_credentials_to_synthesize(default_config: AppConfig, tmp_path: Path) -> None:
+    # With an account, ec2.Vpc checks the configured AZs against the account's: a context lookup that the
+    # CLI can only do with credentials. The app answers it from eks-ml:availabilityZones instead.
+    context = {**CDK_CONTEXT, "eks-ml:account": "123456789012"}
+    app = make_app(tmp_path, context)
+    build_default_app(app, load_app_config(context), bootstrap_version_rule=False)
+    app.synth()
+    assert "missing" not in json.loads((tmp_path / "manifest.json").read_text())
+    assert app.node.try_get_context("availability-zones:account=123456789012:region=us-west-2") == list(
+        default_config.availability_zones
+    )

@@ -221,3 +221,20 @@ def test_the_observability_backend_is_a_choice() -> None:
         ValidationError, match=r"eks-ml:observabilityBackend='grafana': allowed one of cloudwatch, prometheus"
     ):
         load_app_config({**CDK_CONTEXT, "eks-ml:observabilityBackend": "grafana"})
+
+
+def test_every_problem_is_reported_in_one_pass_even_beside_a_value_that_does_not_parse() -> None:
+    with pytest.raises(ValidationError) as error:
+        load_app_config(
+            {
+                **CDK_CONTEXT,
+                "eks-ml:trainingNodeCount": "--2",  # does not parse
+                "eks-ml:trainingInstanceType": "p5.48xlarg",  # a typo that used to hide behind it
+                "eks-ml:vpcCidr": "8.8.0.0/16",
+            }
+        )
+    assert [p.field for p in error.value.problems] == [
+        "eks-ml:trainingNodeCount",
+        "eks-ml:vpcCidr",
+        "eks-ml:trainingInstanceType",
+    ]
