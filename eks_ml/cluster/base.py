@@ -14,6 +14,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from ..errors import Problems
+from ..nag import acknowledge_log_group_kms_pending
 from ..placement import ClusterModel, managed_node_group
 from ..placement.nodes import auto_mode_pools
 from . import rules
@@ -135,6 +136,7 @@ class BaseCluster(Construct):
             retention=props.control_plane_log_retention,
             removal_policy=RemovalPolicy.RETAIN,
         )
+        acknowledge_log_group_kms_pending(self.control_plane_logs)
         capacity = (
             {
                 "default_capacity_type": eks.DefaultCapacityType.AUTOMODE,

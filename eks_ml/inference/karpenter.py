@@ -17,7 +17,7 @@ from .. import helm
 from ..cluster.nag import acknowledge_node_role_policies
 from ..cluster.pod_identity import associate, pod_identity_role
 from ..cluster.system_nodes import SystemPlacement
-from ..nag import PACK, acknowledge
+from ..nag import PACK, acknowledge, acknowledge_inline_policy
 from ..placement import ClusterModel
 
 SERVICE_ACCOUNT = "karpenter"
@@ -108,6 +108,11 @@ class Karpenter(Construct):
             f"{PACK}-IAM5[Resource::*]",
             "Karpenter's reference policy: EC2 launch and describe calls and pricing lookups take no resource ARNs; "
             "termination and instance-profile actions are scoped by Karpenter's ownership tags.",
+        )
+        acknowledge_inline_policy(
+            self.controller_role,
+            "Karpenter's controller policy, written as the inline policy of its own Pod Identity role: it is "
+            "built for this one cluster (its name, queue and node role), so no other principal could reuse it.",
         )
         association = associate(
             self,

@@ -17,7 +17,7 @@ from constructs import Construct, IDependable
 from .. import helm
 from ..cluster.pod_identity import associate, pod_identity_role
 from ..cluster.system_nodes import SystemPlacement
-from ..nag import PACK, acknowledge
+from ..nag import PACK, acknowledge, acknowledge_inline_policy
 from ..placement import ClusterModel
 
 SERVICE_ACCOUNT = "aws-load-balancer-controller"
@@ -86,6 +86,11 @@ class LoadBalancerController(Construct):
                 "Upstream AWS Load Balancer Controller policy as shipped by aws-cdk-lib: describe calls take no "
                 "resource ARNs, and writes are limited by conditions on the elbv2.k8s.aws/cluster tag.",
             )
+        acknowledge_inline_policy(
+            self.role,
+            "The controller's upstream policy, written as the inline policy of its own Pod Identity role: it "
+            "follows the controller version pinned with it, with no other principal able to attach it.",
+        )
         association = associate(
             self,
             "PodIdentity",

@@ -18,7 +18,7 @@ from constructs import Construct
 
 from .._naming import pascal
 from ..cluster.pod_identity import addon_with_role, pod_identity_role
-from ..nag import acknowledge, managed_policy
+from ..nag import acknowledge, acknowledge_log_group_kms_pending, managed_policy
 from .cloudwatch_alerts import CLOUDWATCH_ALERTS
 from .target import ObservedCluster
 
@@ -71,6 +71,8 @@ class CloudWatchBackend(Construct):
             )
             for kind in LOG_GROUP_KINDS
         }
+        for log_group in self.log_groups.values():
+            acknowledge_log_group_kms_pending(log_group)
         self.role = pod_identity_role(
             self, "AgentRole", description=f"CloudWatch agent and Fluent Bit of EKS cluster {target.name}"
         )

@@ -16,7 +16,7 @@ from constructs import Construct
 from ..cluster.pod_identity import addon_with_role, pod_identity_role
 from ..errors import Problems
 from ..k8s import LustreVolumeChart, LustreVolumeValues
-from ..nag import PACK, acknowledge
+from ..nag import PACK, acknowledge, acknowledge_inline_policy
 from .lustre_rules import check_data_repository, check_lustre
 
 LUSTRE_PORT = 988
@@ -157,6 +157,11 @@ class TrainingFileSystem(Construct):
             f"{PACK}-IAM5[Resource::*]",
             "fsx:DescribeFileSystems and fsx:DescribeDataRepositoryAssociations do not support resource-level "
             "permissions; the role can only read file system descriptions.",
+        )
+        acknowledge_inline_policy(
+            self.csi_role,
+            "The FSx CSI driver's two read-only describe actions, written as the inline policy of its own Pod "
+            "Identity role: one policy, one principal, deleted with the role.",
         )
         self.csi_addon = addon_with_role(
             self,
