@@ -178,8 +178,21 @@ class InferenceCluster(Construct):
     def _add_model_services(self, props: InferenceClusterProps, cluster: eks.ICluster, pools: Construct) -> None:
         auto_mode = props.base.auto_mode
         after_system = [self.base.system_nodes] if self.base.system_nodes else []
+        region = Stack.of(self).region
+        values = {
+            service.name: service.values(
+                namespace=props.namespace,
+                region=region,
+                pool=next(p.name for p in props.pools if service.instance_type in {s.name for s in p.specs()}),
+            )
+            for service in props.model_services
+        }
         namespace_chart = InferenceNamespaceChart(
-            cdk8s.App(), "InferenceNamespace", namespace=props.namespace, auto_mode_ingress_class=auto_mode
+            cdk8s.App(),
+            "InferenceNamespace",
+            namespace=props.namespace,
+            auto_mode_ingress_class=auto_mode,
+            added_capabilities=sorted({c for v in values.values() for c in v.capabilities}),
         )
         namespace = self.cluster.add_cdk8s_chart("InferenceNamespace", namespace_chart)
         self.applied_charts.append(("inference-namespace", namespace_chart))
@@ -203,14 +216,8 @@ class InferenceCluster(Construct):
         self.s3_weights = (
             S3WeightsDriver(self, "S3Weights", cluster=cluster, sources=s3_sources) if s3_sources else None
         )
-        region = Stack.of(self).region
         for service in props.model_services:
-            pool = next(p.name for p in props.pools if service.instance_type in {s.name for s in p.specs()})
-            chart = ModelServiceChart(
-                cdk8s.App(),
-                f"Model-{service.name}",
-                service.values(namespace=props.namespace, region=region, pool=pool),
-            )
+            chart = ModelServiceChart(cdk8s.App(), f"Model-{service.name}", values[service.name])
             self.service_charts[service.name] = chart
             self.applied_charts.append((f"model-{service.name}", chart))
             manifest = self.cluster.add_cdk8s_chart(f"Model{pascal(service.name)}", chart)

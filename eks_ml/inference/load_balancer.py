@@ -17,6 +17,7 @@ from constructs import Construct, IDependable
 from .. import helm
 from ..cluster.pod_identity import associate, pod_identity_role
 from ..cluster.system_nodes import SystemPlacement
+from ..k8s.pod_security import HARDENED_CONTAINER
 from ..nag import PACK, acknowledge, acknowledge_inline_policy
 from ..placement import ClusterModel
 
@@ -112,6 +113,12 @@ class LoadBalancerController(Construct):
                 "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
                 **placement.values(),
                 "resources": CONTROLLER_RESOURCES,
+                # Merged into the chart's non-root, read-only, no-escalation context: no capabilities, and the
+                # runtime's default seccomp profile.
+                "securityContext": {
+                    "capabilities": HARDENED_CONTAINER["capabilities"],
+                    "seccompProfile": HARDENED_CONTAINER["seccompProfile"],
+                },
             },
             model=model,
             wait=True,  # its webhooks must serve before Services and Ingresses are applied
