@@ -137,3 +137,26 @@ def test_every_applied_kubernetes_object_passes_the_validator(default_synth: Syn
     # The CEL rules really ran over our custom objects; none was skipped as unsupported.
     assert stats.evaluated > 100 and stats.failed == 0 and stats.unsupported == {}, stats.summary()
     assert stats.transition and all(cel_rules.is_transition(rule) for rule in stats.transition)
+
+
+def test_an_acknowledgement_names_a_gated_pack() -> None:
+    acknowledge(Stack(App(), "N"), "NIST.800.53.R5-LambdaDLQ", "a specific reason of sufficient length")
+    with pytest.raises(ValueError, match="must start with one of"):
+        acknowledge(Stack(App(), "S"), "HIPAA.Security-LambdaDLQ", "a specific reason of sufficient length")
+
+
+def test_the_nist_pack_runs_in_the_nag_gate(tmp_path: Path) -> None:
+    """An unencrypted log group without acknowledgement is a NIST 800-53 R5 finding; acknowledged, it is not."""
+    from aws_cdk import aws_logs as logs
+
+    from eks_ml.nag import acknowledge_log_group_kms_pending
+
+    def build(app: App, acknowledged: bool) -> None:
+        group = logs.LogGroup(Stack(app, "S"), "Logs", retention=logs.RetentionDays.ONE_WEEK)
+        if acknowledged:
+            acknowledge_log_group_kms_pending(group)
+
+    bare = synthesize(make_app(tmp_path / "bare", nag=True), lambda a: build(a, False))
+    assert "NIST.800.53.R5-CloudWatchLogGroupEncrypted @ S/Logs/Resource" in error_findings(bare.validation_report)
+    acknowledged = synthesize(make_app(tmp_path / "ack", nag=True), lambda a: build(a, True))
+    assert not [f for f in error_findings(acknowledged.validation_report) if f.startswith("NIST")]

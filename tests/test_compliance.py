@@ -225,3 +225,56 @@ def test_compliance_report(
 def _suppression(result: checkov.Result) -> Suppression:
     (found,) = [s for s in SUPPRESSIONS if s.matches(result)]
     return found
+
+
+# ---- the gate catches what it claims --------------------------------------------------------------------------
+
+
+@checkov.requires_checkov
+def test_the_gate_reports_findings_no_suppression_names(tmp_path: Path) -> None:
+    """A privileged model server (suppressions there name other checks) and an unencrypted queue under a new
+    logical id fail; the same queue under the suppressed id does not."""
+    directory = checkov.ScanDirectory(tmp_path)
+    container = {"name": "server", "image": "vllm/vllm-openai:v0", "securityContext": {"privileged": True}}
+    labels = {"app": "qwen3-8b"}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "qwen3-8b", "namespace": "inference"},
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
+        },
+    }
+    directory.add_objects([deployment], "broken")
+    queue = {"Type": "AWS::SQS::Queue", "Properties": {"MessageRetentionPeriod": 300}}
+    template = {"Resources": {"Unencrypted": queue, "ClusterKarpenterInterruptionQueue4FC4486E": queue}}
+    directory.add_template("Inference", "broken", template)
+    run = checkov.run(tmp_path)
+    found = {(r.check_id, r.key) for r in unsuppressed(run.results)}
+    assert ("CKV_K8S_16", "Deployment/inference/qwen3-8b") in found
+    assert ("CKV_AWS_27", "Inference/Unencrypted") in found
+    assert ("CKV_AWS_27", "Inference/ClusterKarpenterInterruptionQueue4FC4486E") not in found
+    assert ("CKV_K8S_43", "Deployment/inference/qwen3-8b") not in found  # suppressed for this resource
+
+
+def test_a_suppression_without_a_finding_is_stale() -> None:
+    key = "Inference/ClusterKarpenterInterruptionQueue4FC4486E"
+    failing = [checkov.Result("cloudformation", key, "CKV_AWS_27", "queue encrypted", False)]
+    assert f"CKV_AWS_27 on {key}" not in stale(failing, rendered_charts=set())
+    passing = [checkov.Result("cloudformation", key, "CKV_AWS_27", "queue encrypted", True)]
+    assert f"CKV_AWS_27 on {key}" in stale(passing, rendered_charts=set())
+    # Keys of charts that were not rendered cannot be judged.
+    assert not [s for s in stale([], rendered_charts=set()) if ": " in s.split(" on ", 1)[1]]
+
+
+def test_a_suppression_needs_a_reason_and_named_resources() -> None:
+    with pytest.raises(AssertionError, match="specific reason"):
+        Suppression("CKV_K8S_16", ("Deployment/inference/x",), "needed")
+    with pytest.raises(AssertionError, match="name each resource"):
+        Suppression("CKV_K8S_16", (), "a long enough reason for the table")
+
+
+def test_the_offline_environment_has_no_platform_credentials() -> None:
+    assert checkov.OFFLINE_ENV["BC_SKIP_MAPPING"] == "TRUE"
+    assert not any(key.startswith("BC_API_KEY") for key in checkov.OFFLINE_ENV)
