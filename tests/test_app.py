@@ -87,9 +87,10 @@ def test_resource_counts_state_the_shape_of_the_default_app(default_synth: Synth
     assert counts["Training"]["AWS::EKS::Addon"] == 7  # plus aws-fsx-csi-driver
     assert counts["Training"]["AWS::FSx::FileSystem"] == 1
     # In-cluster software goes through the one kubectl provider: NVIDIA and EFA device plugins, Kueue,
-    # Kubeflow Trainer (Helm), and the queues, file-system volume and runtimes charts (cdk8s manifests).
+    # Kubeflow Trainer (Helm), and the queues, file-system volume and runtimes charts (cdk8s manifests), plus the
+    # labelled namespaces of the Kueue and Trainer releases.
     assert counts["Training"]["Custom::AWSCDK-EKS-HelmChart"] == 4
-    assert counts["Training"]["Custom::AWSCDK-EKS-KubernetesResource"] == 3
+    assert counts["Training"]["Custom::AWSCDK-EKS-KubernetesResource"] == 5
     # Training: the system nodes plus one p5.48xlarge group in a cluster placement group.
     assert counts["Training"]["AWS::EKS::Nodegroup"] == 2
     assert counts["Training"]["AWS::EC2::PlacementGroup"] == 1
@@ -97,8 +98,9 @@ def test_resource_counts_state_the_shape_of_the_default_app(default_synth: Synth
     # Karpenter and its CRD chart, AWS Load Balancer Controller, Prometheus, prometheus-adapter, and the
     # NVIDIA and Neuron device plugins the GPU and Inferentia pools need.
     assert counts["Inference"]["Custom::AWSCDK-EKS-HelmChart"] == 7
-    # NodePools, the inference namespace, and the two sample model services.
-    assert counts["Inference"]["Custom::AWSCDK-EKS-KubernetesResource"] == 4
+    # NodePools, the inference namespace, the two sample model services, and the labelled monitoring namespace
+    # (applied before the Prometheus and adapter releases).
+    assert counts["Inference"]["Custom::AWSCDK-EKS-KubernetesResource"] == 5
     assert counts["Inference"]["AWS::Events::Rule"] == 4  # interruption events into the Karpenter queue
     # Observability: one native add-on each, no Lambda, no Helm, no manifests.
     for stack in ("TrainingObservability", "InferenceObservability"):

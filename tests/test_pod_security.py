@@ -22,18 +22,21 @@ from .support.synth import Synthesis
 LEVELS = ("restricted", "baseline", "privileged")
 VARIANTS = ["default_synth", "prometheus_synth", "trainium_synth", "auto_mode_synth"]
 # The enforced level of each namespace eks-ml creates, per app variant, and why (see where each is created).
+_TRAINING = {"training": "baseline", "kueue-system": "restricted", "kubeflow-system": "restricted"}
+_INFERENCE = {"inference": "privileged", "monitoring": "restricted"}
 EXPECTED = {
-    # training images run as root; the default app's inf2 model server adds IPC_LOCK (Neuron runtime).
-    "default_synth": {"training": "baseline", "inference": "privileged"},
+    # training images run as root (baseline); the default app's inf2 model server adds IPC_LOCK for the Neuron
+    # runtime (privileged); the controllers' namespaces meet restricted.
+    "default_synth": {**_TRAINING, **_INFERENCE},
     # plus node-exporter (host namespaces, hostPath), dcgm-exporter (SYS_ADMIN) and neuron-monitor (privileged).
     "prometheus_synth": {
-        "training": "baseline",
-        "inference": "privileged",
+        **_TRAINING,
+        **_INFERENCE,
         "eks-ml-observability": "privileged",
         "neuron-monitor": "privileged",
     },
-    "trainium_synth": {"training": "baseline", "inference": "privileged"},
-    "auto_mode_synth": {"training": "baseline", "inference": "privileged"},
+    "trainium_synth": {**_TRAINING, **_INFERENCE},
+    "auto_mode_synth": {**_TRAINING, **_INFERENCE},
 }
 
 

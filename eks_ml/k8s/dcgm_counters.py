@@ -11,8 +11,6 @@ import cdk8s
 from cdk8s_plus_35 import k8s
 from constructs import Construct
 
-from . import pod_security
-
 CONFIG_MAP = "dcgm-exporter-counters"
 FILE = "counters.csv"
 
@@ -50,9 +48,7 @@ def counters_csv() -> str:
 class DcgmCountersChart(cdk8s.Chart):
     def __init__(self, scope: Construct, construct_id: str, *, namespace: str) -> None:
         super().__init__(scope, construct_id, disable_resource_name_hashes=True)
-        # privileged: the exporters of this namespace read the host. node-exporter uses the host's network and
-        # PID namespaces and hostPath /proc, /sys and /; dcgm-exporter adds SYS_ADMIN to read GPU profiling counters.
-        pod_security.namespace(self, "Namespace", namespace, pod_security.PodSecurityLevel.PRIVILEGED)
+        # The namespace itself is the exporters' release namespace (eks_ml.helm.RELEASE_NAMESPACES), applied first.
         k8s.KubeConfigMap(
             self, "Counters", metadata=k8s.ObjectMeta(name=CONFIG_MAP, namespace=namespace), data={FILE: counters_csv()}
         )

@@ -259,6 +259,9 @@ class PrometheusBackend(Construct):
         if target.nvidia:
             counters = DcgmCountersChart(cdk8s.App(), "DcgmCounters", namespace=helm.DCGM_EXPORTER.namespace)
             manifest = eks.KubernetesManifest(self, "DcgmCounters", cluster=target.cluster, manifest=counters.to_json())
+            namespace = helm.release_namespace(self, target.cluster, helm.DCGM_EXPORTER.namespace)
+            assert namespace is not None  # eks-ml's own observability namespace
+            manifest.node.add_dependency(namespace)
             self.exporters[helm.DCGM_EXPORTER.release].node.add_dependency(manifest)  # the volume's ConfigMap first
             self.applied_charts.append(("dcgm-exporter-counters", counters))
         # neuron-monitor has no chart of its own: eks-ml's cdk8s chart, applied from this stack.
