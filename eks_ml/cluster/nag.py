@@ -74,15 +74,19 @@ def acknowledge_kubectl_functions(handler: IConstruct, framework: IConstruct) ->
             "aws_eks_v2 offers no reserved-concurrency option, and a reservation would take account capacity "
             "from other functions.",
         )
-        policy = function.node.find_child("ServiceRole").node.find_child("DefaultPolicy").node.default_child
-        assert policy is not None
-        acknowledge(
-            policy,
-            nist("IAMNoInlinePolicy"),
-            "CDK writes this function's grants (invoke the kubectl handler, assume the kubectl role) as the "
-            "inline policy of its own service role: one policy, one principal, deleted with the role.",
-        )
-        acknowledge_log_group_kms_pending(function.node.find_child("LogGroup"))
+        role = function.node.try_find_child("ServiceRole")
+        policy = role.node.try_find_child("DefaultPolicy") if role else None
+        if policy is not None and policy.node.default_child is not None:
+            acknowledge(
+                policy.node.default_child,
+                nist("IAMNoInlinePolicy"),
+                "CDK writes this function's grants (invoke the kubectl handler, assume the kubectl role) as the "
+                "inline policy of its own service role: one policy, one principal, deleted with the role.",
+            )
+        # CDK creates the log group only under the @aws-cdk/aws-lambda:useCdkManagedLogGroup feature flag.
+        log_group = function.node.try_find_child("LogGroup")
+        if log_group is not None:
+            acknowledge_log_group_kms_pending(log_group)
 
 
 NODEGROUP_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly")
