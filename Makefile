@@ -8,10 +8,22 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 CDK := $(CURDIR)/node_modules/.bin/cdk
 READY := $(VENV)/.ready
+# checkov in a virtualenv of its own: its dependency pins (boto3, pydantic, ...) must not move the project's.
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV := .venv-checkov
+CHECKOV_READY := $(CHECKOV_VENV)/.ready-$(CHECKOV_VERSION)
 
-.PHONY: install synth test lint deploy diff clean wheel-check bench
+.PHONY: install checkov synth test lint deploy diff clean wheel-check bench
 
 install: $(READY)
+
+checkov: $(CHECKOV_READY)
+
+$(CHECKOV_READY): constraints-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -c constraints-checkov.txt checkov==$(CHECKOV_VERSION)
+	touch $@
 
 # Exact versions from constraints.txt (the library itself declares ranges in pyproject.toml).
 $(READY): pyproject.toml constraints.txt package.json package-lock.json
@@ -26,7 +38,7 @@ synth: $(READY)
 	$(CDK) synth --quiet $(CDK_ARGS)
 	@echo "Stacks written to cdk.out:"; ls -1 cdk.out/*.template.json
 
-test: $(READY)
+test: $(READY) $(CHECKOV_READY)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(READY)

@@ -19,8 +19,11 @@ from aws_cdk import Duration
 from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct, IDependable
 
+from ._naming import pascal
 from .catalog import EFA_RESOURCE, NEURON_CORE_RESOURCE, NEURON_DEVICE_RESOURCE, NVIDIA_GPU_RESOURCE
 from .k8s.crd_upgrade import CrdFile, CrdUpgradeChart
+from .k8s.pod_security import PodSecurityLevel
+from .k8s.pod_security import labels as pod_security_labels
 from .placement import ClusterModel, Workload, workload, workloads_from_objects
 
 CRITICAL_ADDONS_ONLY = {"key": "CriticalAddonsOnly", "operator": "Exists"}
@@ -491,6 +494,37 @@ WEBHOOK_READY_TIMEOUT = Duration.minutes(15)
 # Pulling the kubectl image and applying a few CRDs takes seconds; the Job's own deadline is 10 minutes.
 CRD_UPGRADE_TIMEOUT = Duration.minutes(12)
 
+# The namespaces eks-ml's releases install into (kube-system is EKS's own), each applied with its Pod Security
+# labels before the release: the strictest level the pods of every release there meet (tests/test_pod_security).
+RELEASE_NAMESPACES: Mapping[str, PodSecurityLevel] = {
+    # Kueue's, Kubeflow Trainer's and JobSet's controllers run non-root, without capabilities, with RuntimeDefault.
+    KUEUE.namespace: PodSecurityLevel.RESTRICTED,
+    KUBEFLOW_TRAINER.namespace: PodSecurityLevel.RESTRICTED,
+    # Prometheus (hardened by eks-ml's values) and prometheus-adapter run non-root, without capabilities.
+    PROMETHEUS.namespace: PodSecurityLevel.RESTRICTED,
+    # privileged: node-exporter uses the host's network and PID namespaces and hostPath mounts, and dcgm-exporter
+    # adds SYS_ADMIN (GPU profiling counters); both are monitors that must read the host.
+    OBSERVABILITY_NAMESPACE: PodSecurityLevel.PRIVILEGED,
+}
+
+
+def release_namespace(scope: Construct, cluster: eks.ICluster, name: str) -> eks.KubernetesManifest | None:
+    """The labelled Namespace of a release installed from ``scope`` (one per scope and namespace: releases that
+    share a namespace are installed side by side); None for a namespace eks-ml does not own."""
+    level = RELEASE_NAMESPACES.get(name)
+    if level is None:
+        return None
+    construct_id = f"{pascal(name)}Namespace"
+    existing = scope.node.try_find_child(construct_id)
+    if isinstance(existing, eks.KubernetesManifest):
+        return existing
+    namespace = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": pod_security_labels(level)},
+    }
+    return eks.KubernetesManifest(scope, construct_id, cluster=cluster, manifest=[namespace])
+
 
 def install(
     scope: Construct,
@@ -508,6 +542,7 @@ def install(
     A pin with ``crd_files`` first has them applied by a Job on the system nodes (``placement``: their
     nodeSelector and tolerations), and is installed once that Job has succeeded."""
     model.add_workloads(pin.workloads(values or {}))
+    namespace = release_namespace(scope, cluster, pin.namespace)
     chart = eks.HelmChart(
         scope,
         construct_id,
@@ -522,11 +557,14 @@ def install(
         wait=wait,
         timeout=WEBHOOK_READY_TIMEOUT if wait else None,
     )
-    chart.node.add_dependency(*after)
+    # The labelled namespace first (eks-ml owns it), then whatever the caller needs first.
+    prerequisites = [*([namespace] if namespace is not None else []), *after]
+    chart.node.add_dependency(*prerequisites)
     if pin.crd_files:
         if placement is None:
             raise TypeError(f"{pin.chart} ships CRDs that need the upgrade Job: pass placement")
-        chart.node.add_dependency(_apply_crds(scope, f"{construct_id}Crds", cluster, pin, placement, model, after))
+        applied = _apply_crds(scope, f"{construct_id}Crds", cluster, pin, placement, model, prerequisites)
+        chart.node.add_dependency(applied)
     return chart
 
 

@@ -87,10 +87,11 @@ def test_resource_counts_state_the_shape_of_the_default_app(default_synth: Synth
     assert counts["Training"]["AWS::EKS::Addon"] == 7  # plus aws-fsx-csi-driver
     assert counts["Training"]["AWS::FSx::FileSystem"] == 1
     # In-cluster software goes through the one kubectl provider: NVIDIA and EFA device plugins, Kueue,
-    # Kubeflow Trainer (Helm), and the queues, file-system volume and runtimes charts (cdk8s manifests),
-    # plus the Job that upgrades JobSet's CRD, which the trainer chart waits for.
+    # Kubeflow Trainer (Helm), and the queues, file-system volume and runtimes charts (cdk8s manifests), the
+    # labelled namespaces of the Kueue and Trainer releases, and the Job that upgrades JobSet's CRD, which the
+    # trainer chart waits for.
     assert counts["Training"]["Custom::AWSCDK-EKS-HelmChart"] == 4
-    assert counts["Training"]["Custom::AWSCDK-EKS-KubernetesResource"] == 4
+    assert counts["Training"]["Custom::AWSCDK-EKS-KubernetesResource"] == 6
     assert counts["Training"]["Custom::AWSCDK-EKS-KubernetesObjectValue"] == 1
     # Training: the system nodes plus one p5.48xlarge group in a cluster placement group.
     assert counts["Training"]["AWS::EKS::Nodegroup"] == 2
@@ -99,9 +100,9 @@ def test_resource_counts_state_the_shape_of_the_default_app(default_synth: Synth
     # Karpenter and its CRD chart, AWS Load Balancer Controller, Prometheus, prometheus-adapter, and the
     # NVIDIA and Neuron device plugins the GPU and Inferentia pools need.
     assert counts["Inference"]["Custom::AWSCDK-EKS-HelmChart"] == 7
-    # NodePools, the inference namespace, the two sample model services, and the load balancer
-    # controller's CRD upgrade Job.
-    assert counts["Inference"]["Custom::AWSCDK-EKS-KubernetesResource"] == 5
+    # NodePools, the inference namespace, the two sample model services, the labelled monitoring namespace
+    # (applied before the Prometheus and adapter releases) and the load balancer controller's CRD upgrade Job.
+    assert counts["Inference"]["Custom::AWSCDK-EKS-KubernetesResource"] == 6
     assert counts["Inference"]["Custom::AWSCDK-EKS-KubernetesObjectValue"] == 1
     assert counts["Inference"]["AWS::Events::Rule"] == 4  # interruption events into the Karpenter queue
     # Observability: one native add-on each, no Lambda, no Helm, no manifests.
@@ -154,3 +155,26 @@ def test_an_account_needs_no_credentials_to_synthesize(default_config: AppConfig
     assert app.node.try_get_context("availability-zones:account=123456789012:region=us-west-2") == list(
         default_config.availability_zones
     )
+
+
+def test_an_acknowledgement_names_a_gated_pack() -> None:
+    acknowledge(Stack(App(), "N"), "NIST.800.53.R5-LambdaDLQ", "a specific reason of sufficient length")
+    with pytest.raises(ValueError, match="must start with one of"):
+        acknowledge(Stack(App(), "S"), "HIPAA.Security-LambdaDLQ", "a specific reason of sufficient length")
+
+
+def test_the_nist_pack_runs_in_the_nag_gate(tmp_path: Path) -> None:
+    """An unencrypted log group without acknowledgement is a NIST 800-53 R5 finding; acknowledged, it is not."""
+    from aws_cdk import aws_logs as logs
+
+    from eks_ml.nag import nist
+
+    def build(app: App, acknowledged: bool) -> None:
+        group = logs.LogGroup(Stack(app, "S"), "Logs", retention=logs.RetentionDays.ONE_WEEK)
+        if acknowledged:
+            acknowledge(group.node.default_child, nist("CloudWatchLogGroupEncrypted"), "a reason of sufficient length")
+
+    bare = synthesize(make_app(tmp_path / "bare", nag=True), lambda a: build(a, False))
+    assert "NIST.800.53.R5-CloudWatchLogGroupEncrypted @ S/Logs/Resource" in error_findings(bare.validation_report)
+    acknowledged = synthesize(make_app(tmp_path / "ack", nag=True), lambda a: build(a, True))
+    assert not [f for f in error_findings(acknowledged.validation_report) if f.startswith("NIST")]

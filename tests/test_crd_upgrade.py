@@ -27,7 +27,7 @@ from eks_ml.k8s.crd_upgrade import KUBECTL_IMAGE, CrdFile, job_name
 from .support import charts
 from .support.crds import STAND_INS
 from .support.releases import releases
-from .support.synth import Synthesis, of_type
+from .support.synth import Synthesis, joined, of_type
 
 PINS_WITH_CRD_FILES = [pin for pin in helm.ALL_CHARTS if pin.crd_files]
 OBJECT_VALUE = "Custom::AWSCDK-EKS-KubernetesObjectValue"
@@ -176,6 +176,15 @@ def test_the_chart_is_installed_after_its_crd_job_succeeded(
     assert manifest_id in _depends_on(template["Resources"][value_id])
     # The Job starts only once the chart's own prerequisites (nodes, add-ons, Pod Identity) exist.
     assert _depends_on(template["Resources"][chart_id]) - {value_id} <= _depends_on(template["Resources"][manifest_id])
+    # The Job's namespace exists before the Job: kube-system always, any other from a manifest applied first.
+    if pin.namespace != "kube-system":
+        (namespace_id,) = [
+            i
+            for i, r in of_type(template, MANIFEST).items()
+            if ("Namespace", pin.namespace)
+            in [(o["kind"], o["metadata"]["name"]) for o in json.loads(joined(r["Properties"]["Manifest"]))]
+        ]
+        assert namespace_id in _depends_on(template["Resources"][manifest_id])
     (job,) = [o for o in json.loads(template["Resources"][manifest_id]["Properties"]["Manifest"]) if o["kind"] == "Job"]
     args = job["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[:2] == ["apply", "--server-side"]

@@ -239,10 +239,18 @@ def test_services_are_applied_after_pools_namespace_and_load_balancer_controller
         if '"kind":"HorizontalPodAutoscaler"' in joined(r["Properties"]["Manifest"]).replace(" ", "")
     ]
     assert len(services) == 2
+    # The model services' namespace (the monitoring namespace of the Prometheus release is another manifest).
+    (namespace,) = [
+        logical_id
+        for logical_id, r in manifests.items()
+        # the Namespace and its NetworkPolicies
+        if ("Namespace", "inference")
+        in [(o["kind"], o["metadata"]["name"]) for o in json.loads(joined(r["Properties"]["Manifest"]))]
+    ]
     for manifest in services:
         assert {
             manifest_id(template, "NodePool"),
-            manifest_id(template, "Namespace"),
+            namespace,
             resource_id(template, HELM, Release="aws-load-balancer-controller"),
         } <= set(manifest["DependsOn"])
 

@@ -186,11 +186,18 @@ def test_the_counter_config_map_is_applied_before_dcgm_exporter(prometheus_synth
     from .support.synth import joined
 
     template = prometheus_synth.templates["TrainingObservability"]
-    ((manifest_id, manifest),) = of_type(template, "Custom::AWSCDK-EKS-KubernetesResource").items()
-    objects = json.loads(joined(manifest["Properties"]["Manifest"]))
-    assert [obj["kind"] for obj in objects] == ["Namespace", "ConfigMap"]
+    manifests = {
+        logical_id: json.loads(joined(resource["Properties"]["Manifest"]))
+        for logical_id, resource in of_type(template, "Custom::AWSCDK-EKS-KubernetesResource").items()
+    }
+    ((manifest_id, objects),) = [(k, m) for k, m in manifests.items() if m[0]["kind"] == "ConfigMap"]
+    ((namespace_id, namespace),) = [(k, m) for k, m in manifests.items() if m[0]["kind"] == "Namespace"]
+    assert [obj["kind"] for obj in objects] == ["ConfigMap"]
     assert validate_objects(objects) == []
-    lines = objects[1]["data"]["counters.csv"].splitlines()
+    # The namespace (with its Pod Security labels) is applied before the ConfigMap in it.
+    assert namespace[0]["metadata"]["name"] == objects[0]["metadata"]["namespace"]
+    assert namespace_id in template["Resources"][manifest_id]["DependsOn"]
+    lines = objects[0]["data"]["counters.csv"].splitlines()
     assert len(lines) == len(COUNTERS)
     fields = {line.split(",")[0] for line in lines}
     # Every series the rules and dashboards read is exported.

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from aws_cdk import aws_eks_v2 as eks
 from constructs import IConstruct
 
-from ..nag import PACK, acknowledge, logical_id, managed_policy
+from ..nag import PACK, acknowledge, logical_id, managed_policy, nist
 
 
 def acknowledge_cluster(cluster: eks.Cluster) -> None:
@@ -50,6 +50,39 @@ def acknowledge_cluster(cluster: eks.Cluster) -> None:
         "aws_eks_v2 pins the kubectl handler's Python runtime to the one its kubectl and awscli layers are "
         "built and tested for; it is not configurable.",
     )
+    framework = provider.node.find_child("Provider").node.find_child("framework-onEvent")
+    acknowledge_kubectl_functions(handler, framework)
+
+
+def acknowledge_kubectl_functions(handler: IConstruct, framework: IConstruct) -> None:
+    """NIST findings on aws_eks_v2's two kubectl provider functions (the kubectl handler and the provider
+    framework's onEvent), which CDK creates with no options for them."""
+    for function in (handler, framework):
+        resource = function.node.default_child
+        assert resource is not None
+        acknowledge(
+            resource,
+            nist("LambdaDLQ"),
+            "CloudFormation invokes this custom-resource function synchronously through the CDK provider "
+            "framework, which reports a failure to CloudFormation (the stack rolls back); a dead-letter queue "
+            "only receives failed asynchronous invocations, so it would stay empty.",
+        )
+        acknowledge(
+            resource,
+            nist("LambdaConcurrency"),
+            "Runs only during a stack deployment of this cluster, one kubectl call at a time per resource; "
+            "aws_eks_v2 offers no reserved-concurrency option, and a reservation would take account capacity "
+            "from other functions.",
+        )
+        role = function.node.try_find_child("ServiceRole")
+        policy = role.node.try_find_child("DefaultPolicy") if role else None
+        if policy is not None and policy.node.default_child is not None:
+            acknowledge(
+                policy.node.default_child,
+                nist("IAMNoInlinePolicy"),
+                "CDK writes this function's grants (invoke the kubectl handler, assume the kubectl role) as the "
+                "inline policy of its own service role: one policy, one principal, deleted with the role.",
+            )
 
 
 NODEGROUP_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly")

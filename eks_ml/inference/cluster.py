@@ -175,8 +175,29 @@ class InferenceCluster(Construct):
     def _add_model_services(self, props: InferenceClusterProps, cluster: eks.ICluster, pools: Construct) -> None:
         auto_mode = props.base.auto_mode
         after_system = [self.base.system_nodes] if self.base.system_nodes else []
+        region = Stack.of(self).region
+        # The managed scraper's network interfaces sit in the private subnets (eks_ml.observability.prometheus).
+        scraper_cidrs = (
+            subnet_cidrs(self.cluster.vpc, self.cluster.vpc.select_subnets(subnet_type=PRIVATE).subnets)
+            if props.managed_scraper_access
+            else []
+        )
+        values = {
+            service.name: service.values(
+                namespace=props.namespace,
+                region=region,
+                pool=next(p.name for p in props.pools if service.instance_type in {s.name for s in p.specs()}),
+                load_balancer_cidrs=load_balancer_cidrs(self.cluster.vpc, public=service.public),
+                scraper_cidrs=scraper_cidrs,
+            )
+            for service in props.model_services
+        }
         namespace_chart = InferenceNamespaceChart(
-            cdk8s.App(), "InferenceNamespace", namespace=props.namespace, auto_mode=auto_mode
+            cdk8s.App(),
+            "InferenceNamespace",
+            namespace=props.namespace,
+            auto_mode=auto_mode,
+            added_capabilities=sorted({c for v in values.values() for c in v.capabilities}),
         )
         namespace = self.cluster.add_cdk8s_chart("InferenceNamespace", namespace_chart)
         self.applied_charts.append(("inference-namespace", namespace_chart))
@@ -200,26 +221,8 @@ class InferenceCluster(Construct):
         self.s3_weights = (
             S3WeightsDriver(self, "S3Weights", cluster=cluster, sources=s3_sources) if s3_sources else None
         )
-        region = Stack.of(self).region
-        # The managed scraper's network interfaces sit in the private subnets (eks_ml.observability.prometheus).
-        scraper_cidrs = (
-            subnet_cidrs(self.cluster.vpc, self.cluster.vpc.select_subnets(subnet_type=PRIVATE).subnets)
-            if props.managed_scraper_access
-            else []
-        )
         for service in props.model_services:
-            pool = next(p.name for p in props.pools if service.instance_type in {s.name for s in p.specs()})
-            chart = ModelServiceChart(
-                cdk8s.App(),
-                f"Model-{service.name}",
-                service.values(
-                    namespace=props.namespace,
-                    region=region,
-                    pool=pool,
-                    load_balancer_cidrs=load_balancer_cidrs(self.cluster.vpc, public=service.public),
-                    scraper_cidrs=scraper_cidrs,
-                ),
-            )
+            chart = ModelServiceChart(cdk8s.App(), f"Model-{service.name}", values[service.name])
             self.service_charts[service.name] = chart
             self.applied_charts.append((f"model-{service.name}", chart))
             manifest = self.cluster.add_cdk8s_chart(_service_id(service.name), chart)

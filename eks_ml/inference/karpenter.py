@@ -18,7 +18,7 @@ from ..cluster.nag import acknowledge_node_role_policies
 from ..cluster.pod_identity import associate, pod_identity_role
 from ..cluster.system_nodes import SystemPlacement
 from ..errors import Problems
-from ..nag import PACK, acknowledge
+from ..nag import PACK, acknowledge, acknowledge_inline_policy
 from ..placement import ClusterModel
 from .karpenter_policy import acknowledge_controller_policy, controller_statements
 
@@ -139,6 +139,11 @@ class Karpenter(Construct):
         ):
             self.controller_role.add_to_policy(statement)
         acknowledge_controller_policy(self.controller_role, cluster_name)
+        acknowledge_inline_policy(
+            self.controller_role,
+            "Karpenter's controller policy, written as the inline policy of its own Pod Identity role: it is "
+            "built for this one cluster (its name, queue and node role), so no other principal could reuse it.",
+        )
         association = associate(
             self,
             "PodIdentity",

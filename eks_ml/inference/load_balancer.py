@@ -17,7 +17,8 @@ from .. import helm
 from .._tgz import read_member
 from ..cluster.pod_identity import associate, pod_identity_role
 from ..cluster.system_nodes import SystemPlacement
-from ..nag import PACK, acknowledge
+from ..k8s.pod_security import HARDENED_CONTAINER
+from ..nag import PACK, acknowledge, acknowledge_inline_policy
 from ..placement import ClusterModel
 
 SERVICE_ACCOUNT = "aws-load-balancer-controller"
@@ -88,6 +89,11 @@ class LoadBalancerController(Construct):
                 "Upstream AWS Load Balancer Controller policy as shipped by aws-cdk-lib: describe calls take no "
                 "resource ARNs, and writes are limited by conditions on the elbv2.k8s.aws/cluster tag.",
             )
+        acknowledge_inline_policy(
+            self.role,
+            "The controller's upstream policy, written as the inline policy of its own Pod Identity role: it "
+            "follows the controller version pinned with it, with no other principal able to attach it.",
+        )
         association = associate(
             self,
             "PodIdentity",
@@ -109,6 +115,12 @@ class LoadBalancerController(Construct):
                 "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
                 **placement.values(),
                 "resources": CONTROLLER_RESOURCES,
+                # Merged into the chart's non-root, read-only, no-escalation context: no capabilities, and the
+                # runtime's default seccomp profile.
+                "securityContext": {
+                    "capabilities": HARDENED_CONTAINER["capabilities"],
+                    "seccompProfile": HARDENED_CONTAINER["seccompProfile"],
+                },
             },
             model=model,
             wait=True,  # its webhooks must serve before Services and Ingresses are applied

@@ -11,6 +11,7 @@ from constructs import Construct, IDependable
 
 from .. import helm
 from ..cluster.system_nodes import SystemPlacement
+from ..k8s.pod_security import HARDENED_CONTAINER
 from ..placement import ClusterModel
 
 # vLLM's own series (per server pod): requests accepted but not yet running, requests running, the
@@ -48,8 +49,16 @@ def prometheus_values(placement: SystemPlacement) -> dict[str, Any]:
             "retention": "2d",
             **placement.values(),
             "resources": PROMETHEUS_RESOURCES,
+            # The chart sets a non-root pod user but no container context: add the rest of restricted. Prometheus
+            # writes only to its data volume (an emptyDir), so the root file system can be read-only.
+            "containerSecurityContext": {**HARDENED_CONTAINER, "readOnlyRootFilesystem": True},
         },
-        "configmapReload": {"prometheus": {"resources": RELOADER_RESOURCES}},
+        "configmapReload": {
+            "prometheus": {
+                "resources": RELOADER_RESOURCES,
+                "containerSecurityContext": {**HARDENED_CONTAINER, "readOnlyRootFilesystem": True},
+            }
+        },
     }
 
 

@@ -131,7 +131,10 @@ class CrdUpgradeChart(cdk8s.Chart):
                                         "cpu": k8s.Quantity.from_string("50m"),
                                         "memory": k8s.Quantity.from_string("128Mi"),
                                     },
-                                    limits={"memory": k8s.Quantity.from_string("256Mi")},
+                                    limits={
+                                        "cpu": k8s.Quantity.from_string("500m"),
+                                        "memory": k8s.Quantity.from_string("256Mi"),
+                                    },
                                 ),
                                 security_context=k8s.SecurityContext(
                                     allow_privilege_escalation=False,

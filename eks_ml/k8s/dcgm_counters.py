@@ -48,7 +48,7 @@ def counters_csv() -> str:
 class DcgmCountersChart(cdk8s.Chart):
     def __init__(self, scope: Construct, construct_id: str, *, namespace: str) -> None:
         super().__init__(scope, construct_id, disable_resource_name_hashes=True)
-        k8s.KubeNamespace(self, "Namespace", metadata=k8s.ObjectMeta(name=namespace))
+        # The namespace itself is the exporters' release namespace (eks_ml.helm.RELEASE_NAMESPACES), applied first.
         k8s.KubeConfigMap(
             self, "Counters", metadata=k8s.ObjectMeta(name=CONFIG_MAP, namespace=namespace), data={FILE: counters_csv()}
         )

@@ -3,10 +3,13 @@ the IngressClass its ALBs use and the switch that makes Auto Mode enforce Networ
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cdk8s
 from cdk8s_plus_35 import k8s
 from constructs import Construct
 
+from . import pod_security
 from .network_policies import allow_dns, default_deny
 
 AUTO_MODE_ALB_CONTROLLER = "eks.amazonaws.com/alb"
@@ -19,9 +22,21 @@ AUTO_MODE_NETWORK_POLICY_KEY = "enable-network-policy-controller"
 
 
 class InferenceNamespaceChart(cdk8s.Chart):
-    def __init__(self, scope: Construct, construct_id: str, *, namespace: str, auto_mode: bool) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        namespace: str,
+        auto_mode: bool,
+        added_capabilities: Sequence[str] = (),
+    ) -> None:
+        """``added_capabilities``: every capability a model server in the namespace adds."""
         super().__init__(scope, construct_id, disable_resource_name_hashes=True)
-        k8s.KubeNamespace(self, "Namespace", metadata=k8s.ObjectMeta(name=namespace))
+        # vLLM's images run as root, which restricted refuses: baseline, or privileged when a server adds a
+        # capability baseline does not allow (IPC_LOCK, which the Neuron runtime needs to lock host buffers).
+        level = pod_security.level_for_root_containers(added_capabilities)
+        pod_security.namespace(self, "Namespace", namespace, level)
         default_deny(self, namespace)
         allow_dns(self, namespace, auto_mode=auto_mode)
         if auto_mode:

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import cdk8s
-from cdk8s_plus_35 import k8s
 from constructs import Construct
+
+from . import pod_security
 
 KUEUE_API = "kueue.x-k8s.io/v1beta2"
 QUEUE_NAME_LABEL = "kueue.x-k8s.io/queue-name"
@@ -62,7 +63,11 @@ class TrainingQueuesChart(cdk8s.Chart):
     def __init__(self, scope: Construct, construct_id: str, values: TrainingQueuesValues) -> None:
         super().__init__(scope, construct_id, disable_resource_name_hashes=True)
         self.local_queue = values.local_queue
-        self.namespace_object = k8s.KubeNamespace(self, "Namespace", metadata=k8s.ObjectMeta(name=values.namespace))
+        # baseline, not restricted: the training images (PyTorch, NeMo and Neuron deep learning containers) run as
+        # root, which restricted refuses; their pods need nothing beyond baseline (devices come from device plugins).
+        self.namespace_object = pod_security.namespace(
+            self, "Namespace", values.namespace, pod_security.PodSecurityLevel.BASELINE
+        )
         resources = covered_resources(values.flavors)
         for flavor in values.flavors:
             self._object(

@@ -222,6 +222,9 @@ class ModelServiceChart(cdk8s.Chart):
                     spec=k8s.PodSpec(
                         service_account_name=values.name,
                         automount_service_account_token=False,
+                        security_context=k8s.PodSecurityContext(
+                            seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault")
+                        ),
                         node_selector=dict(values.node_selector),
                         tolerations=[
                             k8s.Toleration(key=t["key"], operator=t["operator"], effect=t["effect"])

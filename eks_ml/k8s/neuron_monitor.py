@@ -14,6 +14,7 @@ from cdk8s_plus_35 import k8s
 from constructs import Construct
 
 from ..catalog.spec import NEURON_DEVICE_RESOURCE
+from . import pod_security
 from .scrape import scrape_annotations
 
 NAMESPACE = "neuron-monitor"
@@ -25,7 +26,8 @@ class NeuronMonitorChart(cdk8s.Chart):
     def __init__(self, scope: Construct, construct_id: str, *, instance_types: Sequence[str]) -> None:
         super().__init__(scope, construct_id, disable_resource_name_hashes=True)
         labels = {"app.kubernetes.io/name": "neuron-monitor"}
-        k8s.KubeNamespace(self, "Namespace", metadata=k8s.ObjectMeta(name=NAMESPACE))
+        # privileged: neuron-monitor runs a privileged container to read every Neuron device through the driver.
+        pod_security.namespace(self, "Namespace", NAMESPACE, pod_security.PodSecurityLevel.PRIVILEGED)
         k8s.KubeDaemonSet(
             self,
             "DaemonSet",
@@ -38,6 +40,7 @@ class NeuronMonitorChart(cdk8s.Chart):
                         annotations=scrape_annotations(PORT),
                     ),
                     spec=k8s.PodSpec(
+                        automount_service_account_token=False,  # it reads devices, never the Kubernetes API
                         affinity=k8s.Affinity(
                             node_affinity=k8s.NodeAffinity(
                                 required_during_scheduling_ignored_during_execution=k8s.NodeSelector(

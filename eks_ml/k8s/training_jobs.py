@@ -11,6 +11,7 @@ from cdk8s_plus_35 import k8s
 from constructs import Construct
 
 from .kueue_queues import QUEUE_NAME_LABEL
+from .pod_security import HARDENED_CONTAINER
 
 TRAINER_API = "trainer.kubeflow.org/v1alpha1"
 TRAINER_GROUP = "trainer.kubeflow.org"
@@ -20,6 +21,11 @@ FSX_PATH = "/fsx"
 # Trainer's torch plugin finds the node container by these names.
 NODE_JOB = "node"
 ANCESTOR_LABEL = "trainer.kubeflow.org/trainjob-ancestor-step"
+# As strict as the training images allow. The PyTorch and Neuron deep learning containers run as root (so no
+# runAsNonRoot) and write caches and compiler output under / (so no read-only root); torchrun, NCCL and EFA
+# need no capability (accelerators and EFA interfaces come from device plugins) and no privilege escalation.
+CONTAINER_SECURITY = HARDENED_CONTAINER
+POD_SECURITY = {"seccompProfile": {"type": "RuntimeDefault"}}
 
 
 def _env(values: Mapping[str, str]) -> list[dict[str, str]]:
@@ -110,8 +116,10 @@ def _runtime_spec(runtime: RuntimeValues) -> dict[str, Any]:
                                                 "image": runtime.image,
                                                 "env": _env(runtime.env),
                                                 "volumeMounts": mounts,
+                                                "securityContext": CONTAINER_SECURITY,
                                             }
                                         ],
+                                        "securityContext": POD_SECURITY,
                                         "volumes": volumes,
                                     }
                                 }

@@ -8,12 +8,14 @@ from enum import Enum
 
 from aws_cdk import Aws, Stack, Tags
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from ..errors import Problems
 from ..guards import expect_all, expect_enum, expect_int, expect_str, expect_str_list
 from ..log_encryption import encrypted_log_group, logs_key
+from ..nag import acknowledge, acknowledge_inline_policy, nist
 from . import rules
 
 # Subnet role tags the AWS Load Balancer Controller uses to discover subnets.
@@ -132,8 +134,23 @@ class MlVpc(Construct):
                 )
             },
         )
+        flow_log_role = self.vpc.node.find_child("FlowLog").node.find_child("IAMRole")
+        assert isinstance(flow_log_role, iam.Role)
+        acknowledge_inline_policy(
+            flow_log_role,
+            "CDK writes the flow log delivery grant (write to this one log group, pass this role) as the inline "
+            "policy of the flow log's own role: one policy, one principal, deleted with the role.",
+        )
         for subnet in self.vpc.public_subnets:
             Tags.of(subnet).add(ELB_ROLE_TAG, "1")
+            # The public subnets hold only the NAT gateways and internet-facing load balancers (no instance gets a
+            # public IP: map_public_ip_on_launch is off); both need the default route to the internet gateway.
+            acknowledge(
+                subnet.node.find_child("DefaultRoute"),
+                nist("VPCNoUnrestrictedRouteToIGW"),
+                "Public subnet of NAT gateways and internet-facing load balancers, which need 0.0.0.0/0 to the "
+                "internet gateway; nodes live in private subnets and instances get no public IP here.",
+            )
         for subnet in self.vpc.private_subnets:
             Tags.of(subnet).add(INTERNAL_ELB_ROLE_TAG, "1")
             Tags.of(subnet).add(KARPENTER_DISCOVERY_TAG, props.discovery_tag_value)

@@ -30,6 +30,7 @@ from ..cluster.system_nodes import SystemPlacement
 from ..k8s import DcgmCountersChart, NeuronMonitorChart
 from ..k8s.dcgm_counters import CONFIG_MAP as DCGM_COUNTERS_CONFIG_MAP
 from ..k8s.dcgm_counters import FILE as DCGM_COUNTERS_FILE
+from ..k8s.pod_security import HARDENED_CONTAINER
 from ..k8s.scrape import scrape_annotations
 from ..placement import workloads_from_objects
 from .prometheus_alerts import Thresholds, rule_groups
@@ -105,6 +106,9 @@ def node_exporter_values() -> dict[str, Any]:
         "tolerations": [{"operator": "Exists"}],  # every node, accelerator taints included
         "extraArgs": [f"--collector.textfile.directory={TEXTFILE_DIR}"],
         "resources": NODE_EXPORTER_RESOURCES,
+        # Added to the chart's read-only root file system and non-root (nobody) pod user; the sidecar gets the
+        # same context. Host metrics come from read-only hostPath mounts, which need no capability.
+        "containerSecurityContext": dict(HARDENED_CONTAINER),
         "sidecars": [
             {
                 "name": "efa-counters",
@@ -274,6 +278,9 @@ class PrometheusBackend(Construct):
         if target.nvidia:
             counters = DcgmCountersChart(cdk8s.App(), "DcgmCounters", namespace=helm.DCGM_EXPORTER.namespace)
             manifest = eks.KubernetesManifest(self, "DcgmCounters", cluster=target.cluster, manifest=counters.to_json())
+            namespace = helm.release_namespace(self, target.cluster, helm.DCGM_EXPORTER.namespace)
+            assert namespace is not None  # eks-ml's own observability namespace
+            manifest.node.add_dependency(namespace)
             self.exporters[helm.DCGM_EXPORTER.release].node.add_dependency(manifest)  # the volume's ConfigMap first
             self.applied_charts.append(("dcgm-exporter-counters", counters))
         # neuron-monitor has no chart of its own: eks-ml's cdk8s chart, applied from this stack.

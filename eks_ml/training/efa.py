@@ -8,6 +8,7 @@ from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
 from ..catalog import InstanceSpec
+from ..nag import acknowledge, nist
 
 ALL_TRAFFIC = "-1"
 
@@ -52,13 +53,19 @@ def efa_security_group(scope: Construct, construct_id: str, vpc: ec2.IVpc) -> ec
         description="EFA: all traffic between training nodes (and FSx clients); all outbound",
         allow_all_outbound=True,
     )
-    ec2.CfnSecurityGroupIngress(
+    self_ingress = ec2.CfnSecurityGroupIngress(
         scope,
         f"{construct_id}SelfIngress",
         group_id=group.security_group_id,
         source_security_group_id=group.security_group_id,
         ip_protocol=ALL_TRAFFIC,
         description="EFA: all inbound traffic from the group itself",
+    )
+    acknowledge(
+        self_ingress,
+        nist("EC2RestrictedCommonPorts"),
+        "EFA requires a security group that allows all traffic from itself (EFA user guide); the source is this "
+        "group alone, so only the training nodes and FSx clients in it are reachable, on any port.",
     )
     ec2.CfnSecurityGroupEgress(
         scope,

@@ -19,7 +19,7 @@ from ..errors import Problems
 from ..guards import expect_all, expect_bool, expect_enum, expect_instance, expect_int, expect_str
 from ..k8s import LustreVolumeChart, LustreVolumeValues
 from ..kube_names import check_dns_subdomain
-from ..nag import PACK, acknowledge
+from ..nag import PACK, acknowledge, acknowledge_inline_policy
 from .lustre_rules import DEPLOYMENT_TYPE, FileSystemPin, check_data_repository, check_lustre, check_pin
 
 LUSTRE_PORT = 988
@@ -217,6 +217,11 @@ class TrainingFileSystem(Construct):
             f"{PACK}-IAM5[Resource::*]",
             "fsx:DescribeFileSystems and fsx:DescribeDataRepositoryAssociations do not support resource-level "
             "permissions; the role can only read file system descriptions.",
+        )
+        acknowledge_inline_policy(
+            self.csi_role,
+            "The FSx CSI driver's two read-only describe actions, written as the inline policy of its own Pod "
+            "Identity role: one policy, one principal, deleted with the role.",
         )
         self.csi_addon = addon_with_role(
             self,

@@ -13,7 +13,7 @@ import eks_ml.bundled_node  # noqa: F401  (before aws_cdk: the tests run jsii on
 
 # isort: split
 from aws_cdk import App, Validations
-from cdk_nag import AwsSolutionsChecks
+from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
@@ -31,7 +31,8 @@ def make_app(outdir: Path, context: Mapping[str, Any] | None = None, *, nag: boo
         builtin_cloud_formation_validation=False,
     )
     if nag:
-        Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+        # Both packs the project gates on; eks_ml.nag holds the acknowledgement helpers for each.
+        Validations.of(app).add_plugins(AwsSolutionsChecks(app), NIST80053R5Checks(app))
     return app
 
 

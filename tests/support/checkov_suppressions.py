@@ -1,0 +1,427 @@
+"""Every checkov finding the gate accepts, each on named resources with a specific reason.
+
+A key is "<stack>/<logical id>" for a template resource, "<kind>/<namespace>/<name>" for an object eks-ml
+applies or exports ("-" for no namespace), and "<chart>: <kind>/<namespace>/<name>" for an object rendered
+from a pinned upstream chart (which eks-ml does not control; it configures only the values). A suppression
+that matches no finding fails the gate, so the table cannot go stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .checkov import Result
+
+
+@dataclass(frozen=True)
+class Suppression:
+    check_id: str
+    keys: tuple[str, ...]
+    reason: str
+
+    def __post_init__(self) -> None:
+        assert len(self.reason) >= 20, f"{self.check_id}: a suppression needs a specific reason"
+        assert self.keys and len(set(self.keys)) == len(self.keys), f"{self.check_id}: name each resource once"
+
+    def matches(self, result: Result) -> bool:
+        return result.check_id == self.check_id and result.key in self.keys
+
+
+# ---- CloudFormation ---------------------------------------------------------------------------------------
+
+STACKS_WITH_KUBECTL = {"Training": "Cluster", "Inference": "Cluster", "Serving": "Serving"}
+_KUBECTL_IDS = {
+    "Cluster": (
+        "ClusterBaseClusterKubectlProviderHandler8CE0B9B9",
+        "ClusterBaseClusterKubectlProviderframeworkonEventDFE7976E",
+    ),
+    "Serving": (
+        "ServingBaseClusterKubectlProviderHandlerF609C9D4",
+        "ServingBaseClusterKubectlProviderframeworkonEvent64F50518",
+    ),
+}
+KUBECTL_FUNCTIONS = tuple(
+    f"{stack}/{logical_id}" for stack, prefix in STACKS_WITH_KUBECTL.items() for logical_id in _KUBECTL_IDS[prefix]
+)
+RESTRICT_DEFAULT_SG = "Network/CustomVpcRestrictDefaultSGCustomResourceProviderHandlerDC833E5E"
+LOAD_BALANCER_POLICIES = (
+    "Inference/ClusterLoadBalancerRoleDefaultPolicyDCFCA09D",
+    "Serving/ServingLoadBalancerRoleDefaultPolicy6B9C3BA9",
+)
+INTERRUPTION_QUEUES = (
+    "Inference/ClusterKarpenterInterruptionQueue4FC4486E",
+    "Serving/ServingKarpenterInterruptionQueueD7D37A68",
+)
+
+CLOUDFORMATION = (
+    Suppression(
+        "CKV_AWS_116",
+        (*KUBECTL_FUNCTIONS, RESTRICT_DEFAULT_SG),
+        "CDK custom-resource function: CloudFormation invokes it synchronously (through the provider framework), "
+        "and a failure fails the deployment; a dead-letter queue only receives failed asynchronous invocations.",
+    ),
+    Suppression(
+        "CKV_AWS_115",
+        (*KUBECTL_FUNCTIONS, RESTRICT_DEFAULT_SG),
+        "CDK custom-resource function that runs only during a deployment of its stack; aws_eks_v2 and the VPC "
+        "construct offer no reserved-concurrency option, and a reservation would take account capacity.",
+    ),
+    Suppression(
+        "CKV_AWS_117",
+        (RESTRICT_DEFAULT_SG,),
+        "CDK's function that strips the default security group's rules calls only the EC2 API over the internet; "
+        "it has nothing to reach inside the VPC, and CDK creates it without VPC options.",
+    ),
+    Suppression(
+        "CKV_AWS_173",
+        KUBECTL_FUNCTIONS,
+        "The kubectl functions' environment holds no secret (AWS_STS_REGIONAL_ENDPOINTS, the handler's ARN); "
+        "Lambda encrypts it at rest with its service key.",
+    ),
+    Suppression(
+        "CKV_AWS_27",
+        INTERRUPTION_QUEUES,
+        "The queue is encrypted with SQS-managed SSE (SqsManagedSseEnabled: true), which this check does not "
+        "recognise; it holds only EC2 interruption notices, kept five minutes.",
+    ),
+    Suppression(
+        "CKV_AWS_111",
+        LOAD_BALANCER_POLICIES,
+        "The AWS Load Balancer Controller's upstream policy (shipped by aws-cdk-lib): writes on '*' are limited "
+        "by conditions on the elbv2.k8s.aws/cluster tag, which this check does not evaluate.",
+    ),
+)
+
+# ---- eks-ml's own Kubernetes objects --------------------------------------------------------------------------
+
+MODEL_SERVERS = ("Deployment/inference/qwen3-8b", "Deployment/inference/qwen3-8b-inf2")
+NEURON_MONITOR = "DaemonSet/neuron-monitor/neuron-monitor"
+CRD_UPGRADE_JOBS = (
+    "Job/kube-system/aws-load-balancer-controller-crds-3-2-2",
+    "Job/kubeflow-system/kubeflow-trainer-crds-2-3-0",
+)
+
+OWN_OBJECTS = (
+    Suppression(
+        "CKV_K8S_38",
+        CRD_UPGRADE_JOBS,
+        "The Job's one command is kubectl apply of CRDs: it needs its service account token, whose RBAC allows "
+        "only creating CRDs and getting or patching the named ones (eks_ml.k8s.crd_upgrade).",
+    ),
+    Suppression(
+        "CKV_K8S_43",
+        CRD_UPGRADE_JOBS,
+        "registry.k8s.io/kubectl is pinned to a release tag chosen for the supported Kubernetes versions (a test "
+        "checks the skew); the registry's digests differ per architecture and hide which release runs.",
+    ),
+    Suppression(
+        "CKV_K8S_15",
+        CRD_UPGRADE_JOBS,
+        "IfNotPresent with a pinned release tag: the Job runs once per chart version and needs no fresh pull.",
+    ),
+    Suppression(
+        "CKV_K8S_11",
+        MODEL_SERVERS,
+        "No CPU limit on purpose: a model server's request reserves its CPUs, and a limit would throttle "
+        "tokenization and scheduling threads under load (CFS quota) without protecting anything else on the node.",
+    ),
+    Suppression(
+        "CKV_K8S_13",
+        MODEL_SERVERS,
+        "Memory is requested from the catalog's per-instance share; vLLM's host memory grows with the KV-cache "
+        "swap space and batch, and the node is dedicated to the model (Karpenter pool), so no limit is set.",
+    ),
+    Suppression(
+        "CKV_K8S_15",
+        (*MODEL_SERVERS, NEURON_MONITOR),
+        "Images are pinned to a version tag; IfNotPresent pulls each version once per node instead of making every "
+        "start of a multi-gigabyte image depend on the registry.",
+    ),
+    Suppression(
+        "CKV_K8S_43",
+        (*MODEL_SERVERS, NEURON_MONITOR),
+        "Images are pinned to an exact release tag in eks_ml (vLLM, Neuron); digests are per registry and "
+        "architecture and would hide which release runs.",
+    ),
+    Suppression(
+        "CKV_K8S_22",
+        MODEL_SERVERS,
+        "vLLM writes its compile, Hugging Face and Triton caches under the root file system; a read-only root "
+        "fails its start-up (DESIGN.md note 14).",
+    ),
+    Suppression(
+        "CKV_K8S_23",
+        MODEL_SERVERS,
+        "The vLLM images run as root (no USER in their Dockerfiles); runAsNonRoot would refuse to start them. "
+        "They drop ALL capabilities, forbid privilege escalation and use RuntimeDefault seccomp instead.",
+    ),
+    Suppression(
+        "CKV_K8S_40",
+        MODEL_SERVERS,
+        "The vLLM images run as root (uid 0), see CKV_K8S_23; a different uid would lose access to the image's "
+        "own files.",
+    ),
+    Suppression(
+        "CKV_K8S_25",
+        ("Deployment/inference/qwen3-8b-inf2",),
+        "IPC_LOCK, the one capability added back after dropping ALL: the Neuron runtime locks its host DMA buffers "
+        "(Neuron's Kubernetes examples add it).",
+    ),
+    Suppression(
+        "CKV_K8S_16",
+        (NEURON_MONITOR,),
+        "neuron-monitor reads every Neuron device through the driver; AWS's published DaemonSet runs it privileged.",
+    ),
+    Suppression(
+        "CKV_K8S_20",
+        (NEURON_MONITOR,),
+        "A privileged container cannot set allowPrivilegeEscalation: false (the API rejects the pair).",
+    ),
+    Suppression(
+        "CKV_K8S_22",
+        (NEURON_MONITOR,),
+        "AWS's neuron-monitor image writes its runtime state under the root file system; eks-ml keeps AWS's "
+        "published container settings for it.",
+    ),
+    Suppression(
+        "CKV_K8S_23",
+        (NEURON_MONITOR,),
+        "neuron-monitor runs as root in a privileged container to open the Neuron devices.",
+    ),
+    Suppression(
+        "CKV_K8S_40",
+        (NEURON_MONITOR,),
+        "neuron-monitor runs as root (uid 0) to open the Neuron devices, see CKV_K8S_23.",
+    ),
+    Suppression(
+        "CKV_K8S_28",
+        (NEURON_MONITOR,),
+        "A privileged container has every capability; dropping NET_RAW has no effect on it.",
+    ),
+    Suppression(
+        "CKV_K8S_37",
+        (NEURON_MONITOR,),
+        "A privileged container has every capability; capability lists have no effect on it.",
+    ),
+    Suppression(
+        "CKV_K8S_29",
+        (NEURON_MONITOR,),
+        "Its one container is privileged, which a pod or container security context cannot confine further.",
+    ),
+    Suppression(
+        "CKV_K8S_31",
+        (NEURON_MONITOR,),
+        "The container runtime does not apply a seccomp profile to a privileged container.",
+    ),
+    Suppression(
+        "CKV_K8S_8",
+        (NEURON_MONITOR,),
+        "AWS's published neuron-monitor DaemonSet has no health endpoint to probe; a crash restarts the container.",
+    ),
+    Suppression(
+        "CKV_K8S_9",
+        (NEURON_MONITOR,),
+        "No readiness endpoint: the scraper reads the metrics port directly and no Service routes to the pods.",
+    ),
+)
+
+# ---- objects rendered from pinned upstream charts (eks-ml sets values, not templates) -------------------------
+
+EFA = "aws-efa-k8s-device-plugin: DaemonSet/kube-system/aws-efa-device-plugin-aws-efa-k8s-device-plugin"
+LBC = "aws-load-balancer-controller: Deployment/kube-system/aws-load-balancer-controller"
+DCGM = "dcgm-exporter: DaemonSet/eks-ml-observability/dcgm-exporter"
+KARPENTER = "karpenter: Deployment/kube-system/karpenter"
+KSM = "kube-state-metrics: Deployment/eks-ml-observability/kube-state-metrics"
+JOBSET = "kubeflow-trainer: Deployment/kubeflow-system/jobset-controller"
+TRAINER = "kubeflow-trainer: Deployment/kubeflow-system/kubeflow-trainer-controller-manager"
+KUEUE = "kueue: Deployment/kueue-system/kueue-controller-manager"
+NEURON = "neuron-helm-chart: DaemonSet/kube-system/neuron-device-plugin"
+NVIDIA = "nvidia-device-plugin: DaemonSet/kube-system/nvidia-device-plugin"
+MPS = "nvidia-device-plugin: DaemonSet/kube-system/nvidia-device-plugin-mps-control-daemon"
+ADAPTER = "prometheus-adapter: Deployment/monitoring/prometheus-adapter"
+NODE_EXPORTER = "prometheus-node-exporter: DaemonSet/eks-ml-observability/node-exporter-prometheus-node-exporter"
+PROMETHEUS = "prometheus: Deployment/monitoring/prometheus-server"
+DEVICE_PLUGINS = (EFA, NEURON, NVIDIA)
+MPS_NEVER_RUNS = (
+    "the MPS control daemon runs only on nodes labelled nvidia.com/mps.capable=true, which eks-ml never sets "
+    "(declared optional in eks_ml.helm), so no pod of it is ever created"
+)
+ADAPTER_BINDING = "prometheus-adapter: ClusterRoleBinding/-/prometheus-adapter-hpa-controller"
+ADAPTER_WILDCARD = (
+    "The adapter's role allows '*' only in API group custom.metrics.k8s.io (the metrics it serves itself); the "
+    "check reads the wildcard as every resource (secrets, nodes/proxy, impersonate, services/status), which it "
+    "does not grant."
+)
+WEBHOOK_CERTS = (
+    "The controller manages its own webhook serving certificate: it patches the caBundle of its own webhook "
+    "configurations (resourceNames in the chart's rules) and reads that certificate's Secret in its namespace."
+)
+
+UPSTREAM_CHARTS = (
+    Suppression(
+        "CKV_K8S_43",
+        (*DEVICE_PLUGINS, MPS, DCGM, LBC, KSM, JOBSET, TRAINER, KUEUE, ADAPTER, PROMETHEUS, NODE_EXPORTER),
+        "The chart names its image by the release tag that matches the chart version eks-ml pins (eks_ml.helm); "
+        "the chart's values take a tag, and the pin moves tag and chart together.",
+    ),
+    Suppression(
+        "CKV_K8S_15",
+        (*DEVICE_PLUGINS, MPS, DCGM, LBC, KSM, JOBSET, TRAINER, KUEUE, ADAPTER, NODE_EXPORTER, PROMETHEUS),
+        "IfNotPresent with a pinned release tag (the chart's default): each version is pulled once per node, and "
+        "a node restart does not depend on the registry.",
+    ),
+    Suppression(
+        "CKV_K8S_11",
+        (*DEVICE_PLUGINS, MPS, LBC, KARPENTER, KSM, TRAINER, ADAPTER, NODE_EXPORTER, PROMETHEUS),
+        "eks-ml sets CPU requests (the cluster model places pods by them) and no CPU limits: CFS throttling of a "
+        "controller or device plugin delays leader-election renewals and kubelet registration.",
+    ),
+    Suppression(
+        "CKV_K8S_38",
+        (LBC, KARPENTER, KSM, JOBSET, TRAINER, KUEUE, ADAPTER, PROMETHEUS, NEURON, NVIDIA, MPS),
+        "The pod calls the Kubernetes API with the RBAC its chart grants (controllers watch and write objects; "
+        "the device plugins read Node objects), so it needs its service account token.",
+    ),
+    Suppression(
+        "CKV_K8S_40",
+        (*DEVICE_PLUGINS, MPS, DCGM),
+        "Runs as root (uid 0): it writes its socket in the kubelet's device-plugin directory (hostPath), or, for "
+        "dcgm-exporter, talks to the GPU driver.",
+    ),
+    Suppression(
+        "CKV_K8S_40",
+        (LBC, JOBSET, TRAINER, KUEUE),
+        "The image's own non-root user (uid 65532 or the chart's runAsNonRoot) is below 10000; overriding it would "
+        "have to match file ownership inside the image.",
+    ),
+    Suppression(
+        "CKV_K8S_23",
+        (*DEVICE_PLUGINS, MPS, DCGM),
+        "Runs as root: device plugins register through a root-owned kubelet socket directory, and dcgm-exporter "
+        "needs root with SYS_ADMIN for GPU profiling counters.",
+    ),
+    Suppression(
+        "CKV_K8S_22",
+        (*DEVICE_PLUGINS, MPS, DCGM, TRAINER),
+        "Not read-only in the chart: device plugins and the DCGM host engine keep runtime state under /, and the "
+        "trainer controller writes its generated webhook certificate there.",
+    ),
+    Suppression(
+        "CKV_K8S_29",
+        (EFA, DCGM, TRAINER, NEURON),
+        "The chart renders no pod-level security context; its container-level context carries the settings "
+        "(for the device plugins and DCGM, what their devices need; for the trainer, non-root and no capabilities).",
+    ),
+    Suppression(
+        "CKV_K8S_31",
+        (EFA, DCGM, NEURON, NVIDIA, MPS),
+        "The device plugin or DCGM chart sets no seccomp profile and eks-ml does not add one to host-level "
+        "daemons it cannot test on hardware; EKS nodes' containerd applies no default profile.",
+    ),
+    Suppression(
+        "CKV_K8S_16",
+        (EFA,),
+        "The EFA device plugin (AWS's chart) runs privileged to expose /dev/infiniband devices to training pods.",
+    ),
+    Suppression("CKV_K8S_16", (MPS,), f"Privileged in the chart, but {MPS_NEVER_RUNS}."),
+    Suppression(
+        "CKV_K8S_19",
+        (EFA,),
+        "The EFA device plugin uses the host network to discover the node's EFA interfaces.",
+    ),
+    Suppression(
+        "CKV_K8S_19",
+        (NODE_EXPORTER,),
+        "node-exporter reports the node's own network interfaces, so it runs in the host network namespace.",
+    ),
+    Suppression(
+        "CKV_K8S_17",
+        (NODE_EXPORTER,),
+        "node-exporter reports the node's processes, so it runs in the host PID namespace.",
+    ),
+    Suppression("CKV_K8S_17", (MPS,), f"Uses the host PID namespace, but {MPS_NEVER_RUNS}."),
+    Suppression(
+        "CKV_K8S_20",
+        (EFA,),
+        "A privileged container (see CKV_K8S_16) cannot set allowPrivilegeEscalation: false.",
+    ),
+    Suppression("CKV_K8S_20", (MPS,), f"Privileged in the chart, but {MPS_NEVER_RUNS}."),
+    Suppression(
+        "CKV_K8S_28",
+        (EFA,),
+        "A privileged container (see CKV_K8S_16) has every capability; dropping NET_RAW has no effect on it.",
+    ),
+    Suppression("CKV_K8S_28", (MPS,), f"Keeps the default capabilities, but {MPS_NEVER_RUNS}."),
+    Suppression(
+        "CKV_K8S_37",
+        (EFA,),
+        "A privileged container (see CKV_K8S_16) has every capability; capability lists have no effect on it.",
+    ),
+    Suppression("CKV_K8S_37", (MPS,), f"Keeps the default capabilities, but {MPS_NEVER_RUNS}."),
+    Suppression(
+        "CKV_K8S_25",
+        (DCGM,),
+        "dcgm-exporter adds SYS_ADMIN, which DCGM needs to read the GPU profiling counters (NVIDIA's chart).",
+    ),
+    Suppression(
+        "CKV_K8S_39",
+        (DCGM,),
+        "dcgm-exporter needs SYS_ADMIN for DCGM's profiling metrics (NVIDIA's chart default).",
+    ),
+    Suppression(
+        "CKV_K8S_8",
+        (*DEVICE_PLUGINS, MPS, NODE_EXPORTER),
+        "The chart defines no liveness probe for this DaemonSet (a device plugin has no HTTP endpoint; the "
+        "kubelet re-registers it when its socket goes away).",
+    ),
+    Suppression(
+        "CKV_K8S_9",
+        (*DEVICE_PLUGINS, MPS, NODE_EXPORTER),
+        "The chart defines no readiness probe for this DaemonSet: no Service routes traffic to a device plugin.",
+    ),
+    Suppression(
+        "CKV_K8S_155",
+        (
+            "kubeflow-trainer: ClusterRole/-/jobset-controller",
+            "kubeflow-trainer: ClusterRole/-/kubeflow-trainer-controller-manager",
+            "kueue: ClusterRole/-/kueue-manager-role",
+        ),
+        WEBHOOK_CERTS,
+    ),
+    Suppression(
+        "CKV2_K8S_5",
+        (
+            "kubeflow-trainer: RoleBinding/kubeflow-system/jobset-manager-secrets-rolebinding",
+            "kueue: RoleBinding/kueue-system/kueue-manager-secrets-rolebinding",
+        ),
+        WEBHOOK_CERTS + " The binding is a Role in the controller's own namespace, not cluster-wide.",
+    ),
+    *(
+        Suppression(check, (ADAPTER_BINDING,), ADAPTER_WILDCARD)
+        for check in ("CKV2_K8S_1", "CKV2_K8S_2", "CKV2_K8S_3", "CKV2_K8S_4", "CKV2_K8S_5")
+    ),
+    Suppression(
+        "CKV_K8S_49",
+        ("prometheus-adapter: ClusterRole/-/prometheus-adapter-server-resources",),
+        ADAPTER_WILDCARD,
+    ),
+)
+
+SUPPRESSIONS: tuple[Suppression, ...] = (*CLOUDFORMATION, *OWN_OBJECTS, *UPSTREAM_CHARTS)
+
+
+def unsuppressed(results: Iterable[Result]) -> list[Result]:
+    return [r for r in results if not r.passed and not any(s.matches(r) for s in SUPPRESSIONS)]
+
+
+def stale(results: Iterable[Result], *, rendered_charts: set[str]) -> list[str]:
+    """Suppressed (check, key) pairs with no failing result. Keys of charts that were not rendered (no chart
+    cache) cannot be judged and are left out."""
+    failed = {(r.check_id, r.key) for r in results if not r.passed}
+    return [
+        f"{s.check_id} on {key}"
+        for s in SUPPRESSIONS
+        for key in s.keys
+        if (s.check_id, key) not in failed and (": " not in key or key.split(": ")[0] in rendered_charts)
+    ]
