@@ -42,9 +42,6 @@ def acknowledge_inline_policy(role: iam.Role, reason: str) -> None:
     acknowledge(policy.node.default_child, nist("IAMNoInlinePolicy"), reason)
 
 
-# Log groups that get a customer-managed KMS key from issue 9's stateful-safety change (build item 5).
-# Until that lands they are acknowledged here, each on its own resource; the lead removes this helper's
-# calls when the keys are in (the findings then no longer exist, and cdk-nag ignores a stale acknowledgement).
 
 def managed_policy(policy: str) -> str:
     """The IAM4 finding id for an AWS managed policy, e.g. ``service-role/AWSLambdaBasicExecutionRole``."""
