@@ -1,10 +1,13 @@
-"""GitOps export: a cluster's in-cluster objects as plain YAML for ``kubectl apply -k`` or Argo CD.
+"""GitOps export: a cluster's in-cluster objects and Helm releases as plain YAML for Flux (or ``kubectl apply -k``).
 
-The stacks apply the same cdk8s charts through CloudFormation; the export writes them as files, one per
-chart, numbered in apply order and listed in a kustomization.yaml. Objects that carry values known only
-after deploy (an FSx file system id, say) cannot be written honestly: they are left out and named in the
-directory's README with the reason. Helm releases are listed there with their pinned versions (their
-values may hold deploy-time ARNs, so they stay with the stack).
+The stacks apply the same cdk8s charts and install the same Helm releases through CloudFormation; the export
+writes them as files in apply order, listed in a kustomization.yaml. The first file holds every Helm release
+as a Flux ``HelmRepository`` and ``HelmRelease`` (helm.toolkit.fluxcd.io/v2) with the exact values the stack
+passes, CRDs created and replaced on install and upgrade, after the labelled namespaces eks-ml owns. Values
+known only after deploy (a VPC id, a queue name) cannot be written honestly: the stack applies them as a
+ConfigMap beside the release (eks_ml.release_values), which the HelmRelease reads with ``valuesFrom``, so a
+Flux install gets the same values as the stack once the stack has run. Objects that carry such values (an
+FSx file system id, say) are left out and named in the directory's README with the reason.
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ from typing import Any
 
 import cdk8s
 from aws_cdk import Token
-from aws_cdk import aws_eks_v2 as eks
 from constructs import IConstruct
 
 from . import helm
+from .release_values import DEPLOY_VALUES_KEY, deploy_values_name, split_deploy_time
 
 KUSTOMIZATION = "kustomization.yaml"
 
@@ -32,7 +35,7 @@ class ExportedCluster:
     directory: Path
     files: tuple[Path, ...]
     skipped: dict[str, str]
-    helm_releases: tuple[helm.HelmChartPin, ...]
+    helm_releases: tuple[helm.Release, ...]
 
 
 DEPLOY_TIME_REASON = "holds values known only after deploy; the CloudFormation stack applies it"
@@ -42,26 +45,71 @@ def _has_tokens(obj: object) -> bool:
     return Token.is_unresolved(json.dumps(obj))
 
 
-def helm_releases(scope: IConstruct) -> tuple[helm.HelmChartPin, ...]:
-    """The pinned Helm releases installed under ``scope``, in construction order."""
-    pins = {pin.chart: pin for pin in helm.ALL_CHARTS}
-    found = [
-        pins[chart.chart]
-        for chart in scope.node.find_all()
-        if isinstance(chart, eks.HelmChart) and chart.chart is not None and chart.chart in pins
+def helm_releases(scope: IConstruct) -> tuple[helm.Release, ...]:
+    """The Helm releases installed under ``scope``, in construction order, with their exact values."""
+    return tuple(
+        release for log in scope.node.find_all() if isinstance(log, helm.ReleaseLog) for release in log.releases
+    )
+
+
+FLUX_SOURCE_API = "source.toolkit.fluxcd.io/v1"
+FLUX_HELM_API = "helm.toolkit.fluxcd.io/v2"
+
+
+def flux_objects(release: helm.Release) -> list[dict[str, Any]]:
+    """The Flux HelmRepository and HelmRelease that install ``release`` as the stack does."""
+    pin = release.pin
+    oci = pin.repository.startswith("oci://")
+    # An OCI pin names the chart in its URL (oci://registry/path/chart); Flux wants the registry path.
+    url = pin.repository.rsplit("/", 1)[0] if oci else pin.repository
+    metadata = {"name": pin.release, "namespace": pin.namespace}
+    source = {"url": url, "interval": "1h", **({"type": "oci"} if oci else {})}
+    known, deploy_time = split_deploy_time(release.values)
+    spec: dict[str, Any] = {
+        "releaseName": pin.release,
+        "interval": "10m",
+        "chart": {
+            "spec": {
+                "chart": pin.chart,
+                "version": pin.version,
+                "sourceRef": {"kind": "HelmRepository", "name": pin.release},
+            }
+        },
+        # Helm itself never upgrades a chart's crds/ folder; Flux does with CreateReplace (the stack uses a Job).
+        "install": {"crds": "CreateReplace"},
+        "upgrade": {"crds": "CreateReplace"},
+        "values": known,
+    }
+    if deploy_time:
+        spec["valuesFrom"] = [
+            {"kind": "ConfigMap", "name": deploy_values_name(pin.release), "valuesKey": DEPLOY_VALUES_KEY}
+        ]
+    return [
+        {"apiVersion": FLUX_SOURCE_API, "kind": "HelmRepository", "metadata": metadata, "spec": source},
+        {"apiVersion": FLUX_HELM_API, "kind": "HelmRelease", "metadata": metadata, "spec": spec},
     ]
-    return tuple(dict.fromkeys(found))
+
+
+def release_objects(releases: Sequence[helm.Release]) -> list[dict[str, Any]]:
+    """The labelled namespaces the releases go to (those eks-ml owns), then each release's Flux objects."""
+    namespaces = dict.fromkeys(release.pin.namespace for release in releases)
+    labelled = [obj for name in namespaces if (obj := helm.namespace_object(name)) is not None]
+    return [*labelled, *(obj for release in releases for obj in flux_objects(release))]
 
 
 def export_charts(
-    directory: Path, charts: Sequence[tuple[str, cdk8s.Chart]], releases: Sequence[helm.HelmChartPin] = ()
+    directory: Path, charts: Sequence[tuple[str, cdk8s.Chart]], releases: Sequence[helm.Release] = ()
 ) -> ExportedCluster:
-    """Write ``charts`` under ``directory`` (replacing what an earlier export wrote there)."""
+    """Write ``releases`` and ``charts`` under ``directory`` (replacing what an earlier export wrote there)."""
     directory.mkdir(parents=True, exist_ok=True)
     for stale in directory.glob("[0-9][0-9]-*.yaml"):
         stale.unlink()
     files: list[Path] = []
     skipped: dict[str, str] = {}
+    if releases:
+        path = directory / "01-helm-releases.yaml"
+        path.write_text(cdk8s.Yaml.stringify(*release_objects(releases)))
+        files.append(path)
     for stem, chart in charts:
         written = []
         for obj in chart.to_json():
@@ -91,22 +139,25 @@ def write_dashboard(directory: Path, name: str, model: dict[str, Any]) -> Path:
     return path
 
 
-def _readme(files: Sequence[Path], skipped: dict[str, str], releases: Sequence[helm.HelmChartPin]) -> str:
+def _readme(files: Sequence[Path], skipped: dict[str, str], releases: Sequence[helm.Release]) -> str:
     lines = [
         "# In-cluster objects (generated by eks-ml; do not edit)",
         "",
-        "Apply in order with `kubectl apply -k .` or point an Argo CD Application at this directory.",
-        "The Helm releases below install the CRDs and webhooks these objects need: install them first, with",
-        "their CRDs upgraded on every chart upgrade (Argo CD applies a chart's crds/ on sync unless skipCrds",
-        "is set; Flux HelmRelease needs `upgrade.crds: CreateReplace`). The stacks do this with a Job.",
+        "Point a Flux Kustomization (or `kubectl apply -k .` where Flux's controllers run) at this directory.",
+        "01-helm-releases.yaml installs every Helm release as a Flux HelmRelease with the values the stack",
+        "passes, CRDs created and replaced on install and upgrade. Values known only after deploy come from",
+        "the ConfigMap <release>-deploy-values that the stack applies beside the release, so deploy the stack",
+        "first (or create that ConfigMap yourself). The other files need the releases' CRDs: Flux retries",
+        "them until the releases are ready.",
         "",
         "## Files",
         *[f"- {path.name}" for path in files],
         "",
         "## Helm releases (chart, version, namespace)",
         *[
-            f"- {pin.release}: {pin.repository} {pin.chart} {pin.version}, namespace {pin.namespace}"
-            for pin in releases
+            f"- {r.pin.release}: {r.pin.repository} {r.pin.chart} {r.pin.version}, namespace {r.pin.namespace}"
+            f"{' (+ deploy-time values)' if split_deploy_time(r.values)[1] else ''}"
+            for r in releases
         ],
     ]
     if skipped:

@@ -10,6 +10,7 @@ Each pin was read from the chart's upstream release (Chart.yaml or release notes
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ from .k8s.crd_upgrade import CrdFile, CrdUpgradeChart
 from .k8s.pod_security import PodSecurityLevel
 from .k8s.pod_security import labels as pod_security_labels
 from .placement import ClusterModel, Workload, workload, workloads_from_objects
+from .release_values import DEPLOY_VALUES_KEY, DEPLOY_VALUES_LABEL, deploy_values_name, split_deploy_time
 
 CRITICAL_ADDONS_ONLY = {"key": "CriticalAddonsOnly", "operator": "Exists"}
 
@@ -508,21 +510,45 @@ RELEASE_NAMESPACES: Mapping[str, PodSecurityLevel] = {
 }
 
 
+def namespace_object(name: str) -> dict[str, Any] | None:
+    """The labelled Namespace eks-ml applies before a release into ``name``; None where eks-ml does not own it."""
+    level = RELEASE_NAMESPACES.get(name)
+    if level is None:
+        return None
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": pod_security_labels(level)}}
+
+
+@dataclass(frozen=True)
+class Release:
+    """One release as the stack installs it: the pin and the exact values (CDK tokens included)."""
+
+    pin: HelmChartPin
+    values: Mapping[str, Any]
+
+
+class ReleaseLog(Construct):
+    """The releases :func:`install` installed from one scope, in order (read by the GitOps export)."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.releases: list[Release] = []
+
+
+def _release_log(scope: Construct) -> ReleaseLog:
+    found = scope.node.try_find_child("EksMlHelmReleases")
+    return found if isinstance(found, ReleaseLog) else ReleaseLog(scope, "EksMlHelmReleases")
+
+
 def release_namespace(scope: Construct, cluster: eks.ICluster, name: str) -> eks.KubernetesManifest | None:
     """The labelled Namespace of a release installed from ``scope`` (one per scope and namespace: releases that
     share a namespace are installed side by side); None for a namespace eks-ml does not own."""
-    level = RELEASE_NAMESPACES.get(name)
-    if level is None:
+    namespace = namespace_object(name)
+    if namespace is None:
         return None
     construct_id = f"{pascal(name)}Namespace"
     existing = scope.node.try_find_child(construct_id)
     if isinstance(existing, eks.KubernetesManifest):
         return existing
-    namespace = {
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": {"name": name, "labels": pod_security_labels(level)},
-    }
     return eks.KubernetesManifest(scope, construct_id, cluster=cluster, manifest=[namespace])
 
 
@@ -560,6 +586,24 @@ def install(
     # The labelled namespace first (eks-ml owns it), then whatever the caller needs first.
     prerequisites = [*([namespace] if namespace is not None else []), *after]
     chart.node.add_dependency(*prerequisites)
+    _release_log(scope).releases.append(Release(pin, dict(values or {})))
+    _, deploy_time = split_deploy_time(values or {})
+    if deploy_time:
+        # For a GitOps install of the same release (eks_ml.gitops): the values known only after deploy.
+        config_map = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": deploy_values_name(pin.release),
+                "namespace": pin.namespace,
+                "labels": DEPLOY_VALUES_LABEL,
+            },
+            "data": {DEPLOY_VALUES_KEY: json.dumps(deploy_time, sort_keys=True)},
+        }
+        deploy_values = eks.KubernetesManifest(
+            scope, f"{construct_id}DeployValues", cluster=cluster, manifest=[config_map]
+        )
+        deploy_values.node.add_dependency(*prerequisites)
     if pin.crd_files:
         if placement is None:
             raise TypeError(f"{pin.chart} ships CRDs that need the upgrade Job: pass placement")

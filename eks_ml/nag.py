@@ -42,7 +42,6 @@ def acknowledge_inline_policy(role: iam.Role, reason: str) -> None:
     acknowledge(policy.node.default_child, nist("IAMNoInlinePolicy"), reason)
 
 
-
 def managed_policy(policy: str) -> str:
     """The IAM4 finding id for an AWS managed policy, e.g. ``service-role/AWSLambdaBasicExecutionRole``."""
     return f"{PACK}-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{policy}]"

@@ -101,8 +101,9 @@ def test_resource_counts_state_the_shape_of_the_default_app(default_synth: Synth
     # NVIDIA and Neuron device plugins the GPU and Inferentia pools need.
     assert counts["Inference"]["Custom::AWSCDK-EKS-HelmChart"] == 7
     # NodePools, the inference namespace, the two sample model services, the labelled monitoring namespace
-    # (applied before the Prometheus and adapter releases) and the load balancer controller's CRD upgrade Job.
-    assert counts["Inference"]["Custom::AWSCDK-EKS-KubernetesResource"] == 6
+    # (applied before the Prometheus and adapter releases), the load balancer controller's CRD upgrade Job, and
+    # the deploy-time values of the Karpenter and load balancer releases (for a GitOps install).
+    assert counts["Inference"]["Custom::AWSCDK-EKS-KubernetesResource"] == 8
     assert counts["Inference"]["Custom::AWSCDK-EKS-KubernetesObjectValue"] == 1
     assert counts["Inference"]["AWS::Events::Rule"] == 4  # interruption events into the Karpenter queue
     # Observability: one native add-on each, no Lambda, no Helm, no manifests.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +11,12 @@ import yaml
 
 from eks_ml import AppConfig, gitops, helm
 from eks_ml.k8s.crd_upgrade import COMPONENT_LABEL
+from eks_ml.release_values import DEPLOY_VALUES_KEY, DEPLOY_VALUES_LABEL
 from stacks import DefaultStacks, build_default_app, write_gitops
 
 from .support.charts import chart_cache_available
 from .support.manifests import applied_objects, requires_chart_cache, validate_objects
-from .support.synth import Synthesis, make_app
+from .support.synth import Synthesis, joined, make_app, of_type
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +44,9 @@ def without_prune_label(obj: dict[str, Any]) -> dict[str, Any]:
     return {**obj, "metadata": {**metadata, **({"labels": labels} if labels else {})}}
 
 
+FLUX = ("helm.toolkit.fluxcd.io/", "source.toolkit.fluxcd.io/")
+
+
 def key(obj: dict[str, Any]) -> tuple[str, str, str]:
     return obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
 
@@ -50,13 +55,14 @@ def test_each_cluster_gets_its_files_in_apply_order(dist: Path) -> None:
     training = yaml.safe_load((dist / "eks-ml-training" / gitops.KUSTOMIZATION).read_text())
     assert training["kind"] == "Kustomization"
     # The file-system volume and its claim name the file system id (known after deploy): no file of theirs.
-    assert training["resources"] == ["01-training-queues.yaml", "02-training-runtimes.yaml"]
+    assert training["resources"] == ["01-helm-releases.yaml", "02-training-queues.yaml", "03-training-runtimes.yaml"]
     inference = yaml.safe_load((dist / "eks-ml-inference" / gitops.KUSTOMIZATION).read_text())
     assert inference["resources"] == [
-        "01-node-pools.yaml",
-        "02-inference-namespace.yaml",
-        "03-model-qwen3-8b.yaml",
-        "04-model-qwen3-8b-inf2.yaml",
+        "01-helm-releases.yaml",
+        "02-node-pools.yaml",
+        "03-inference-namespace.yaml",
+        "04-model-qwen3-8b.yaml",
+        "05-model-qwen3-8b-inf2.yaml",
     ]
     assert (dist / "eks-ml-training" / "training-jobs.yaml").exists()
 
@@ -74,21 +80,20 @@ def test_each_cluster_gets_its_grafana_dashboard(dist: Path, default_stacks: Def
 def test_exported_objects_are_exactly_what_the_stack_applies(
     dist: Path, default_synth: Synthesis, cluster: str, stack: str
 ) -> None:
-    exported = objects_of(dist / cluster)
-    # The CRD upgrade Jobs belong to installing Helm releases, which a GitOps tool does with their CRDs.
+    exported = [obj for obj in objects_of(dist / cluster) if not obj["apiVersion"].startswith(FLUX)]
+    # What the stack applies only to install Helm releases: the CRD upgrade Jobs (Flux replaces CRDs itself)
+    # and the deploy-time values (which Flux reads from that very ConfigMap).
+    bridge = (COMPONENT_LABEL, DEPLOY_VALUES_LABEL)
     applied = {
         key(obj): without_prune_label(obj)
         for obj in applied_objects(default_synth.templates[stack])
-        if not COMPONENT_LABEL.items() <= (obj["metadata"].get("labels") or {}).items()
+        if not any(label.items() <= (obj["metadata"].get("labels") or {}).items() for label in bridge)
     }
     for obj in exported:
         assert applied[key(obj)] == obj
     # Only the objects holding deploy-time values stay with the stack.
     missing = set(applied) - {key(obj) for obj in exported}
-    # The labelled namespaces of the Helm releases stay with the stack too (the README lists the releases; Helm
-    # creates their namespaces, without Pod Security labels).
-    releases = {("Namespace", "", name) for name in helm.RELEASE_NAMESPACES}
-    assert missing - releases == (
+    assert missing == (
         {("PersistentVolume", "", "fsx-TOKEN"), ("PersistentVolumeClaim", "training", "fsx")}
         if stack == "Training"
         else set()
@@ -102,9 +107,67 @@ def test_exported_yaml_has_no_cdk_tokens(dist: Path) -> None:
 
 @requires_chart_cache
 def test_exported_objects_pass_the_validator(dist: Path) -> None:
-    objects = objects_of(dist / "eks-ml-training") + objects_of(dist / "eks-ml-inference")
+    # Flux's CRDs are not among the pinned charts: its objects are checked field by field below instead.
+    objects = [
+        obj
+        for obj in objects_of(dist / "eks-ml-training") + objects_of(dist / "eks-ml-inference")
+        if not obj["apiVersion"].startswith(FLUX)
+    ]
     assert len(objects) > 20
     assert validate_objects(objects) == []
+
+
+def _merge(base: Any, override: Any) -> Any:
+    """Helm's (and Flux's valuesFrom) merge: maps key by key, anything else replaced."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        return {k: _merge(base.get(k), v) if k in base else v for k, v in {**base, **override}.items()}
+    return override
+
+
+@pytest.mark.parametrize(("cluster", "stack"), [("eks-ml-training", "Training"), ("eks-ml-inference", "Inference")])
+def test_flux_installs_the_same_releases_with_the_same_values_as_the_stack(
+    dist: Path, default_synth: Synthesis, cluster: str, stack: str
+) -> None:
+    template = default_synth.templates[stack]
+    stack_releases = {
+        r["Properties"]["Release"]: (
+            r["Properties"]["Chart"],
+            r["Properties"]["Version"],
+            r["Properties"]["Namespace"],
+            json.loads(joined(r["Properties"].get("Values", "{}"))),
+        )
+        for r in of_type(template, "Custom::AWSCDK-EKS-HelmChart").values()
+    }
+    # What the stack applies as deploy-time values, as Flux reads it (tokens shown as TOKEN, like the values).
+    deploy_values = {
+        (o["metadata"]["namespace"], o["metadata"]["name"]): json.loads(o["data"][DEPLOY_VALUES_KEY])
+        for o in applied_objects(template)
+        if o["kind"] == "ConfigMap" and DEPLOY_VALUES_LABEL.items() <= o["metadata"].get("labels", {}).items()
+    }
+    exported = {}
+    for release in [o for o in objects_of(dist / cluster) if o["kind"] == "HelmRelease"]:
+        spec, namespace = release["spec"], release["metadata"]["namespace"]
+        values = spec["values"]
+        for source in spec.get("valuesFrom", []):
+            values = _merge(values, deploy_values[(namespace, source["name"])])
+        chart = spec["chart"]["spec"]
+        exported[spec["releaseName"]] = (chart["chart"], chart["version"], namespace, values)
+        assert (spec["install"]["crds"], spec["upgrade"]["crds"]) == ("CreateReplace", "CreateReplace")
+    assert exported == stack_releases
+    assert any("valuesFrom" in o["spec"] for o in objects_of(dist / cluster) if o["kind"] == "HelmRelease") == (
+        stack == "Inference"  # Karpenter's queue and the load balancer controller's VPC id
+    )
+
+
+def test_oci_charts_get_an_oci_helm_repository(dist: Path) -> None:
+    sources = {
+        o["metadata"]["name"]: o["spec"] for o in objects_of(dist / "eks-ml-inference") if o["kind"] == "HelmRepository"
+    }
+    assert sources["karpenter"] == {"url": "oci://public.ecr.aws/karpenter", "interval": "1h", "type": "oci"}
+    assert sources["aws-load-balancer-controller"] == {
+        "url": helm.AWS_LOAD_BALANCER_CONTROLLER.repository,
+        "interval": "1h",
+    }
 
 
 def test_the_readme_names_helm_releases_and_what_was_left_out(dist: Path) -> None:
@@ -140,9 +203,10 @@ def test_with_the_prometheus_backend_the_export_adds_neuron_monitor_and_exporter
     )
     write_gitops(stacks, tmp_path)
     inference = yaml.safe_load((tmp_path / "eks-ml-inference" / gitops.KUSTOMIZATION).read_text())
-    assert inference["resources"][-2:] == ["05-dcgm-exporter-counters.yaml", "06-neuron-monitor.yaml"]
+    assert inference["resources"][-2:] == ["06-dcgm-exporter-counters.yaml", "07-neuron-monitor.yaml"]
     if chart_cache_available():  # the export holds NodePools: custom kinds need the pinned charts' CRDs
-        assert validate_objects(objects_of(tmp_path / "eks-ml-inference")) == []
+        own = [o for o in objects_of(tmp_path / "eks-ml-inference") if not o["apiVersion"].startswith(FLUX)]
+        assert validate_objects(own) == []
     readme = (tmp_path / "eks-ml-inference" / "README.md").read_text()
     for pin in (helm.NODE_EXPORTER, helm.KUBE_STATE_METRICS, helm.DCGM_EXPORTER):
         assert f"{pin.chart} {pin.version}" in readme
