@@ -20,10 +20,11 @@ def load(**overrides: Any) -> AppConfig:
 
 def test_default_context_gives_the_documented_defaults() -> None:
     config = load()
-    # cdk.json pins the training file system at its default settings (README, "State and redeploys").
-    pin = FileSystemPin(availability_zone="us-west-2a", efa_enabled=False, storage_gib=4800)
-    assert config == AppConfig(training_file_system_pin=pin)
-    assert config.training_file_system().settings("us-west-2a") == pin
+    # Nothing is deployed from this repository, so cdk.json pins no file system (README, "State and redeploys").
+    assert config == AppConfig()
+    assert config.training_file_system().settings("us-west-2a") == FileSystemPin(
+        availability_zone="us-west-2a", efa_enabled=False, storage_gib=4800
+    )
     assert config.region == "us-west-2"
     assert config.availability_zones == ("us-west-2a", "us-west-2b", "us-west-2c")
     assert config.kubernetes_version == "1.35"

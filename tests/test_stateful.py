@@ -319,12 +319,18 @@ def test_the_stack_outputs_the_pin_and_an_unpinned_file_system_says_so() -> None
     )
 
 
-def test_the_default_app_pins_its_file_system() -> None:
-    context = {**CDK_CONTEXT, "eks-ml:trainingAvailabilityZone": "us-west-2b"}
+def test_the_default_app_refuses_a_change_from_its_recorded_pin() -> None:
+    # As after a first deploy in us-west-2a, whose FileSystemPin output was copied into cdk.json.
+    pinned = {**CDK_CONTEXT, "eks-ml:trainingFileSystemPin": PINNED.as_context()}
+    build_default_app(App(context=pinned), load_app_config(pinned))
+    moved = {**pinned, "eks-ml:trainingAvailabilityZone": "us-west-2b"}
     with pytest.raises(
         ValidationError, match=r"file_system.availability_zone='us-west-2b'.*eks-ml:allowFileSystemReplacement"
     ):
-        build_default_app(App(context=context), load_app_config(context))
+        build_default_app(App(context=moved), load_app_config(moved))
+    # Never deployed (nothing pinned): any AZ may be chosen for the first deploy.
+    fresh = {**CDK_CONTEXT, "eks-ml:trainingAvailabilityZone": "us-west-2b"}
+    build_default_app(App(context=fresh), load_app_config(fresh))
 
 
 @pytest.mark.parametrize(
