@@ -42,7 +42,7 @@ test: $(READY) $(CHECKOV_READY)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(READY)
-	$(BIN)/ruff check eks_ml stacks tests app.py
+	$(BIN)/ruff check eks_ml stacks tests app.py bench examples
 	$(BIN)/mypy
 
 deploy: $(READY)

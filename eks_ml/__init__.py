@@ -41,7 +41,15 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
+# Submodules reachable as attributes after ``import eks_ml`` (eks_ml.gitops, eks_ml.training, ...).
+_SUBMODULES = {"catalog", "cluster", "gitops", "helm", "inference", "network", "observability", "plan", "training"}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES and name not in _EXPORTS:
+        module = importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
     if name not in _EXPORTS:
         raise AttributeError(f"module 'eks_ml' has no attribute {name!r}")
     module = importlib.import_module(_EXPORTS[name], __name__)

@@ -28,8 +28,8 @@ def use_bundled_node() -> Path | None:
     binary = Path(ROOT_DIR) / ("node.exe" if os.name == "nt" else "bin/node")
     if not binary.is_file():
         return None
-    if "aws_cdk" in sys.modules:  # jsii has started its Node.js already: setting it now would be a lie
-        raise RuntimeError("use_bundled_node() must run before the first aws_cdk import")
+    if "jsii" in sys.modules:  # any jsii library (aws_cdk, constructs, cdk8s) has started its Node.js already
+        raise RuntimeError("use_bundled_node() must run before the first aws_cdk (or any jsii library) import")
     os.environ["JSII_NODE"] = str(binary)
     return binary
 

@@ -1,4 +1,4 @@
-"""The ``eks-ml`` console command.
+"""The eks-ml console command: eks-ml plan.
 
 ``eks-ml plan`` synthesizes the CDK app of the folder holding ``cdk.json`` exactly as ``cdk synth`` runs it
 (its ``app`` command, with the ``context`` of cdk.json and cdk.context.json, then ``-c key=value``
@@ -49,16 +49,29 @@ def app_settings(cdk_json: Path, overrides: Sequence[str]) -> tuple[str, dict[st
         )
     if not isinstance(settings.get("app"), str):
         raise PlanError(f'{cdk_json} has no "app" command: add the one cdk synth runs, e.g. "python3 app.py"')
-    context: dict[str, Any] = dict(settings.get("context") or {})
-    saved = cdk_json.parent / "cdk.context.json"  # context lookups cdk saved, which synth reads too
-    if saved.is_file():
-        context.update(json.loads(saved.read_text()))
+    # The CDK CLI's precedence, lowest first: ~/.cdk.json, cdk.context.json (saved lookups), cdk.json, -c.
+    context: dict[str, Any] = {}
+    for path in (Path.home() / ".cdk.json", cdk_json.parent / "cdk.context.json"):
+        if path.is_file():
+            context.update(_context_of(path, "context" if path.name == ".cdk.json" else None))
+    context.update(settings.get("context") or {})
     for item in overrides:
         key, separator, value = item.partition("=")
         if not separator:
             raise PlanError(f"-c takes key=value, got {item!r}")
         context[key] = value  # a string, as cdk's -c gives it
     return settings["app"], context
+
+
+def _context_of(path: Path, key: str | None) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise PlanError(f"{path} is not JSON: fix the JSON at line {exc.lineno}: {exc.msg}") from None
+    found = document.get(key, {}) if key and isinstance(document, dict) else document
+    if not isinstance(found, dict):
+        raise PlanError(f"{path} must hold a JSON object of context values")
+    return found
 
 
 def synthesize(app: str, context: dict[str, Any], folder: Path, outdir: Path) -> None:
@@ -70,6 +83,8 @@ def synthesize(app: str, context: dict[str, Any], folder: Path, outdir: Path) ->
     result = subprocess.run(app, shell=True, cwd=folder, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         raise PlanError(result.stderr.strip() or f"{app} exited with {result.returncode}")
+    if not (outdir / "manifest.json").is_file():
+        raise PlanError(f"{app} wrote no cloud assembly: does the app call app.synth()?")
 
 
 def _money(value: float | None) -> str:

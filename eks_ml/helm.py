@@ -117,6 +117,8 @@ class HelmChartPin:
     release: str
     pods: tuple[PodValues, ...] = ()
     crd_files: tuple[CrdFile, ...] = ()
+    # The chart (installed first) whose templates carry this chart's CRDs: then nothing else may write them.
+    crds_chart: str | None = None
 
     def workloads(self, values: Mapping[str, Any]) -> list[Workload]:
         origin = f"Helm release {self.release} ({self.chart} {self.version})"
@@ -329,6 +331,7 @@ KARPENTER = HelmChartPin(
     version="1.14.1",
     namespace="kube-system",
     release="karpenter",
+    crds_chart="karpenter-crd",
     pods=(
         PodValues(
             "Deployment",
@@ -520,10 +523,27 @@ def namespace_object(name: str) -> dict[str, Any] | None:
 
 @dataclass(frozen=True)
 class Release:
-    """One release as the stack installs it: the pin and the exact values (CDK tokens included)."""
+    """One release as the stack installs it: the pin, the exact values (CDK tokens included), and the
+    releases installed before it (the stack's dependencies between them)."""
 
     pin: HelmChartPin
     values: Mapping[str, Any]
+    depends_on: tuple[HelmChartPin, ...] = ()
+
+
+class _ReleaseIndex(Construct):
+    """Construct path of each installed HelmChart -> its pin, across the whole app (one per app root)."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.by_path: dict[str, HelmChartPin] = {}
+
+
+def _release_index(scope: Construct) -> _ReleaseIndex:
+    root = scope.node.root
+    assert isinstance(root, Construct)
+    found = root.node.try_find_child("EksMlHelmReleaseIndex")
+    return found if isinstance(found, _ReleaseIndex) else _ReleaseIndex(root, "EksMlHelmReleaseIndex")
 
 
 class ReleaseLog(Construct):
@@ -549,7 +569,9 @@ def release_namespace(scope: Construct, cluster: eks.ICluster, name: str) -> eks
     existing = scope.node.try_find_child(construct_id)
     if isinstance(existing, eks.KubernetesManifest):
         return existing
-    return eks.KubernetesManifest(scope, construct_id, cluster=cluster, manifest=[namespace])
+    # overwrite: apply, not create, on the first deploy too: clusters deployed before eks-ml labelled its
+    # namespaces have them already (Helm's --create-namespace made them).
+    return eks.KubernetesManifest(scope, construct_id, cluster=cluster, manifest=[namespace], overwrite=True)
 
 
 def install(
@@ -586,7 +608,12 @@ def install(
     # The labelled namespace first (eks-ml owns it), then whatever the caller needs first.
     prerequisites = [*([namespace] if namespace is not None else []), *after]
     chart.node.add_dependency(*prerequisites)
-    _release_log(scope).releases.append(Release(pin, dict(values or {})))
+    index = _release_index(scope)
+    earlier = tuple(
+        index.by_path[d.node.path] for d in after if isinstance(d, Construct) and d.node.path in index.by_path
+    )
+    index.by_path[chart.node.path] = pin
+    _release_log(scope).releases.append(Release(pin, dict(values or {}), earlier))
     _, deploy_time = split_deploy_time(values or {})
     if deploy_time:
         # For a GitOps install of the same release (eks_ml.gitops): the values known only after deploy.

@@ -142,6 +142,7 @@ class AppPlan:
             # False when some node has no price: usd_per_hour then covers only the priced ones.
             "complete": not self.unpriced,
             "unpriced": sorted({line.instance_type for line in self.unpriced}),
+            "unpriced_nodes": sum(line.nodes for line in self.unpriced),
             "clusters": clusters,
         }
 
@@ -274,17 +275,24 @@ def placement_lines(placements: Sequence[Placement]) -> list[str]:
 
 
 def plans_from_assembly(outdir: Path) -> AppPlan:
-    """Every cluster plan recorded in the cloud assembly at ``outdir``, in stack and construct order."""
+    """Every cluster plan recorded in the cloud assembly at ``outdir`` (and the nested assemblies of its
+    Stages), in stack and construct order."""
+    return AppPlan(_cluster_plans(outdir))
+
+
+def _cluster_plans(outdir: Path) -> list[ClusterPlan]:
     manifest = json.loads((outdir / "manifest.json").read_text())
     clusters: list[ClusterPlan] = []
     for artifact in manifest["artifacts"].values():
+        if artifact.get("type") == "cdk:cloud-assembly":  # a Stage (a CDK Pipelines stage, say)
+            clusters.extend(_cluster_plans(outdir / artifact["properties"]["directoryName"]))
         if artifact.get("type") != "aws:cloudformation:stack":
             continue
         metadata = dict(artifact.get("metadata") or {})
         if artifact.get("additionalMetadataFile"):
             metadata.update(json.loads((outdir / artifact["additionalMetadataFile"]).read_text()))
         clusters.extend(ClusterPlan.from_json(entry["data"]) for entry in _entries(metadata))
-    return AppPlan(clusters)
+    return clusters
 
 
 def _entries(metadata: dict[str, Iterable[dict[str, Any]]]) -> list[dict[str, Any]]:

@@ -34,7 +34,7 @@ def split_deploy_time(values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[s
 
 
 def _has_token(value: Any) -> bool:
-    if isinstance(value, str):
+    if isinstance(value, str | float):  # CDK encodes number tokens as special floats
         return Token.is_unresolved(value)
     if isinstance(value, list | tuple):
         return any(_has_token(item) for item in value)

@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
-trap 'rm -rf "$work" build' EXIT  # build/: setuptools' staging folder in the checkout
+# build/ is setuptools' staging folder in the checkout: removed afterwards only if this run created it.
+[ -e build ] && made_build="" || made_build=build
+trap 'rm -rf "$work" $made_build' EXIT
 .venv/bin/python -m build --wheel --outdir "$work/dist" . > "$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
 # "name==floor" for every ">=floor" of [project].dependencies.
 floors=$(.venv/bin/python - <<'PY'

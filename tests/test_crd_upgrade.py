@@ -158,10 +158,13 @@ def test_the_chart_is_installed_after_its_crd_job_succeeded(
     default_synth: Synthesis, stack: str, pin: helm.HelmChartPin
 ) -> None:
     template = default_synth.templates[stack]
-    name = job_name(pin.release, pin.version)
+    prefix = f"{pin.release}-crds-{pin.version.replace('.', '-')}-"
     (chart_id,) = [i for i, r in of_type(template, HELM_CHART).items() if r["Properties"]["Release"] == pin.release]
-    (value_id,) = [i for i, r in of_type(template, OBJECT_VALUE).items() if r["Properties"]["ObjectName"] == name]
+    (value_id,) = [
+        i for i, r in of_type(template, OBJECT_VALUE).items() if r["Properties"]["ObjectName"].startswith(prefix)
+    ]
     value = template["Resources"][value_id]["Properties"]
+    name = value["ObjectName"]
     assert (value["ObjectType"], value["ObjectNamespace"], value["JsonPath"]) == (
         "job",
         pin.namespace,
@@ -199,7 +202,9 @@ def test_the_kubectl_image_is_within_one_minor_version_of_every_supported_cluste
 
 
 def test_job_names_change_with_the_version_and_stay_dns_labels() -> None:
-    assert job_name("kubeflow-trainer", "2.3.0") == "kubeflow-trainer-crds-2-3-0"
-    assert job_name("kubeflow-trainer", "2.4.0") != job_name("kubeflow-trainer", "2.3.0")
-    long = job_name("a" * 70, "v1.0.0")
-    assert len(long) <= 63 and re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", long)
+    assert re.fullmatch(r"kubeflow-trainer-crds-2-3-0-[0-9a-f]{8}", job_name("kubeflow-trainer", "2.3.0", ["image"]))
+    assert job_name("kubeflow-trainer", "2.4.0", ["image"]) != job_name("kubeflow-trainer", "2.3.0", ["image"])
+    # A Job's pod template is immutable: a new image (or placement, or file list) must be a new Job.
+    assert job_name("kubeflow-trainer", "2.3.0", ["other"]) != job_name("kubeflow-trainer", "2.3.0", ["image"])
+    long = job_name("a" * 70, "v1.0.0", None)
+    assert len(long) <= 63 and re.fullmatch(r"a+-crds-v1-0-0-[0-9a-f]{8}", long)

@@ -55,15 +55,18 @@ def test_each_cluster_gets_its_files_in_apply_order(dist: Path) -> None:
     training = yaml.safe_load((dist / "eks-ml-training" / gitops.KUSTOMIZATION).read_text())
     assert training["kind"] == "Kustomization"
     # The file-system volume and its claim name the file system id (known after deploy): no file of theirs.
-    assert training["resources"] == ["01-helm-releases.yaml", "02-training-queues.yaml", "03-training-runtimes.yaml"]
+    assert training["resources"] == ["01-training-queues.yaml", "02-training-runtimes.yaml"]
     inference = yaml.safe_load((dist / "eks-ml-inference" / gitops.KUSTOMIZATION).read_text())
     assert inference["resources"] == [
-        "01-helm-releases.yaml",
-        "02-node-pools.yaml",
-        "03-inference-namespace.yaml",
-        "04-model-qwen3-8b.yaml",
-        "05-model-qwen3-8b-inf2.yaml",
+        "01-node-pools.yaml",
+        "02-inference-namespace.yaml",
+        "03-model-qwen3-8b.yaml",
+        "04-model-qwen3-8b-inf2.yaml",
     ]
+    # The Helm releases in a directory (and Flux Kustomization) of their own, applied first.
+    for cluster in ("eks-ml-training", "eks-ml-inference"):
+        releases = yaml.safe_load((dist / cluster / gitops.RELEASES / gitops.KUSTOMIZATION).read_text())
+        assert releases["resources"] == ["helm-releases.yaml"]
     assert (dist / "eks-ml-training" / "training-jobs.yaml").exists()
 
 
@@ -80,7 +83,8 @@ def test_each_cluster_gets_its_grafana_dashboard(dist: Path, default_stacks: Def
 def test_exported_objects_are_exactly_what_the_stack_applies(
     dist: Path, default_synth: Synthesis, cluster: str, stack: str
 ) -> None:
-    exported = [obj for obj in objects_of(dist / cluster) if not obj["apiVersion"].startswith(FLUX)]
+    everything = objects_of(dist / cluster) + objects_of(dist / cluster / gitops.RELEASES)
+    exported = [obj for obj in everything if not obj["apiVersion"].startswith(FLUX)]
     # What the stack applies only to install Helm releases: the CRD upgrade Jobs (Flux replaces CRDs itself)
     # and the deploy-time values (which Flux reads from that very ConfigMap).
     bridge = (COMPONENT_LABEL, DEPLOY_VALUES_LABEL)
@@ -145,23 +149,25 @@ def test_flux_installs_the_same_releases_with_the_same_values_as_the_stack(
         if o["kind"] == "ConfigMap" and DEPLOY_VALUES_LABEL.items() <= o["metadata"].get("labels", {}).items()
     }
     exported = {}
-    for release in [o for o in objects_of(dist / cluster) if o["kind"] == "HelmRelease"]:
+    flux = objects_of(dist / cluster / gitops.RELEASES)
+    for release in [o for o in flux if o["kind"] == "HelmRelease"]:
         spec, namespace = release["spec"], release["metadata"]["namespace"]
         values = spec["values"]
         for source in spec.get("valuesFrom", []):
             values = _merge(values, deploy_values[(namespace, source["name"])])
         chart = spec["chart"]["spec"]
         exported[spec["releaseName"]] = (chart["chart"], chart["version"], namespace, values)
-        assert (spec["install"]["crds"], spec["upgrade"]["crds"]) == ("CreateReplace", "CreateReplace")
     assert exported == stack_releases
-    assert any("valuesFrom" in o["spec"] for o in objects_of(dist / cluster) if o["kind"] == "HelmRelease") == (
+    assert any("valuesFrom" in o["spec"] for o in flux if o["kind"] == "HelmRelease") == (
         stack == "Inference"  # Karpenter's queue and the load balancer controller's VPC id
     )
 
 
 def test_oci_charts_get_an_oci_helm_repository(dist: Path) -> None:
     sources = {
-        o["metadata"]["name"]: o["spec"] for o in objects_of(dist / "eks-ml-inference") if o["kind"] == "HelmRepository"
+        o["metadata"]["name"]: o["spec"]
+        for o in objects_of(dist / "eks-ml-inference" / gitops.RELEASES)
+        if o["kind"] == "HelmRepository"
     }
     assert sources["karpenter"] == {"url": "oci://public.ecr.aws/karpenter", "interval": "1h", "type": "oci"}
     assert sources["aws-load-balancer-controller"] == {
@@ -203,10 +209,38 @@ def test_with_the_prometheus_backend_the_export_adds_neuron_monitor_and_exporter
     )
     write_gitops(stacks, tmp_path)
     inference = yaml.safe_load((tmp_path / "eks-ml-inference" / gitops.KUSTOMIZATION).read_text())
-    assert inference["resources"][-2:] == ["06-dcgm-exporter-counters.yaml", "07-neuron-monitor.yaml"]
+    assert inference["resources"][-2:] == ["05-dcgm-exporter-counters.yaml", "06-neuron-monitor.yaml"]
     if chart_cache_available():  # the export holds NodePools: custom kinds need the pinned charts' CRDs
         own = [o for o in objects_of(tmp_path / "eks-ml-inference") if not o["apiVersion"].startswith(FLUX)]
         assert validate_objects(own) == []
     readme = (tmp_path / "eks-ml-inference" / "README.md").read_text()
     for pin in (helm.NODE_EXPORTER, helm.KUBE_STATE_METRICS, helm.DCGM_EXPORTER):
         assert f"{pin.chart} {pin.version}" in readme
+
+
+def test_releases_keep_the_stacks_order_and_one_writer_per_crd(dist: Path) -> None:
+    releases = {
+        o["metadata"]["name"]: o["spec"]
+        for o in objects_of(dist / "eks-ml-inference" / gitops.RELEASES)
+        if o["kind"] == "HelmRelease"
+    }
+    # karpenter-crd owns Karpenter's CRDs (templates, upgraded): karpenter itself must not write them too.
+    assert releases["karpenter"]["dependsOn"] == [{"name": "karpenter-crd", "namespace": "kube-system"}]
+    assert (releases["karpenter"]["install"]["crds"], releases["karpenter"]["upgrade"]["crds"]) == ("Skip", "Skip")
+    assert {spec["install"]["crds"] for name, spec in releases.items() if name != "karpenter"} == {"CreateReplace"}
+
+
+def test_deploy_time_values_are_split_from_known_ones() -> None:
+    from aws_cdk import Aws, Token
+
+    from eks_ml.release_values import split_deploy_time
+
+    values = {
+        "settings": {"clusterName": "c", "queue": Aws.STACK_NAME},
+        "replicas": Token.as_number(Aws.ACCOUNT_ID),  # a number token (a special float)
+        "subnets": ["s-1", Aws.REGION],  # a list holding a token goes whole
+        "port": 8080,
+    }
+    known, deploy_time = split_deploy_time(values)
+    assert known == {"settings": {"clusterName": "c"}, "port": 8080}
+    assert set(deploy_time) == {"settings", "replicas", "subnets"} and set(deploy_time["settings"]) == {"queue"}

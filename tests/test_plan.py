@@ -174,3 +174,38 @@ def test_an_app_without_eks_ml_clusters_or_an_app_command_is_refused(
 def test_a_context_flag_without_a_value_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "--cdk-json", str(CDK_JSON), "-c", "eks-ml:trainingNodeCount"]) == 1
     assert "-c takes key=value, got 'eks-ml:trainingNodeCount'" in capsys.readouterr().err
+
+
+def test_plans_in_the_nested_assembly_of_a_stage_are_read(tmp_path: Path) -> None:
+    plan = _trn2_plan().clusters[0].to_json()
+    stage = tmp_path / "assembly-Prod"
+    stage.mkdir()
+    stack = {"type": "aws:cloudformation:stack", "additionalMetadataFile": "S.metadata.json"}
+    (stage / "manifest.json").write_text(json.dumps({"artifacts": {"S": stack}}))
+    (stage / "S.metadata.json").write_text(json.dumps({"/Prod/S/C": [{"type": "eks-ml:plan", "data": plan}]}))
+    nested = {"type": "cdk:cloud-assembly", "properties": {"directoryName": stage.name}}
+    (tmp_path / "manifest.json").write_text(json.dumps({"artifacts": {"Prod": nested}}))
+    assert [c.name for c in plans_from_assembly(tmp_path).clusters] == ["c"]
+
+
+def test_context_follows_the_cdk_clis_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from eks_ml.cli import app_settings
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / ".cdk.json").write_text(json.dumps({"context": {"a": "home", "b": "home", "c": "home"}}))
+    (tmp_path / "cdk.context.json").write_text(json.dumps({"b": "saved", "c": "saved", "d": "saved"}))
+    (tmp_path / "cdk.json").write_text(json.dumps({"app": "x", "context": {"c": "project", "d": "project"}}))
+    _, context = app_settings(tmp_path / "cdk.json", ["d=flag"])
+    assert context == {"a": "home", "b": "saved", "c": "project", "d": "flag"}
+
+
+def test_an_app_that_never_synthesizes_or_bad_saved_context_is_said_plainly(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "cdk.json").write_text(json.dumps({"app": "python3 -c pass"}))
+    assert main(["plan", "--cdk-json", str(tmp_path / "cdk.json")]) == 1
+    assert "wrote no cloud assembly: does the app call app.synth()?" in capsys.readouterr().err
+    (tmp_path / "cdk.context.json").write_text("{oops")
+    assert main(["plan", "--cdk-json", str(tmp_path / "cdk.json")]) == 1
+    assert "cdk.context.json is not JSON: fix the JSON at line 1" in capsys.readouterr().err

@@ -37,7 +37,7 @@ def test_opting_in_after_aws_cdk_started_is_refused() -> None:
     code = "import aws_cdk, eks_ml.bundled_node"
     with pytest.raises(subprocess.CalledProcessError) as failure:
         _python(code)
-    assert "must run before the first aws_cdk import" in failure.value.stderr
+    assert "must run before the first aws_cdk (or any jsii library) import" in failure.value.stderr
 
 
 def test_an_explicit_choice_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:

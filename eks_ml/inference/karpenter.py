@@ -153,7 +153,7 @@ class Karpenter(Construct):
             role=self.controller_role,
         )
 
-        self.crds = helm.install(self, "Crds", cluster, helm.KARPENTER_CRD, model=model)
+        self.crds = helm.install(self, "Crds", cluster, helm.KARPENTER_CRD, model=model, after=after)
         self.chart = helm.install(
             self,
             "Chart",
@@ -169,7 +169,5 @@ class Karpenter(Construct):
             },
             model=model,
             wait=True,
+            after=[association, self.crds, *after],
         )
-        self.chart.node.add_dependency(association, self.crds, *after)
-        for dependency in after:
-            self.crds.node.add_dependency(dependency)

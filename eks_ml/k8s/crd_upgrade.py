@@ -13,6 +13,8 @@ The Job's pods need egress to raw.githubusercontent.com (the default VPC's NAT g
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -49,9 +51,13 @@ class CrdFile:
             raise ValueError(f"{self.url}: a CRD file must be fetched from a commit-pinned raw GitHub URL")
 
 
-def job_name(release: str, version: str) -> str:
-    """A DNS-1123 label per chart version, so that a bump creates (and runs) a new Job."""
-    return f"{release}-crds-{re.sub(r'[^0-9a-z]+', '-', version.lower()).strip('-')}"[:63].rstrip("-")
+def job_name(release: str, version: str, spec: object = None) -> str:
+    """A DNS-1123 label per chart version and Job spec: a bump, or a new image, placement or file list,
+    creates (and runs) a new Job, as a Job's pod template cannot be changed in place. The release part is
+    shortened, never the version or the hash."""
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    suffix = f"-crds-{re.sub(r'[^0-9a-z]+', '-', version.lower()).strip('-')}-{digest}"
+    return f"{release[: 63 - len(suffix)].rstrip('-')}{suffix}"
 
 
 class CrdUpgradeChart(cdk8s.Chart):
@@ -69,7 +75,7 @@ class CrdUpgradeChart(cdk8s.Chart):
         placement: Mapping[str, Any],
     ) -> None:
         super().__init__(scope, construct_id, disable_resource_name_hashes=True)
-        self.job_name = job_name(release, version)
+        self.job_name = job_name(release, version, [KUBECTL_IMAGE, [f.url for f in files], placement])
         account = f"{release}-crd-upgrade"
         names = sorted({name for file in files for name in file.names})
         labels = {"app.kubernetes.io/name": account, "app.kubernetes.io/part-of": "eks-ml", **COMPONENT_LABEL}

@@ -11,6 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from eks_ml import helm
+from eks_ml.cluster.system_nodes import AUTO_MODE_SYSTEM_PLACEMENT, MANAGED_SYSTEM_PLACEMENT
+from eks_ml.k8s.crd_upgrade import KUBECTL_IMAGE, job_name
+
 from .checkov import Result
 
 
@@ -97,9 +101,17 @@ CLOUDFORMATION = (
 
 MODEL_SERVERS = ("Deployment/inference/qwen3-8b", "Deployment/inference/qwen3-8b-inf2")
 NEURON_MONITOR = "DaemonSet/neuron-monitor/neuron-monitor"
-CRD_UPGRADE_JOBS = (
-    "Job/kube-system/aws-load-balancer-controller-crds-3-2-2",
-    "Job/kubeflow-system/kubeflow-trainer-crds-2-3-0",
+# The Jobs' names carry a hash of their spec (eks_ml.k8s.crd_upgrade.job_name): one per placement of the
+# variants that run them (Auto Mode has no load balancer controller release; it runs its own).
+_CRD_JOBS = (
+    (helm.AWS_LOAD_BALANCER_CONTROLLER, MANAGED_SYSTEM_PLACEMENT),
+    (helm.KUBEFLOW_TRAINER, MANAGED_SYSTEM_PLACEMENT),
+    (helm.KUBEFLOW_TRAINER, AUTO_MODE_SYSTEM_PLACEMENT),
+)
+CRD_UPGRADE_JOBS = tuple(
+    f"Job/{pin.namespace}/"
+    + job_name(pin.release, pin.version, [KUBECTL_IMAGE, [f.url for f in pin.crd_files], placement.values()])
+    for pin, placement in _CRD_JOBS
 )
 
 OWN_OBJECTS = (
