@@ -307,7 +307,9 @@ def _validate(config: AppConfig, problems: Problems) -> None:
     )
     cluster_rules.check_principal_arns(config.admin_principal_arns, context_key("admin_principal_arns"), problems)
     with problems.collecting():
-        release_for(config.kubernetes_version, field=context_key("kubernetes_version"))
+        release_for(config.kubernetes_version, field=context_key("kubernetes_version")).check_kubectl_layer(
+            context_key("kubernetes_version")
+        )
     _validate_training(config, problems)
     check_alarm_emails(config.alarm_emails, context_key("alarm_emails"), problems)
     if not config.auto_mode:

@@ -239,3 +239,17 @@ def test_every_problem_is_reported_in_one_pass_even_beside_a_value_that_does_not
         "eks-ml:vpcCidr",
         "eks-ml:trainingInstanceType",
     ]
+
+
+def test_a_version_without_its_kubectl_layer_is_named_by_its_context_key() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("aws_cdk.lambda_layer_kubectl_v33") is not None:
+        pytest.skip("the kubectl v33 layer is installed here")
+    with pytest.raises(ValidationError) as error:
+        load_app_config({**CDK_CONTEXT, "eks-ml:kubernetesVersion": "1.33"})
+    (problem,) = error.value.problems
+    assert (problem.field, problem.fix) == (
+        "eks-ml:kubernetesVersion",
+        "pip install aws-cdk.lambda-layer-kubectl-v33 (or use 1.35, whose layer eks-ml installs)",
+    )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
+from types import MappingProxyType, ModuleType
 
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_lambda as lambda_
@@ -57,19 +57,22 @@ class KubernetesRelease:
     def eks_version(self) -> eks.KubernetesVersion:
         return eks.KubernetesVersion.of(self.version)
 
-    def kubectl_layer(self, scope: Construct, construct_id: str) -> lambda_.ILayerVersion:
-        """The kubectl layer for this version; a ValidationError if its package is not installed."""
-        module_name = f"aws_cdk.lambda_layer_kubectl_v{self._suffix}"
+    def check_kubectl_layer(self, field: str = "kubernetes_version") -> ModuleType:
+        """The installed kubectl layer package for this version; a ValidationError naming ``field`` if absent."""
         try:
-            module = importlib.import_module(module_name)
+            return importlib.import_module(f"aws_cdk.lambda_layer_kubectl_v{self._suffix}")
         except ImportError:
             raise ValidationError.single(
-                "kubernetes_version",
+                field,
                 self.version,
                 "a version whose kubectl layer package is installed",
                 f"pip install {self.kubectl_layer_package} (or use {DEFAULT_KUBERNETES_VERSION}, "
                 "whose layer eks-ml installs)",
             ) from None
+
+    def kubectl_layer(self, scope: Construct, construct_id: str) -> lambda_.ILayerVersion:
+        """The kubectl layer for this version; a ValidationError if its package is not installed."""
+        module = self.check_kubectl_layer()
         layer: lambda_.ILayerVersion = getattr(module, f"KubectlV{self._suffix}Layer")(scope, construct_id)
         return layer
 
