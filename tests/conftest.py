@@ -5,13 +5,24 @@ from __future__ import annotations
 import eks_ml.bundled_node  # noqa: F401  (first: the tests, like app.py, run jsii on eks-ml[node]'s Node.js)
 
 # isort: split
+import os
+from pathlib import Path
+
 import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
 
 from eks_ml import AppConfig, load_app_config
 from stacks import build_default_app
 
-from .support.synth import CDK_CONTEXT, Synthesis, make_app, synthesize
+from .support.synth import CDK_CONTEXT, Synthesis, make_app, shared_synthesis, synthesize
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
+    """A directory shared by this run's pytest-xdist workers (None without xdist): the session synths below
+    are made once per run, not once per worker."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    return tmp_path_factory.getbasetemp().parent / f"shared-{run}" if run else None
 
 
 @pytest.fixture(scope="session")
@@ -20,9 +31,12 @@ def default_config() -> AppConfig:
 
 
 @pytest.fixture(scope="session")
-def default_synth(tmp_path_factory: pytest.TempPathFactory, default_config: AppConfig) -> Synthesis:
-    app = make_app(tmp_path_factory.mktemp("default-app"), nag=True)
-    return synthesize(app, lambda a: build_default_app(a, default_config, bootstrap_version_rule=False))
+def default_synth(run_dir: Path | None, default_config: AppConfig) -> Synthesis:
+    def make(outdir: Path) -> Synthesis:
+        app = make_app(outdir, nag=True)
+        return synthesize(app, lambda a: build_default_app(a, default_config, bootstrap_version_rule=False))
+
+    return shared_synthesis(run_dir, "default-app", make)
 
 
 @pytest.fixture
@@ -30,28 +44,30 @@ def json_snapshot(snapshot):  # type: ignore[no-untyped-def]
     return snapshot.use_extension(JSONSnapshotExtension)
 
 
-@pytest.fixture(scope="session")
-def prometheus_synth(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
-    """The default app with the Prometheus observability backend (eks-ml:observabilityBackend)."""
-    context = {**CDK_CONTEXT, "eks-ml:observabilityBackend": "prometheus"}
-    app = make_app(tmp_path_factory.mktemp("prometheus-app"), context, nag=True)
-    return synthesize(app, lambda a: build_default_app(a, load_app_config(context), bootstrap_version_rule=False))
-
-
-def _variant(tmp_path_factory: pytest.TempPathFactory, name: str, overrides: dict[str, object]) -> Synthesis:
-    """The default app with context overrides, without cdk-nag (the gates that use these render charts)."""
+def _variant(run_dir: Path | None, name: str, overrides: dict[str, object], *, nag: bool = False) -> Synthesis:
+    """The default app with context overrides (the chart-rendering gates use these without cdk-nag)."""
     context = {**CDK_CONTEXT, **overrides}
-    app = make_app(tmp_path_factory.mktemp(name), context)
-    return synthesize(app, lambda a: build_default_app(a, load_app_config(context), bootstrap_version_rule=False))
+
+    def make(outdir: Path) -> Synthesis:
+        app = make_app(outdir, context, nag=nag)
+        return synthesize(app, lambda a: build_default_app(a, load_app_config(context), bootstrap_version_rule=False))
+
+    return shared_synthesis(run_dir, name, make)
 
 
 @pytest.fixture(scope="session")
-def trainium_synth(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
+def prometheus_synth(run_dir: Path | None) -> Synthesis:
+    """The default app with the Prometheus observability backend (eks-ml:observabilityBackend), with cdk-nag."""
+    return _variant(run_dir, "prometheus-app", {"eks-ml:observabilityBackend": "prometheus"}, nag=True)
+
+
+@pytest.fixture(scope="session")
+def trainium_synth(run_dir: Path | None) -> Synthesis:
     """The default app training on Trainium (Neuron device plugin instead of NVIDIA's)."""
-    return _variant(tmp_path_factory, "trainium-app", {"eks-ml:trainingInstanceType": "trn1.32xlarge"})
+    return _variant(run_dir, "trainium-app", {"eks-ml:trainingInstanceType": "trn1.32xlarge"})
 
 
 @pytest.fixture(scope="session")
-def auto_mode_synth(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
+def auto_mode_synth(run_dir: Path | None) -> Synthesis:
     """The default app on EKS Auto Mode (no Karpenter chart, system pods placed for Auto Mode nodes)."""
-    return _variant(tmp_path_factory, "auto-mode-app", {"eks-ml:autoMode": True})
+    return _variant(run_dir, "auto-mode-app", {"eks-ml:autoMode": True})

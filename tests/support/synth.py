@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import re
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +91,11 @@ def synthesize(app: App, build: Callable[[App], object]) -> Synthesis:
         app.synth()
     except RuntimeError as exc:  # a failed validation plugin still writes the templates and its report
         error = str(exc)
-    outdir = Path(app.outdir)
+    return load_synthesis(Path(app.outdir), error)
+
+
+def load_synthesis(outdir: Path, error: str | None = None) -> Synthesis:
+    """A Synthesis read back from the cloud assembly at ``outdir``."""
     templates = {
         path.name.removesuffix(".template.json"): json.loads(path.read_text())
         for path in sorted(outdir.glob("*.template.json"))
@@ -97,6 +103,22 @@ def synthesize(app: App, build: Callable[[App], object]) -> Synthesis:
     report_path = outdir / "validation-report.json"
     report = json.loads(report_path.read_text()) if report_path.exists() else None
     return Synthesis(outdir, templates, report, error)
+
+
+def shared_synthesis(run_dir: Path | None, name: str, make: Callable[[Path], Synthesis]) -> Synthesis:
+    """``make(outdir)`` once per test run: with pytest-xdist (``run_dir`` set) the first worker synthesizes
+    into ``run_dir/name`` under a file lock and the others read that assembly instead of synthesizing again."""
+    if run_dir is None:
+        return make(Path(tempfile.mkdtemp(prefix=f"{name}-")))
+    run_dir.mkdir(exist_ok=True)
+    outdir, done = run_dir / name, run_dir / f"{name}.done"
+    with (run_dir / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not done.exists():
+            synthesis = make(outdir)
+            done.write_text(json.dumps({"error": synthesis.error}))
+            return synthesis
+    return load_synthesis(outdir, json.loads(done.read_text())["error"])
 
 
 def error_findings(report: dict[str, Any] | None) -> list[str]:
