@@ -51,14 +51,7 @@ class Exposure:
         return tuple(self.allowed_cidrs) if isinstance(self.allowed_cidrs, (list, tuple)) else ()
 
     def check(self, field: str, problems: Problems) -> None:
-        for name, value in (("public", self.public), ("allow_any_source", self.allow_any_source)):
-            if not isinstance(value, bool):
-                problems.add(
-                    f"{field}.{name}",
-                    value,
-                    "True or False (a bool)",
-                    f'pass {name}=True or {name}=False; a string such as "false" is not a bool',
-                )
+        """The exposure rules; ModelServiceProps has checked the types of ``public`` and ``allow_any_source``."""
         self._check_certificate(field, problems)
         self._check_sources(field, problems)
         if self.public is not True:

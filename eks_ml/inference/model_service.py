@@ -167,6 +167,7 @@ class ModelServiceProps:
             expect_int(self.cpu_target, f"{field}.cpu_target", problems),
             expect_duration(self.load_timeout, f"{field}.load_timeout", problems),
             expect_bool(self.public, f"{field}.public", problems),
+            expect_bool(self.allow_any_source, f"{field}.allow_any_source", problems),
             expect_str(self.image, f"{field}.image", problems, optional=True),
             expect_str_list(self.extra_args, f"{field}.extra_args", problems),
         )
