@@ -48,10 +48,8 @@ def _has_tokens(obj: object) -> bool:
 
 
 def helm_releases(scope: IConstruct) -> tuple[helm.Release, ...]:
-    """The Helm releases installed under ``scope``, in construction order, with their exact values."""
-    return tuple(
-        release for log in scope.node.find_all() if isinstance(log, helm.ReleaseLog) for release in log.releases
-    )
+    """The Helm releases installed under ``scope``, in install order, with their exact values."""
+    return helm.releases_under(scope)
 
 
 FLUX_SOURCE_API = "source.toolkit.fluxcd.io/v1"

@@ -18,7 +18,7 @@ from typing import Any
 import cdk8s
 from aws_cdk import Duration
 from aws_cdk import aws_eks_v2 as eks
-from constructs import Construct, IDependable
+from constructs import Construct, IConstruct, IDependable
 
 from ._naming import pascal
 from .catalog import EFA_RESOURCE, NEURON_CORE_RESOURCE, NEURON_DEVICE_RESOURCE, NVIDIA_GPU_RESOURCE
@@ -531,32 +531,26 @@ class Release:
     depends_on: tuple[HelmChartPin, ...] = ()
 
 
-class _ReleaseIndex(Construct):
-    """Construct path of each installed HelmChart -> its pin, across the whole app (one per app root)."""
+class _Releases(Construct):
+    """Construct path of each HelmChart :func:`install` created -> its Release, in install order; one per app
+    (a child of the construct tree's root), so separate apps never see each other's releases."""
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
-        self.by_path: dict[str, HelmChartPin] = {}
+        self.by_path: dict[str, Release] = {}
 
 
-def _release_index(scope: Construct) -> _ReleaseIndex:
+def _releases(scope: IConstruct) -> _Releases:
     root = scope.node.root
     assert isinstance(root, Construct)
-    found = root.node.try_find_child("EksMlHelmReleaseIndex")
-    return found if isinstance(found, _ReleaseIndex) else _ReleaseIndex(root, "EksMlHelmReleaseIndex")
+    found = root.node.try_find_child("EksMlHelmReleases")
+    return found if isinstance(found, _Releases) else _Releases(root, "EksMlHelmReleases")
 
 
-class ReleaseLog(Construct):
-    """The releases :func:`install` installed from one scope, in order (read by the GitOps export)."""
-
-    def __init__(self, scope: Construct, construct_id: str) -> None:
-        super().__init__(scope, construct_id)
-        self.releases: list[Release] = []
-
-
-def _release_log(scope: Construct) -> ReleaseLog:
-    found = scope.node.try_find_child("EksMlHelmReleases")
-    return found if isinstance(found, ReleaseLog) else ReleaseLog(scope, "EksMlHelmReleases")
+def releases_under(scope: IConstruct) -> tuple[Release, ...]:
+    """The releases installed under ``scope``, in install order, with their exact values."""
+    prefix = f"{scope.node.path}/"
+    return tuple(release for path, release in _releases(scope).by_path.items() if path.startswith(prefix))
 
 
 def release_namespace(scope: Construct, cluster: eks.ICluster, name: str) -> eks.KubernetesManifest | None:
@@ -608,12 +602,9 @@ def install(
     # The labelled namespace first (eks-ml owns it), then whatever the caller needs first.
     prerequisites = [*([namespace] if namespace is not None else []), *after]
     chart.node.add_dependency(*prerequisites)
-    index = _release_index(scope)
-    earlier = tuple(
-        index.by_path[d.node.path] for d in after if isinstance(d, Construct) and d.node.path in index.by_path
-    )
-    index.by_path[chart.node.path] = pin
-    _release_log(scope).releases.append(Release(pin, dict(values or {}), earlier))
+    installed = _releases(scope).by_path
+    earlier = tuple(installed[d.node.path].pin for d in after if isinstance(d, Construct) and d.node.path in installed)
+    installed[chart.node.path] = Release(pin, dict(values or {}), earlier)
     _, deploy_time = split_deploy_time(values or {})
     if deploy_time:
         # For a GitOps install of the same release (eks_ml.gitops): the values known only after deploy.
