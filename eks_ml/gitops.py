@@ -13,6 +13,7 @@ FSx file system id, say) are left out and named in the directory's README with t
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ class ExportedCluster:
     helm_releases: tuple[helm.Release, ...]
 
 
+_TOKEN = re.compile(r"\$\{Token\[[^\]]+\]\}")  # how a CDK token looks inside a Python string
 DEPLOY_TIME_REASON = "holds values known only after deploy; the CloudFormation stack applies it"
 
 
@@ -122,7 +124,8 @@ def export_charts(
         written = []
         for obj in chart.to_json():
             if _has_tokens(obj):
-                skipped[f"{stem}: {obj['kind']}/{obj['metadata']['name']}"] = DEPLOY_TIME_REASON
+                name = _TOKEN.sub("<deploy-time value>", obj["metadata"]["name"])
+                skipped[f"{stem}: {obj['kind']}/{name}"] = DEPLOY_TIME_REASON
             else:
                 written.append(obj)
         if written:

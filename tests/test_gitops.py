@@ -104,8 +104,10 @@ def test_exported_objects_are_exactly_what_the_stack_applies(
     )
 
 
-def test_exported_yaml_has_no_cdk_tokens(dist: Path) -> None:
-    for path in dist.rglob("*.yaml"):
+def test_exported_files_have_no_cdk_tokens(dist: Path) -> None:
+    files = [path for path in dist.rglob("*") if path.is_file()]
+    assert any(path.name == "README.md" for path in files)
+    for path in files:
         assert "${Token[" not in path.read_text(), path
 
 
