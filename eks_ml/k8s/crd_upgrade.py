@@ -60,6 +60,11 @@ def job_name(release: str, version: str, spec: object = None) -> str:
     return f"{release[: 63 - len(suffix)].rstrip('-')}{suffix}"
 
 
+def upgrade_job_name(release: str, version: str, files: Sequence[CrdFile], placement: Mapping[str, Any]) -> str:
+    """The name of the Job :class:`CrdUpgradeChart` makes: everything its pod template holds is in the hash."""
+    return job_name(release, version, [KUBECTL_IMAGE, [f.url for f in files], placement])
+
+
 class CrdUpgradeChart(cdk8s.Chart):
     """The service account, its rights on exactly these CRDs, and the Job that applies them."""
 
@@ -75,7 +80,7 @@ class CrdUpgradeChart(cdk8s.Chart):
         placement: Mapping[str, Any],
     ) -> None:
         super().__init__(scope, construct_id, disable_resource_name_hashes=True)
-        self.job_name = job_name(release, version, [KUBECTL_IMAGE, [f.url for f in files], placement])
+        self.job_name = upgrade_job_name(release, version, files, placement)
         account = f"{release}-crd-upgrade"
         names = sorted({name for file in files for name in file.names})
         labels = {"app.kubernetes.io/name": account, "app.kubernetes.io/part-of": "eks-ml", **COMPONENT_LABEL}

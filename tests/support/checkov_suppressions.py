@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from eks_ml import helm
 from eks_ml.cluster.system_nodes import AUTO_MODE_SYSTEM_PLACEMENT, MANAGED_SYSTEM_PLACEMENT
-from eks_ml.k8s.crd_upgrade import KUBECTL_IMAGE, job_name
+from eks_ml.k8s.crd_upgrade import upgrade_job_name
 
 from .checkov import Result
 
@@ -109,8 +109,7 @@ _CRD_JOBS = (
     (helm.KUBEFLOW_TRAINER, AUTO_MODE_SYSTEM_PLACEMENT),
 )
 CRD_UPGRADE_JOBS = tuple(
-    f"Job/{pin.namespace}/"
-    + job_name(pin.release, pin.version, [KUBECTL_IMAGE, [f.url for f in pin.crd_files], placement.values()])
+    f"Job/{pin.namespace}/" + upgrade_job_name(pin.release, pin.version, pin.crd_files, placement.values())
     for pin, placement in _CRD_JOBS
 )
 
