@@ -67,7 +67,6 @@ def flux_objects(release: helm.Release) -> list[dict[str, Any]]:
     metadata = {"name": pin.release, "namespace": pin.namespace}
     source = {"url": url, "interval": "1h", **({"type": "oci"} if oci else {})}
     known, deploy_time = split_deploy_time(release.values)
-    crds = "Skip" if pin.crds_chart else "CreateReplace"
     spec: dict[str, Any] = {
         "releaseName": pin.release,
         "interval": "10m",
@@ -78,10 +77,9 @@ def flux_objects(release: helm.Release) -> list[dict[str, Any]]:
                 "sourceRef": {"kind": "HelmRepository", "name": pin.release},
             }
         },
-        # Helm itself never upgrades a chart's crds/ folder; Flux does with CreateReplace (the stack uses a Job),
-        # unless a CRD chart installed first owns them (karpenter-crd for karpenter): two writers would clash.
-        "install": {"crds": crds},
-        "upgrade": {"crds": crds},
+        # Helm itself never upgrades a chart's crds/ folder; Flux does with CreateReplace (the stack uses a Job).
+        "install": {"crds": "CreateReplace"},
+        "upgrade": {"crds": "CreateReplace"},
         "values": known,
     }
     if release.depends_on:

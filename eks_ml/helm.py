@@ -20,11 +20,11 @@ from aws_cdk import Duration
 from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct, IConstruct, IDependable
 
-from ._naming import pascal
 from .catalog import EFA_RESOURCE, NEURON_CORE_RESOURCE, NEURON_DEVICE_RESOURCE, NVIDIA_GPU_RESOURCE
-from .k8s.crd_upgrade import CrdFile, CrdUpgradeChart
+from .k8s.crd_upgrade import CrdFile, CrdUpgradeChart, upgrade_job_name
 from .k8s.pod_security import PodSecurityLevel
 from .k8s.pod_security import labels as pod_security_labels
+from .manifest_bundle import ManifestBundle, prelude_of
 from .placement import ClusterModel, Workload, workload, workloads_from_objects
 from .release_values import DEPLOY_VALUES_KEY, DEPLOY_VALUES_LABEL, deploy_values_name, split_deploy_time
 
@@ -117,8 +117,6 @@ class HelmChartPin:
     release: str
     pods: tuple[PodValues, ...] = ()
     crd_files: tuple[CrdFile, ...] = ()
-    # The chart (installed first) whose templates carry this chart's CRDs: then nothing else may write them.
-    crds_chart: str | None = None
 
     def workloads(self, values: Mapping[str, Any]) -> list[Workload]:
         origin = f"Helm release {self.release} ({self.chart} {self.version})"
@@ -325,13 +323,22 @@ KUBEFLOW_TRAINER = HelmChartPin(
     ),
 )
 
+_KARPENTER_1_14_1 = (
+    "https://raw.githubusercontent.com/aws/karpenter-provider-aws/bde00654cd316fddb3dccfba3f5ac07039865429/pkg/apis/crds"
+)
+
+
+def _karpenter_crd(stem: str, sha256: str, name: str) -> CrdFile:
+    # The chart's crds/ entries are links to pkg/apis/crds/ in the repository (v1.14.1 = bde0065).
+    return CrdFile(f"karpenter/crds/{stem}.yaml", f"{_KARPENTER_1_14_1}/{stem}.yaml", sha256, (name,))
+
+
 KARPENTER = HelmChartPin(
     chart="karpenter",
     repository="oci://public.ecr.aws/karpenter/karpenter",
     version="1.14.1",
     namespace="kube-system",
     release="karpenter",
-    crds_chart="karpenter-crd",
     pods=(
         PodValues(
             "Deployment",
@@ -340,18 +347,36 @@ KARPENTER = HelmChartPin(
             defaults={"nodeSelector": _OS_LINUX, "affinity": _NODEPOOL_ABSENT, "tolerations": [CRITICAL_ADDONS_ONLY]},
         ),
     ),
+    # Upgraded by the CRD Job, like the other charts' crds/, rather than by the karpenter-crd chart that Karpenter's
+    # upgrade guide offers: the same files, and one Job (and one deploy-time wait) for all of a cluster's charts.
+    crd_files=(
+        _karpenter_crd(
+            "autoscaling.x-k8s.io_capacitybuffers",
+            "66fd5680b902b38fb9657ad2b432196a06c42b37d078e53be2e39909200a6342",
+            "capacitybuffers.autoscaling.x-k8s.io",
+        ),
+        _karpenter_crd(
+            "karpenter.k8s.aws_ec2nodeclasses",
+            "62dec59f01c0972d4503ca3ed25f243ba9c2f561be0d964ce7a14c8df406132f",
+            "ec2nodeclasses.karpenter.k8s.aws",
+        ),
+        _karpenter_crd(
+            "karpenter.sh_nodeclaims",
+            "96037dc241031fe0f7a09ddf78183d885ce6a1dfe115f7b3fbf8a12c564be694",
+            "nodeclaims.karpenter.sh",
+        ),
+        _karpenter_crd(
+            "karpenter.sh_nodeoverlays",
+            "6ff6199aff096cc87cd9508f8c5ae62c6d3452aa90c2828ee36380340f3ece62",
+            "nodeoverlays.karpenter.sh",
+        ),
+        _karpenter_crd(
+            "karpenter.sh_nodepools",
+            "3bb64a20c80776b77aa19a699ebdaf34480a7b2e7ec4ef890b43225b3517f878",
+            "nodepools.karpenter.sh",
+        ),
+    ),
 )
-# Karpenter's CRDs as a chart of their own (same version, CRDs in templates/): Helm installs a chart's
-# crds/ folder only on first install and never upgrades it, so a Karpenter bump would leave old CRDs.
-# Karpenter's upgrade guide recommends installing this chart first ("CRD Upgrades").
-KARPENTER_CRD = HelmChartPin(
-    chart="karpenter-crd",
-    repository="oci://public.ecr.aws/karpenter/karpenter-crd",
-    version=KARPENTER.version,
-    namespace="kube-system",
-    release="karpenter-crd",
-)
-
 _EKS_CHARTS_3_2_2 = (
     "https://raw.githubusercontent.com/aws/eks-charts/20b1f5dfb4a4d2ad4eb564ece91286c02093a11e/"
     "stable/aws-load-balancer-controller/crds"
@@ -486,7 +511,6 @@ ALL_CHARTS = (
     KUEUE,
     KUBEFLOW_TRAINER,
     KARPENTER,
-    KARPENTER_CRD,
     AWS_LOAD_BALANCER_CONTROLLER,
     PROMETHEUS,
     PROMETHEUS_ADAPTER,
@@ -553,19 +577,15 @@ def releases_under(scope: IConstruct) -> tuple[Release, ...]:
     return tuple(release for path, release in _releases(scope).by_path.items() if path.startswith(prefix))
 
 
-def release_namespace(scope: Construct, cluster: eks.ICluster, name: str) -> eks.KubernetesManifest | None:
-    """The labelled Namespace of a release installed from ``scope`` (one per scope and namespace: releases that
-    share a namespace are installed side by side); None for a namespace eks-ml does not own."""
+def release_namespace(scope: Construct, cluster: eks.ICluster, name: str) -> ManifestBundle | None:
+    """Add the labelled Namespace of a release installed from ``scope`` to the prelude it shares (once per
+    prelude) and return that prelude, which the release must wait for; None for a namespace eks-ml does not own."""
     namespace = namespace_object(name)
     if namespace is None:
         return None
-    construct_id = f"{pascal(name)}Namespace"
-    existing = scope.node.try_find_child(construct_id)
-    if isinstance(existing, eks.KubernetesManifest):
-        return existing
-    # overwrite: apply, not create, on the first deploy too: clusters deployed before eks-ml labelled its
-    # namespaces have them already (Helm's --create-namespace made them).
-    return eks.KubernetesManifest(scope, construct_id, cluster=cluster, manifest=[namespace], overwrite=True)
+    prelude = prelude_of(scope, cluster)
+    prelude.add([namespace])
+    return prelude
 
 
 def install(
@@ -584,7 +604,8 @@ def install(
     A pin with ``crd_files`` first has them applied by a Job on the system nodes (``placement``: their
     nodeSelector and tolerations), and is installed once that Job has succeeded."""
     model.add_workloads(pin.workloads(values or {}))
-    namespace = release_namespace(scope, cluster, pin.namespace)
+    prelude = prelude_of(scope, cluster)
+    release_namespace(scope, cluster, pin.namespace)
     chart = eks.HelmChart(
         scope,
         construct_id,
@@ -599,71 +620,121 @@ def install(
         wait=wait,
         timeout=WEBHOOK_READY_TIMEOUT if wait else None,
     )
-    # The labelled namespace first (eks-ml owns it), then whatever the caller needs first.
-    prerequisites = [*([namespace] if namespace is not None else []), *after]
-    chart.node.add_dependency(*prerequisites)
+    # The prelude first (the labelled namespace eks-ml owns, deploy-time values), then what the caller needs first.
+    chart.node.add_dependency(prelude, *after)
     installed = _releases(scope).by_path
     earlier = tuple(installed[d.node.path].pin for d in after if isinstance(d, Construct) and d.node.path in installed)
     installed[chart.node.path] = Release(pin, dict(values or {}), earlier)
     _, deploy_time = split_deploy_time(values or {})
     if deploy_time:
         # For a GitOps install of the same release (eks_ml.gitops): the values known only after deploy.
-        config_map = {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {
-                "name": deploy_values_name(pin.release),
-                "namespace": pin.namespace,
-                "labels": DEPLOY_VALUES_LABEL,
-            },
-            "data": {DEPLOY_VALUES_KEY: json.dumps(deploy_time, sort_keys=True)},
-        }
-        deploy_values = eks.KubernetesManifest(
-            scope, f"{construct_id}DeployValues", cluster=cluster, manifest=[config_map]
+        prelude.add(
+            [
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {
+                        "name": deploy_values_name(pin.release),
+                        "namespace": pin.namespace,
+                        "labels": DEPLOY_VALUES_LABEL,
+                    },
+                    "data": {DEPLOY_VALUES_KEY: json.dumps(deploy_time, sort_keys=True)},
+                }
+            ]
         )
-        deploy_values.node.add_dependency(*prerequisites)
     if pin.crd_files:
         if placement is None:
             raise TypeError(f"{pin.chart} ships CRDs that need the upgrade Job: pass placement")
-        applied = _apply_crds(scope, f"{construct_id}Crds", cluster, pin, placement, model, prerequisites)
-        chart.node.add_dependency(applied)
+        upgrade = CrdUpgrade.of(prelude) or upgrade_crds(prelude, [pin], placement=placement, model=model)
+        if pin not in upgrade.pins:
+            raise TypeError(f"{pin.chart}: list it in the helm.upgrade_crds call of {prelude.node.path}")
+        chart.node.add_dependency(upgrade.succeeded)
     return chart
 
 
-def _apply_crds(
-    scope: Construct,
-    construct_id: str,
-    cluster: eks.ICluster,
-    pin: HelmChartPin,
+class CrdUpgrade(Construct):
+    """The one Job that server-side applies the ``crds/`` files of ``pins`` (in the prelude, so it runs before
+    their releases), and ``succeeded``, a value that resolves only once the Job has succeeded: each of those
+    releases waits for it. One Job, and one wait, for all of a prelude's charts that need it."""
+
+    def __init__(
+        self,
+        prelude: ManifestBundle,
+        pins: Sequence[HelmChartPin],
+        *,
+        placement: Mapping[str, Any],
+        model: ClusterModel,
+    ) -> None:
+        scope = prelude.node.scope
+        assert isinstance(scope, Construct)
+        super().__init__(scope, f"{prelude.node.id}Crds")
+        namespaces = {pin.namespace for pin in pins}
+        if len(namespaces) != 1:
+            raise TypeError(f"one CRD upgrade Job runs in one namespace, not {sorted(namespaces)}")  # internal
+        self.pins = tuple(pins)
+        (namespace,) = namespaces
+        release, version = _crd_job_release_and_version(pins)
+        job = CrdUpgradeChart(
+            cdk8s.App(),
+            "CrdUpgrade",
+            release=release,
+            version=version,
+            namespace=namespace,
+            files=[file for pin in pins for file in pin.crd_files],
+            placement=placement,
+        )
+        self.job_name = job.job_name
+        objects = job.to_json()
+        charts = ", ".join(f"{pin.chart} {pin.version}" for pin in pins)
+        model.add_workloads(workloads_from_objects(objects, f"CRD upgrade of {charts}"))
+        labelled_namespace = namespace_object(namespace)
+        if labelled_namespace is not None:
+            prelude.add([labelled_namespace])  # the Job's namespace before the Job
+        prelude.add(objects)
+        assert prelude.manifest is not None
+        # The kubectl provider polls until the JSONPath is non-empty: .status.succeeded appears on success only,
+        # so a failed Job fails the deploy after the timeout instead of installing a chart over stale CRDs.
+        self.succeeded = eks.KubernetesObjectValue(
+            self,
+            "Succeeded",
+            cluster=prelude.cluster,
+            object_type="job",
+            object_name=job.job_name,
+            object_namespace=namespace,
+            json_path=".status.succeeded",
+            timeout=CRD_UPGRADE_TIMEOUT,
+        )
+        self.succeeded.node.add_dependency(prelude.manifest)
+
+    @staticmethod
+    def of(prelude: ManifestBundle) -> CrdUpgrade | None:
+        assert prelude.node.scope is not None
+        found = prelude.node.scope.node.try_find_child(f"{prelude.node.id}Crds")
+        return found if isinstance(found, CrdUpgrade) else None
+
+
+def _crd_job_release_and_version(pins: Sequence[HelmChartPin]) -> tuple[str, str]:
+    # A chart's own Job is named after it; a Job for several after all of their versions.
+    if len(pins) == 1:
+        return pins[0].release, pins[0].version
+    return "charts", "-".join(pin.version for pin in pins)
+
+
+def crd_upgrade_job_name(pins: Sequence[HelmChartPin], placement: Mapping[str, Any]) -> str:
+    """The name of the Job :class:`CrdUpgrade` runs for ``pins`` on ``placement``."""
+    release, version = _crd_job_release_and_version(pins)
+    return upgrade_job_name(release, version, [file for pin in pins for file in pin.crd_files], placement)
+
+
+def upgrade_crds(
+    prelude: ManifestBundle,
+    pins: Sequence[HelmChartPin],
+    *,
     placement: Mapping[str, Any],
     model: ClusterModel,
-    after: Sequence[IDependable],
-) -> eks.KubernetesObjectValue:
-    """The CRD upgrade Job of ``pin``, and a value that resolves only once the Job has succeeded."""
-    job = CrdUpgradeChart(
-        cdk8s.App(),
-        construct_id,
-        release=pin.release,
-        version=pin.version,
-        namespace=pin.namespace,
-        files=pin.crd_files,
-        placement=placement,
-    )
-    objects = job.to_json()
-    model.add_workloads(workloads_from_objects(objects, f"CRD upgrade of {pin.chart} {pin.version}"))
-    manifest = eks.KubernetesManifest(scope, construct_id, cluster=cluster, manifest=objects)
-    manifest.node.add_dependency(*after)
-    # The kubectl provider polls until the JSONPath is non-empty: .status.succeeded appears on success only,
-    # so a failed Job fails the deploy after the timeout instead of installing a chart over stale CRDs.
-    succeeded = eks.KubernetesObjectValue(
-        scope,
-        f"{construct_id}Succeeded",
-        cluster=cluster,
-        object_type="job",
-        object_name=job.job_name,
-        object_namespace=pin.namespace,
-        json_path=".status.succeeded",
-        timeout=CRD_UPGRADE_TIMEOUT,
-    )
-    succeeded.node.add_dependency(manifest)
-    return succeeded
+) -> CrdUpgrade:
+    """Declare, before installing them, every chart of ``prelude`` whose CRDs need the upgrade Job (a chart
+    with ``crd_files`` installed without this gets a Job of its own, and a second such chart is refused)."""
+    if CrdUpgrade.of(prelude) is not None:
+        raise TypeError(f"{prelude.node.path} already has its CRD upgrade Job")  # internal
+    return CrdUpgrade(prelude, [pin for pin in pins if pin.crd_files], placement=placement, model=model)

@@ -87,23 +87,23 @@ def test_resource_counts_state_the_shape_of_the_default_app(default_synth: Synth
     assert counts["Training"]["AWS::EKS::Addon"] == 7  # plus aws-fsx-csi-driver
     assert counts["Training"]["AWS::FSx::FileSystem"] == 1
     # In-cluster software goes through the one kubectl provider: NVIDIA and EFA device plugins, Kueue,
-    # Kubeflow Trainer (Helm), and the queues, file-system volume and runtimes charts (cdk8s manifests), the
-    # labelled namespaces of the Kueue and Trainer releases, and the Job that upgrades JobSet's CRD, which the
-    # trainer chart waits for.
+    # Kubeflow Trainer (Helm); two manifests (eks_ml.manifest_bundle): the prelude before the releases (their
+    # labelled namespaces, the Job that upgrades JobSet's CRD) and the workloads after them (queues, file-system
+    # volume, runtimes); and the wait for that Job, which the trainer chart needs.
     assert counts["Training"]["Custom::AWSCDK-EKS-HelmChart"] == 4
-    assert counts["Training"]["Custom::AWSCDK-EKS-KubernetesResource"] == 6
+    assert counts["Training"]["Custom::AWSCDK-EKS-KubernetesResource"] == 2
     assert counts["Training"]["Custom::AWSCDK-EKS-KubernetesObjectValue"] == 1
     # Training: the system nodes plus one p5.48xlarge group in a cluster placement group.
     assert counts["Training"]["AWS::EKS::Nodegroup"] == 2
     assert counts["Training"]["AWS::EC2::PlacementGroup"] == 1
     assert counts["Inference"]["AWS::EKS::Nodegroup"] == 1  # system nodes; Karpenter launches the rest
-    # Karpenter and its CRD chart, AWS Load Balancer Controller, Prometheus, prometheus-adapter, and the
-    # NVIDIA and Neuron device plugins the GPU and Inferentia pools need.
-    assert counts["Inference"]["Custom::AWSCDK-EKS-HelmChart"] == 7
-    # NodePools, the inference namespace, the two sample model services, the labelled monitoring namespace
-    # (applied before the Prometheus and adapter releases), the load balancer controller's CRD upgrade Job, and
-    # the deploy-time values of the Karpenter and load balancer releases (for a GitOps install).
-    assert counts["Inference"]["Custom::AWSCDK-EKS-KubernetesResource"] == 8
+    # Karpenter, AWS Load Balancer Controller, Prometheus, prometheus-adapter, and the NVIDIA and Neuron device
+    # plugins the GPU and Inferentia pools need.
+    assert counts["Inference"]["Custom::AWSCDK-EKS-HelmChart"] == 6
+    # The prelude (the inference and monitoring namespaces, the deploy-time values of the Karpenter and load
+    # balancer releases, the one Job that upgrades both charts' CRDs) and the workloads (NodePools, the two sample
+    # model services); and the wait for that Job.
+    assert counts["Inference"]["Custom::AWSCDK-EKS-KubernetesResource"] == 2
     assert counts["Inference"]["Custom::AWSCDK-EKS-KubernetesObjectValue"] == 1
     assert counts["Inference"]["AWS::Events::Rule"] == 4  # interruption events into the Karpenter queue
     # Observability: one native add-on each, no Lambda, no Helm, no manifests.

@@ -1,8 +1,8 @@
 """Upgrade-safe CRDs: a chart bump upgrades the CRDs of the chart's crds/ folders.
 
-Helm never upgrades a ``crds/`` folder. Karpenter's CRDs come from the karpenter-crd chart (templates, so
-upgraded); every other pin whose crds/ CRDs a cluster relies on declares them as ``crd_files``, which a
-Job applies server-side from the upstream commit the chart was built from before the chart is installed.
+Helm never upgrades a ``crds/`` folder. Every pin whose crds/ CRDs a cluster relies on declares them as
+``crd_files``, which one Job per cluster applies server-side from the upstream commit the chart was built
+from before the charts are installed.
 These tests prove the files are the chart's own bytes, that every crds/ CRD of every release of every
 variant is covered, and that the chart waits for the Job.
 """
@@ -25,7 +25,6 @@ from eks_ml.cluster.versions import RELEASES
 from eks_ml.k8s.crd_upgrade import KUBECTL_IMAGE, CrdFile, job_name
 
 from .support import charts
-from .support.crds import STAND_INS
 from .support.releases import releases
 from .support.synth import Synthesis, joined, of_type
 
@@ -98,16 +97,9 @@ def crds_folder_names(pin: helm.HelmChartPin, values: Mapping[str, Any]) -> set[
 def upgrade_gaps(installed: list[tuple[helm.HelmChartPin, Mapping[str, Any]]]) -> dict[str, set[str]]:
     """Release -> crds/ CRDs that a chart bump would leave at their old version, for the releases one
     stack installs."""
-    pins = {id(pin) for pin, _ in installed}
-    crd_charts = {id(crd_chart) for crd_chart, _ in STAND_INS}  # CRDs in templates/ (and maybe not cached)
     gaps = {}
     for pin, values in installed:
-        if id(pin) in crd_charts:
-            continue
         covered = {name for file in pin.crd_files for name in file.names}
-        # A separate CRD chart of the same version, installed beside it, upgrades the whole crds/ folder.
-        if any(other is pin and id(crd_chart) in pins for crd_chart, other in STAND_INS):
-            continue
         missing = crds_folder_names(pin, values) - covered
         if missing:
             gaps[pin.release] = missing
@@ -125,7 +117,7 @@ def test_every_crds_folder_crd_is_upgraded_by_a_chart_bump(request: pytest.Fixtu
         for release in releases({stack: template}):
             assert release.pin is not None, release.id
             installed.append((release.pin, release.values))
-        if any(charts.chart_archive(pin) is None for pin, _ in installed if pin is not helm.KARPENTER_CRD):
+        if any(charts.chart_archive(pin) is None for pin, _ in installed):
             pytest.skip(charts.HOW_TO_ENABLE)
         assert upgrade_gaps(installed) == {}, stack
 
@@ -138,10 +130,10 @@ def test_a_chart_without_its_crd_files_is_reported() -> None:
     assert upgrade_gaps([(pin, values)]) == {}
     stripped = replace(pin, crd_files=pin.crd_files[:1])
     assert upgrade_gaps([(stripped, values)]) == {pin.release: set(pin.crd_files[1].names)}
-    # Karpenter alone leaves its crds/ behind; with karpenter-crd beside it, nothing is left.
-    karpenter = (helm.KARPENTER, {"settings": {"clusterName": "c"}})
-    assert upgrade_gaps([karpenter])["karpenter"] >= {"nodepools.karpenter.sh", "ec2nodeclasses.karpenter.k8s.aws"}
-    assert upgrade_gaps([karpenter, (helm.KARPENTER_CRD, {})]) == {}
+    # Karpenter's files cover its crds/; without its NodePool file, that CRD would be left behind.
+    karpenter = replace(helm.KARPENTER, crd_files=tuple(f for f in helm.KARPENTER.crd_files if "nodepools" not in f.url))
+    assert upgrade_gaps([(helm.KARPENTER, {"settings": {"clusterName": "c"}})]) == {}
+    assert upgrade_gaps([(karpenter, {"settings": {"clusterName": "c"}})]) == {"karpenter": {"nodepools.karpenter.sh"}}
 
 
 # ---- the synthesized clusters apply them first ------------------------------------------------------------
@@ -152,46 +144,40 @@ def _depends_on(resource: Mapping[str, Any]) -> set[str]:
 
 
 @pytest.mark.parametrize(
-    ("stack", "pin"), [("Training", helm.KUBEFLOW_TRAINER), ("Inference", helm.AWS_LOAD_BALANCER_CONTROLLER)]
+    ("stack", "pin"),
+    [("Training", helm.KUBEFLOW_TRAINER), ("Inference", helm.KARPENTER), ("Inference", helm.AWS_LOAD_BALANCER_CONTROLLER)],
 )
 def test_the_chart_is_installed_after_its_crd_job_succeeded(
     default_synth: Synthesis, stack: str, pin: helm.HelmChartPin
 ) -> None:
     template = default_synth.templates[stack]
-    prefix = f"{pin.release}-crds-{pin.version.replace('.', '-')}-"
     (chart_id,) = [i for i, r in of_type(template, HELM_CHART).items() if r["Properties"]["Release"] == pin.release]
-    (value_id,) = [
-        i for i, r in of_type(template, OBJECT_VALUE).items() if r["Properties"]["ObjectName"].startswith(prefix)
-    ]
+    # One Job per cluster applies the crds/ files of every chart there that has them; each such chart waits.
+    (value_id,) = of_type(template, OBJECT_VALUE)
     value = template["Resources"][value_id]["Properties"]
-    name = value["ObjectName"]
     assert (value["ObjectType"], value["ObjectNamespace"], value["JsonPath"]) == (
         "job",
         pin.namespace,
         ".status.succeeded",
     )
+    assert value_id in _depends_on(template["Resources"][chart_id])
     (manifest_id,) = [
         i
         for i, r in of_type(template, MANIFEST).items()
-        if f'"name":"{name}"' in json.dumps(r["Properties"]["Manifest"]).replace('\\"', '"')
+        if f'"name":"{value["ObjectName"]}"' in json.dumps(r["Properties"]["Manifest"]).replace('\\"', '"')
     ]
-    assert value_id in _depends_on(template["Resources"][chart_id])
     assert manifest_id in _depends_on(template["Resources"][value_id])
-    # The Job starts only once the chart's own prerequisites (nodes, add-ons, Pod Identity) exist.
-    assert _depends_on(template["Resources"][chart_id]) - {value_id} <= _depends_on(template["Resources"][manifest_id])
-    # The Job's namespace exists before the Job: kube-system always, any other from a manifest applied first.
+    # The Job's pod needs a node: its manifest waits for the system node group.
+    assert any(of_type(template, "AWS::EKS::Nodegroup").get(d) for d in _depends_on(template["Resources"][manifest_id]))
+    objects = json.loads(joined(template["Resources"][manifest_id]["Properties"]["Manifest"]))
+    kinds = [(o["kind"], o["metadata"]["name"]) for o in objects]
+    # The Job's namespace exists before the Job: kube-system always, any other listed before it.
     if pin.namespace != "kube-system":
-        (namespace_id,) = [
-            i
-            for i, r in of_type(template, MANIFEST).items()
-            if ("Namespace", pin.namespace)
-            in [(o["kind"], o["metadata"]["name"]) for o in json.loads(joined(r["Properties"]["Manifest"]))]
-        ]
-        assert namespace_id in _depends_on(template["Resources"][manifest_id])
-    (job,) = [o for o in json.loads(template["Resources"][manifest_id]["Properties"]["Manifest"]) if o["kind"] == "Job"]
+        assert kinds.index(("Namespace", pin.namespace)) < kinds.index(("Job", value["ObjectName"]))
+    (job,) = [o for o in objects if o["kind"] == "Job"]
     args = job["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[:2] == ["apply", "--server-side"]
-    assert [a for a in args if a.startswith("https://")] == [f.url for f in pin.crd_files]
+    assert {f.url for f in pin.crd_files} <= {a for a in args if a.startswith("https://")}
 
 
 def test_the_kubectl_image_is_within_one_minor_version_of_every_supported_cluster() -> None:

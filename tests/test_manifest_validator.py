@@ -49,11 +49,7 @@ EXPECTED_KINDS = {
 @requires_chart_cache
 def test_the_crds_come_from_the_pinned_charts() -> None:
     by_chart = crds.crds_by_chart()
-    # Every pinned chart was rendered, except one whose archive is unavailable and whose CRDs another
-    # pinned chart at the same version ships (karpenter-crd when offline: karpenter's crds/).
-    assert set(by_chart) == {pin.chart for pin in helm.ALL_CHARTS} - set(crds.stand_ins())
-    for pin, other in crds.STAND_INS:
-        assert pin.version == other.version and other.chart in by_chart
+    assert set(by_chart) == {pin.chart for pin in helm.ALL_CHARTS}  # every pinned chart was rendered
     for pin, kinds in EXPECTED_KINDS.items():
         assert kinds <= {crd["spec"]["names"]["kind"] for crd in by_chart[pin.chart]}, pin.chart
     served = {kind for _, kind in crds.served_schemas()}

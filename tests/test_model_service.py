@@ -233,26 +233,28 @@ def test_controllers_and_metrics_pipeline(served: Any) -> None:
 def test_services_are_applied_after_pools_namespace_and_load_balancer_controller(served: Any) -> None:
     _, template = served
     manifests = of_type(template, "Custom::AWSCDK-EKS-KubernetesResource")
-    services = [
+    (workloads,) = [
         r
         for r in manifests.values()
         if '"kind":"HorizontalPodAutoscaler"' in joined(r["Properties"]["Manifest"]).replace(" ", "")
     ]
-    assert len(services) == 2
-    # The model services' namespace (the monitoring namespace of the Prometheus release is another manifest).
-    (namespace,) = [
+    kinds = [o["kind"] for o in json.loads(joined(workloads["Properties"]["Manifest"]))]
+    assert kinds.count("HorizontalPodAutoscaler") == 2
+    # The NodePools come first in the same manifest; Karpenter and the load balancer controller (whose webhooks
+    # admit Services) are installed before it.
+    assert kinds.index("NodePool") < kinds.index("Deployment")
+    assert {
+        resource_id(template, HELM, Release="karpenter"),
+        resource_id(template, HELM, Release="aws-load-balancer-controller"),
+    } <= set(workloads["DependsOn"])
+    # The model services' namespace is in the prelude, which every release waits for.
+    (prelude,) = [
         logical_id
         for logical_id, r in manifests.items()
-        # the Namespace and its NetworkPolicies
         if ("Namespace", "inference")
         in [(o["kind"], o["metadata"]["name"]) for o in json.loads(joined(r["Properties"]["Manifest"]))]
     ]
-    for manifest in services:
-        assert {
-            manifest_id(template, "NodePool"),
-            namespace,
-            resource_id(template, HELM, Release="aws-load-balancer-controller"),
-        } <= set(manifest["DependsOn"])
+    assert prelude in template["Resources"][resource_id(template, HELM, Release="aws-load-balancer-controller")]["DependsOn"]
 
 
 @requires_chart_cache

@@ -142,5 +142,4 @@ def _stated_versions(names: tuple[str, ...]) -> set[str]:
 def test_every_stated_chart_version_is_the_pin(pin: helm.HelmChartPin) -> None:
     stated = _stated_versions((pin.chart, *DISPLAY_NAMES[pin.chart]))
     assert stated <= {pin.version.removeprefix("v")}
-    # The README states the version of every chart a cluster runs (karpenter-crd follows karpenter's).
-    assert stated or pin is helm.KARPENTER_CRD, f"the README names no version of {pin.chart}"
+    assert stated, f"the README names no version of {pin.chart}"  # of every chart a cluster runs

@@ -38,7 +38,7 @@ EXAMPLE = Path(__file__).parent.parent / "examples" / "existing_vpc_inference" /
 
 # The releases each variant installs, by stack. Spelled out so the parametrized ids are readable and known
 # at collection time; test_every_release_is_gated fails when a variant installs one not listed here.
-_INFERENCE = ["karpenter", "karpenter-crd", "aws-load-balancer-controller", "prometheus-adapter", "prometheus"]
+_INFERENCE = ["karpenter", "aws-load-balancer-controller", "prometheus-adapter", "prometheus"]
 _TRAINING = ["aws-efa-device-plugin", "kubeflow-trainer", "kueue"]
 _OBSERVED = ["dcgm-exporter", "kube-state-metrics", "node-exporter"]
 EXPECTED: dict[str, list[str]] = {

@@ -14,7 +14,7 @@ from eks_ml.training import TrainingCluster, TrainingClusterProps, TrainingNodeG
 from eks_ml.training.jobs import NVIDIA_IMAGE, node_resources
 
 from .support.manifests import requires_chart_cache, validate_objects
-from .support.synth import ROOT, library_stack, manifest_id, of_type, resource_id
+from .support.synth import ROOT, library_stack, manifest_id, manifest_kinds, of_type, resource_id
 
 # Variables modern aws-ofi-nccl and Neuron collectives do not need; eks-ml must not set them by default.
 OBSOLETE_FABRIC_ENV = {
@@ -166,9 +166,15 @@ def test_jobs_are_rendered_not_applied(mixed: Any) -> None:
 
 def test_runtimes_follow_trainer_and_the_namespace(mixed: Any) -> None:
     _, template = mixed
-    runtimes_manifest = template["Resources"][manifest_id(template, "ClusterTrainingRuntime")]
+    workloads = manifest_id(template, "ClusterTrainingRuntime")
     trainer = resource_id(template, "Custom::AWSCDK-EKS-HelmChart", Release="kubeflow-trainer")
-    assert {manifest_id(template, "ClusterQueue"), trainer} <= set(runtimes_manifest["DependsOn"])
+    kueue = resource_id(template, "Custom::AWSCDK-EKS-HelmChart", Release="kueue")
+    # Kueue's and the trainer's webhooks admit these objects: both releases are installed first.
+    assert {trainer, kueue} <= set(template["Resources"][workloads]["DependsOn"])
+    # The queues (with the jobs' namespace) come first in the same manifest.
+    assert manifest_id(template, "ClusterQueue") == workloads
+    kinds = manifest_kinds(template, workloads)
+    assert kinds.index("Namespace") < kinds.index("ClusterQueue") < kinds.index("ClusterTrainingRuntime")
 
 
 @requires_chart_cache

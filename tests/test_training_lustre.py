@@ -9,7 +9,7 @@ from eks_ml import BaseClusterProps, MlVpc, MlVpcProps, ValidationError
 from eks_ml.training import DataRepository, LustreProps, TrainingCluster, TrainingClusterProps, TrainingNodeGroupProps
 
 from .support.manifests import requires_chart_cache, validate_objects
-from .support.synth import library_stack, manifest_id, of_type, resource_id
+from .support.synth import library_stack, manifest_id, manifest_kinds, of_type, resource_id
 
 
 def synth(
@@ -139,9 +139,12 @@ def test_static_volume_and_rwx_claim(default_fs: Any) -> None:
 
 def test_volume_is_applied_after_the_namespace_and_the_csi_driver(default_fs: Any) -> None:
     _, template = default_fs
-    volume = template["Resources"][manifest_id(template, "PersistentVolumeClaim")]
+    workloads = manifest_id(template, "PersistentVolumeClaim")
     csi = resource_id(template, "AWS::EKS::Addon", AddonName="aws-fsx-csi-driver")
-    assert {manifest_id(template, "ClusterQueue"), csi} <= set(volume["DependsOn"])
+    assert csi in template["Resources"][workloads]["DependsOn"]
+    # The jobs' namespace (with the queues) comes first in the same manifest.
+    kinds = manifest_kinds(template, workloads)
+    assert kinds.index("Namespace") < kinds.index("PersistentVolumeClaim")
 
 
 @requires_chart_cache

@@ -13,7 +13,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
-from .. import plan
+from .. import helm, plan
 from .._naming import check_unique_ids, pascal
 from ..cluster import BaseCluster, BaseClusterProps
 from ..cluster._typing import as_icluster
@@ -25,6 +25,7 @@ from ..k8s.inference_namespace import InferenceNamespaceChart
 from ..k8s.karpenter_pools import NodeClassValues, NodePoolsChart
 from ..k8s.model_service import ModelServiceChart
 from ..kube_names import check_namespace
+from ..manifest_bundle import PRELUDE, WORKLOADS, ManifestBundle
 from ..network import KARPENTER_DISCOVERY_TAG
 from ..placement import Taint, karpenter_pool, workloads_from_objects
 from ..placement.nodes import AUTO_MODE_DEVICE_RESOURCES
@@ -89,6 +90,19 @@ class InferenceCluster(Construct):
         self.pool_specs = [spec for pool in props.pools for spec in pool.specs()]
         cluster = as_icluster(self.cluster)
         auto_mode = props.base.auto_mode
+        # Objects applied before the Helm releases, and after them (eks_ml.manifest_bundle).
+        self.prelude = ManifestBundle(
+            self, PRELUDE, cluster=cluster, after=[self.base.system_nodes] if self.base.system_nodes else []
+        )
+        self.workloads = ManifestBundle(self, WORKLOADS, cluster=cluster)
+        # One Job upgrades the CRDs of every chart here that ships them in crds/ (Auto Mode brings its own).
+        if not auto_mode:
+            helm.upgrade_crds(
+                self.prelude,
+                [helm.KARPENTER, *([helm.AWS_LOAD_BALANCER_CONTROLLER] if props.model_services else [])],
+                placement=self.base.system_placement.values(),
+                model=self.model,
+            )
         self.karpenter = (
             None
             if auto_mode
@@ -148,15 +162,15 @@ class InferenceCluster(Construct):
             pools=pool_values,
             node_class=node_class,
         )
-        pools_manifest = self.cluster.add_cdk8s_chart("NodePools", self.pools_chart)
+        self.workloads.add_chart(self.pools_chart)
         # Every chart the stack applies, in apply order, for GitOps export (eks_ml.gitops).
         self.applied_charts: list[tuple[str, cdk8s.Chart]] = [("node-pools", self.pools_chart)]
         if self.karpenter:
-            pools_manifest.node.add_dependency(self.karpenter.chart)  # CRDs and controller first
+            self.workloads.node.add_dependency(self.karpenter.chart)  # CRDs and controller first
         self.service_charts: dict[str, ModelServiceChart] = {}
         self.admits_managed_scraper = props.managed_scraper_access
         if props.model_services:
-            self._add_model_services(props, cluster, pools_manifest)
+            self._add_model_services(props, cluster)
         applied = [obj for _, chart in self.applied_charts for obj in chart.to_json()]
         self.model.add_workloads(workloads_from_objects(applied, "eks-ml inference"))
         placements = self.model.prove()
@@ -172,7 +186,7 @@ class InferenceCluster(Construct):
         )
         plan.record(self, self.plan)
 
-    def _add_model_services(self, props: InferenceClusterProps, cluster: eks.ICluster, pools: Construct) -> None:
+    def _add_model_services(self, props: InferenceClusterProps, cluster: eks.ICluster) -> None:
         auto_mode = props.base.auto_mode
         after_system = [self.base.system_nodes] if self.base.system_nodes else []
         region = Stack.of(self).region
@@ -199,7 +213,7 @@ class InferenceCluster(Construct):
             auto_mode=auto_mode,
             added_capabilities=sorted({c for v in values.values() for c in v.capabilities}),
         )
-        namespace = self.cluster.add_cdk8s_chart("InferenceNamespace", namespace_chart)
+        self.prelude.add_chart(namespace_chart)
         self.applied_charts.append(("inference-namespace", namespace_chart))
         self.load_balancer = (
             None
@@ -225,16 +239,15 @@ class InferenceCluster(Construct):
             chart = ModelServiceChart(cdk8s.App(), f"Model-{service.name}", values[service.name])
             self.service_charts[service.name] = chart
             self.applied_charts.append((f"model-{service.name}", chart))
-            manifest = self.cluster.add_cdk8s_chart(_service_id(service.name), chart)
+            self.workloads.add_chart(chart)
             if service.public:
-                Annotations.of(manifest).add_warning_v2(
+                Annotations.of(self.workloads).add_warning_v2(
                     "eks-ml:public-model-endpoint", service.exposure().warning(service.name)
                 )
-            manifest.node.add_dependency(namespace, pools)
-            if self.load_balancer:
-                manifest.node.add_dependency(self.load_balancer.chart)  # its webhooks admit Services/Ingresses
-            if self.s3_weights and isinstance(service.weights, S3Weights):
-                manifest.node.add_dependency(self.s3_weights.addon)
+        if self.load_balancer:
+            self.workloads.node.add_dependency(self.load_balancer.chart)  # its webhooks admit Services/Ingresses
+        if self.s3_weights:
+            self.workloads.node.add_dependency(self.s3_weights.addon)
 
 
 def _check_props(props: InferenceClusterProps, problems: Problems, *, region: str) -> None:

@@ -73,7 +73,7 @@ def check_cluster_name_for_karpenter(cluster_name: str, field: str, problems: Pr
 
 class Karpenter(Construct):
     """Attributes: ``controller_role``, ``node_role``, ``node_role_name`` (named by every EC2NodeClass),
-    ``queue``, ``crds`` (the karpenter-crd release, installed and upgraded before the controller), ``chart``."""
+    ``queue``, ``chart`` (its CRDs are upgraded by the cluster's CRD upgrade Job, eks_ml.helm.CrdUpgrade)."""
 
     def __init__(
         self,
@@ -153,7 +153,6 @@ class Karpenter(Construct):
             role=self.controller_role,
         )
 
-        self.crds = helm.install(self, "Crds", cluster, helm.KARPENTER_CRD, model=model, after=after)
         self.chart = helm.install(
             self,
             "Chart",
@@ -169,5 +168,6 @@ class Karpenter(Construct):
             },
             model=model,
             wait=True,
-            after=[association, self.crds, *after],
+            after=[association, *after],
+            placement=placement.values(),
         )

@@ -32,6 +32,7 @@ from ..k8s.dcgm_counters import CONFIG_MAP as DCGM_COUNTERS_CONFIG_MAP
 from ..k8s.dcgm_counters import FILE as DCGM_COUNTERS_FILE
 from ..k8s.pod_security import HARDENED_CONTAINER
 from ..k8s.scrape import scrape_annotations
+from ..manifest_bundle import prelude_of
 from ..placement import workloads_from_objects
 from .prometheus_alerts import Thresholds, rule_groups
 from .target import ObservedCluster
@@ -275,19 +276,17 @@ class PrometheusBackend(Construct):
             for construct, (pin, values) in installs.items()
         }
         self.applied_charts: list[tuple[str, cdk8s.Chart]] = []
+        # Applied with the releases' namespaces, before the releases (which wait for their prelude).
+        prelude = prelude_of(self, target.cluster)
         if target.nvidia:
             counters = DcgmCountersChart(cdk8s.App(), "DcgmCounters", namespace=helm.DCGM_EXPORTER.namespace)
-            manifest = eks.KubernetesManifest(self, "DcgmCounters", cluster=target.cluster, manifest=counters.to_json())
-            namespace = helm.release_namespace(self, target.cluster, helm.DCGM_EXPORTER.namespace)
-            assert namespace is not None  # eks-ml's own observability namespace
-            manifest.node.add_dependency(namespace)
-            self.exporters[helm.DCGM_EXPORTER.release].node.add_dependency(manifest)  # the volume's ConfigMap first
+            prelude.add_chart(counters)  # dcgm-exporter mounts this ConfigMap
             self.applied_charts.append(("dcgm-exporter-counters", counters))
         # neuron-monitor has no chart of its own: eks-ml's cdk8s chart, applied from this stack.
         if target.neuron:
             neuron_types = [spec.name for spec in all_instance_types() if spec.is_neuron]
             chart = NeuronMonitorChart(cdk8s.App(), "NeuronMonitor", instance_types=neuron_types)
-            eks.KubernetesManifest(self, "NeuronMonitor", cluster=target.cluster, manifest=chart.to_json())
+            prelude.add_chart(chart)
             self.applied_charts.append(("neuron-monitor", chart))
         objects = [obj for _, applied in self.applied_charts for obj in applied.to_json()]
         target.model.add_workloads(workloads_from_objects(objects, "eks-ml observability"))

@@ -23,6 +23,7 @@ from ..errors import Problems
 from ..guards import expect_all, expect_instance, expect_list_of, expect_str
 from ..k8s import TrainingQueuesChart, TrainingQueuesValues, TrainingRuntimesChart, TrainJobsChart
 from ..kube_names import check_namespace
+from ..manifest_bundle import PRELUDE, WORKLOADS, ManifestBundle
 from ..network.rules import private_subnets
 from ..placement import ClusterModel, Taint, managed_node_group, workloads_from_objects
 from ..placement.nodes import existing_nodes
@@ -55,6 +56,7 @@ class TrainingCluster(Construct):
     """Attributes: ``base`` (BaseCluster or None), ``cluster``, ``vpc``, ``efa_security_group``,
     ``node_groups`` (name -> TrainingNodeGroup), ``software`` (device plugins, Kueue, Trainer),
     ``queues_chart``, ``file_system`` (TrainingFileSystem or None), ``runtimes_chart`` (applied),
+    ``prelude`` and ``workloads`` (the manifests applied before and after the Helm releases),
     ``jobs_chart`` (rendered, not applied), ``namespace`` (where jobs run), ``applied_charts`` ((file stem,
     chart) in apply order), ``model`` (the cluster model: node sources and workloads, proven placeable)."""
 
@@ -156,6 +158,10 @@ class TrainingCluster(Construct):
                     [Taint(node_group.taint_key, "true", "NoSchedule")],
                 )
             )
+        # Objects applied before the Helm releases, and after them (eks_ml.manifest_bundle).
+        after_system = [self.base.system_nodes] if self.base and self.base.system_nodes else []
+        self.prelude = ManifestBundle(self, PRELUDE, cluster=cluster, after=after_system)
+        self.workloads = ManifestBundle(self, WORKLOADS, cluster=cluster)
         self.software = TrainingSoftware(
             self,
             "Software",
@@ -164,7 +170,7 @@ class TrainingCluster(Construct):
             placement=placement,
             groups=list(self.node_groups.values()),
             efa_image_repository=f"{eks_image_registry(Stack.of(self).region)}/eks/aws-efa-k8s-device-plugin",
-            after=[self.base.system_nodes] if self.base and self.base.system_nodes else [],
+            after=after_system,
         )
         self.queues_chart = TrainingQueuesChart(
             cdk8s.App(),
@@ -173,9 +179,10 @@ class TrainingCluster(Construct):
                 namespace=props.namespace, flavors=[flavor_quota(group) for group in self.node_groups.values()]
             ),
         )
-        # Kueue's webhooks validate these objects: apply them once its controller is serving.
-        self.queues_manifest = cluster.add_cdk8s_chart("TrainingQueues", self.queues_chart)
-        self.queues_manifest.node.add_dependency(self.software.kueue)
+        # Kueue's webhooks validate these objects: apply them once its controller is serving. The queues chart
+        # holds the jobs' namespace, so it comes first.
+        self.workloads.add_chart(self.queues_chart)
+        self.workloads.node.add_dependency(self.software.kueue)
 
         first_subnet = subnets[0]
         self.file_system = (
@@ -193,7 +200,8 @@ class TrainingCluster(Construct):
             else None
         )
         if self.file_system is not None:
-            self.file_system.manifest.node.add_dependency(self.queues_manifest)  # the namespace comes first
+            self.workloads.add_chart(self.file_system.chart)
+            self.workloads.node.add_dependency(self.file_system.csi_addon)
 
         claim = props.file_system.claim_name if props.file_system is not None else None
         self.runtimes_chart = TrainingRuntimesChart(
@@ -203,8 +211,8 @@ class TrainingCluster(Construct):
             scripts=workload_scripts(),
             runtimes=runtimes(self, {group.spec.vendor for group in self.node_groups.values()}, claim),
         )
-        self.runtimes_manifest = cluster.add_cdk8s_chart("TrainingRuntimes", self.runtimes_chart)
-        self.runtimes_manifest.node.add_dependency(self.software.trainer, self.queues_manifest)
+        self.workloads.add_chart(self.runtimes_chart)
+        self.workloads.node.add_dependency(self.software.trainer)  # its webhook validates the runtimes
         # Every chart the stack applies, in apply order, for GitOps export (eks_ml.gitops).
         self.applied_charts: list[tuple[str, cdk8s.Chart]] = [
             ("training-queues", self.queues_chart),
@@ -280,7 +288,7 @@ def _has_security_group(cluster: eks.ICluster) -> bool:
 
 
 # Children of TrainingCluster with fixed ids; a group id (<Name>Group) must not take one of them.
-_FIXED_CHILDREN = ("Base", "EfaSecurityGroup", "Software", "FileSystem")
+_FIXED_CHILDREN = ("Base", "EfaSecurityGroup", "Software", "FileSystem", PRELUDE, WORKLOADS)
 
 
 def _group_id(name: str) -> str:

@@ -244,5 +244,4 @@ class TrainingFileSystem(Construct):
                 storage_gib=props.storage_gib,
             ),
         )
-        self.manifest = cluster.add_cdk8s_chart("LustreVolume", self.chart)
-        self.manifest.node.add_dependency(self.csi_addon)
+        # Applied by the cluster construct with its other workloads, once the CSI driver (csi_addon) is installed.

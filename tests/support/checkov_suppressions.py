@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from eks_ml import helm
 from eks_ml.cluster.system_nodes import AUTO_MODE_SYSTEM_PLACEMENT, MANAGED_SYSTEM_PLACEMENT
-from eks_ml.k8s.crd_upgrade import upgrade_job_name
 
 from .checkov import Result
 
@@ -101,16 +100,15 @@ CLOUDFORMATION = (
 
 MODEL_SERVERS = ("Deployment/inference/qwen3-8b", "Deployment/inference/qwen3-8b-inf2")
 NEURON_MONITOR = "DaemonSet/neuron-monitor/neuron-monitor"
-# The Jobs' names carry a hash of their spec (eks_ml.k8s.crd_upgrade.job_name): one per placement of the
-# variants that run them (Auto Mode has no load balancer controller release; it runs its own).
+# The Jobs' names carry a hash of their spec (eks_ml.k8s.crd_upgrade.job_name): one per cluster of the variants
+# that run them (Auto Mode has neither Karpenter nor the load balancer controller release; it runs its own).
 _CRD_JOBS = (
-    (helm.AWS_LOAD_BALANCER_CONTROLLER, MANAGED_SYSTEM_PLACEMENT),
-    (helm.KUBEFLOW_TRAINER, MANAGED_SYSTEM_PLACEMENT),
-    (helm.KUBEFLOW_TRAINER, AUTO_MODE_SYSTEM_PLACEMENT),
+    ((helm.KARPENTER, helm.AWS_LOAD_BALANCER_CONTROLLER), MANAGED_SYSTEM_PLACEMENT),
+    ((helm.KUBEFLOW_TRAINER,), MANAGED_SYSTEM_PLACEMENT),
+    ((helm.KUBEFLOW_TRAINER,), AUTO_MODE_SYSTEM_PLACEMENT),
 )
 CRD_UPGRADE_JOBS = tuple(
-    f"Job/{pin.namespace}/" + upgrade_job_name(pin.release, pin.version, pin.crd_files, placement.values())
-    for pin, placement in _CRD_JOBS
+    f"Job/{pins[0].namespace}/" + helm.crd_upgrade_job_name(pins, placement.values()) for pins, placement in _CRD_JOBS
 )
 
 OWN_OBJECTS = (

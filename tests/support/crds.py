@@ -23,29 +23,12 @@ RENDER_VALUES: dict[str, dict[str, Any]] = {
 }
 
 
-# A pinned chart whose CRDs another pinned chart ships too, at the same version: when its archive cannot be
-# had (karpenter-crd is not in the offline cache), the other chart's CRDs stand in. karpenter-crd is
-# Karpenter's crds/ folder packaged as templates so that Helm upgrades them.
-# (Pins hold dicts, so they are not hashable: pairs, not a dict.)
-STAND_INS: tuple[tuple[helm.HelmChartPin, helm.HelmChartPin], ...] = ((helm.KARPENTER_CRD, helm.KARPENTER),)
-
-
-def stand_ins() -> dict[str, str]:
-    """Chart -> the pinned chart whose CRDs stand in for it in this run (archive unavailable)."""
-    return {pin.chart: other.chart for pin, other in STAND_INS if charts.chart_archive(pin) is None}
-
-
 @functools.cache
 def crds_by_chart() -> dict[str, tuple[dict[str, Any], ...]]:
-    """Chart name -> the CustomResourceDefinitions it installs, for every pinned chart but the stand-ins'
-    (raises FileNotFoundError when any other pinned chart's archive cannot be had)."""
+    """Chart name -> the CustomResourceDefinitions it installs, for every pinned chart (raises
+    FileNotFoundError when a pinned chart's archive cannot be had)."""
     found: dict[str, tuple[dict[str, Any], ...]] = {}
     for pin in helm.ALL_CHARTS:
-        other = next((other for stood, other in STAND_INS if stood.chart == pin.chart), None)
-        if other is not None and charts.chart_archive(pin) is None:
-            if other.version != pin.version:  # then the other chart's CRDs are not this one's
-                raise FileNotFoundError(f"{charts.archive_name(pin)}: {charts.HOW_TO_ENABLE}")
-            continue
         rendered = charts.render(pin, RENDER_VALUES.get(pin.chart, {}), include_crds=True)
         found[pin.chart] = tuple(obj for obj in rendered if obj.get("kind") == "CustomResourceDefinition")
     return found

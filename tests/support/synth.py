@@ -71,6 +71,11 @@ def manifest_id(template: dict[str, Any], kind: str) -> str:
     return found
 
 
+def manifest_kinds(template: dict[str, Any], logical_id: str) -> list[str]:
+    """The kinds of the objects a kubectl-provider manifest applies, in apply order."""
+    return [obj["kind"] for obj in json.loads(joined(template["Resources"][logical_id]["Properties"]["Manifest"]))]
+
+
 @dataclass(frozen=True)
 class Synthesis:
     """What one synth produced: templates by stack id, and the validation (cdk-nag) report if any."""

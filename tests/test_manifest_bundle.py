@@ -1,0 +1,86 @@
+"""One kubectl-provider manifest per install stage (eks_ml.manifest_bundle): what it applies, in what order,
+with the label aws_eks_v2's prune step selects on."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk import Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_eks_v2 as eks
+from aws_cdk.assertions import Template
+
+from eks_ml.cluster.versions import RELEASES
+from eks_ml.manifest_bundle import ManifestBundle, identity
+
+from .support.synth import joined, library_stack, of_type
+
+MANIFEST = "Custom::AWSCDK-EKS-KubernetesResource"
+
+
+def _namespace(name: str, **labels: str) -> dict[str, object]:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+
+
+def _config_map(name: str, namespace: str) -> dict[str, object]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace}}
+
+
+@pytest.fixture(scope="module")
+def bundled() -> tuple[Stack, ManifestBundle, ManifestBundle]:
+    _, stack = library_stack()
+    release = RELEASES["1.35"]
+    cluster = eks.Cluster(
+        stack,
+        "Cluster",
+        version=release.eks_version,
+        vpc=ec2.Vpc(stack, "Vpc", max_azs=2, nat_gateways=1),
+        kubectl_provider_options=eks.KubectlProviderOptions(kubectl_layer=release.kubectl_layer(stack, "Kubectl")),
+    )
+    used = ManifestBundle(stack, "Used", cluster=cluster)
+    used.add([_namespace("team")])
+    used.add([_config_map("settings", "team"), _namespace("team")])  # the namespace again: applied once
+    empty = ManifestBundle(stack, "Empty", cluster=cluster)
+    return stack, used, empty
+
+
+def test_objects_are_applied_once_in_the_order_added_with_the_prune_label(
+    bundled: tuple[Stack, ManifestBundle, ManifestBundle],
+) -> None:
+    stack, used, _ = bundled
+    template = Template.from_stack(stack).to_json()
+    (resource,) = of_type(template, MANIFEST).values()
+    objects = json.loads(joined(resource["Properties"]["Manifest"]))
+    assert [(o["kind"], o["metadata"]["name"]) for o in objects] == [("Namespace", "team"), ("ConfigMap", "settings")]
+    # aws_eks_v2 runs `kubectl apply --prune -l <PruneLabel>` on update: an object without it would be skipped.
+    label = resource["Properties"]["PruneLabel"]
+    assert label == used.prune_label
+    assert all(label in o["metadata"]["labels"] for o in objects)
+    assert resource["Properties"]["Overwrite"] is True
+
+
+def test_a_bundle_nothing_was_added_to_creates_no_resource(
+    bundled: tuple[Stack, ManifestBundle, ManifestBundle],
+) -> None:
+    _, _, empty = bundled
+    assert empty.manifest is None
+    assert empty.node.children == []
+
+
+def test_two_different_objects_with_one_identity_are_refused(
+    bundled: tuple[Stack, ManifestBundle, ManifestBundle],
+) -> None:
+    _, used, _ = bundled
+    with pytest.raises(ValueError, match="two different"):
+        used.add([_namespace("team", **{"pod-security.kubernetes.io/enforce": "privileged"})])
+
+
+def test_identity_is_group_kind_namespace_and_name() -> None:
+    assert identity(_config_map("a", "x")) == ("", "ConfigMap", "x", "a")
+    assert identity({"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": "gpu"}}) == (
+        "karpenter.sh",
+        "NodePool",
+        "",
+        "gpu",
+    )
