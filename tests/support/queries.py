@@ -138,3 +138,38 @@ def all_queries() -> list[Query]:
     for cluster in cluster_variants():
         found += rule_queries(cluster) + dashboard_queries(cluster)
     return found + adapter_queries()
+
+
+def figures() -> str:
+    """The counts the README quotes: expressions parsed and metric names matched, per source and exporter."""
+    from .exporter_series import VLLM, VLLM_NEURON, exporters_on
+
+    queries = all_queries()
+    lines = [
+        f"{len(queries)} expression instances ({len({q.expr for q in queries})} distinct) over "
+        f"{len(cluster_variants())} cluster variants"
+    ]
+    names: dict[str, set[str]] = {}
+    owners: dict[str, set[str]] = {}
+    selectors = 0
+    for query in queries:
+        exporters = exporters_on(query.cluster) if query.cluster else (VLLM, VLLM_NEURON)
+        for selector in analyse(query.expr).selectors:
+            selectors += 1
+            names.setdefault(query.kind, set()).add(selector.metric)
+            for exporter in exporters:
+                if selector.metric in exporter.series:
+                    owners.setdefault(exporter.name, set()).add(selector.metric)
+    for kind, read in sorted(names.items()):
+        count = sum(1 for q in queries if q.kind == kind)
+        lines.append(
+            f"  {kind}: {count} instances, {len({q.expr for q in queries if q.kind == kind})} distinct, "
+            f"{len(read)} metric names"
+        )
+    lines.append(f"{selectors} selectors over {len(set().union(*names.values()))} metric names, by exporter:")
+    lines += [f"  {name}: {len(read)}" for name, read in sorted(owners.items())]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(figures())
