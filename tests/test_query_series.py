@@ -373,6 +373,18 @@ def test_image_pins_are_the_tabled_versions() -> None:
     assert "vLLM was read at 0.11.0 but v0.12.0 is pinned" in problem
 
 
+# The chart versions whose appVersion the tables were read at (dcgm-exporter, kube-state-metrics) or whose
+# adapter behaviour promql.adapter_query follows: a bump fails here even where no chart archive is at hand.
+TABLED_CHARTS = {helm.DCGM_EXPORTER: "4.8.2", helm.KUBE_STATE_METRICS: "8.4.0", helm.PROMETHEUS_ADAPTER: "5.3.0"}
+
+
+def test_chart_pins_are_the_ones_the_tables_were_read_for() -> None:
+    found = {pin.chart: (tabled, pin.version) for pin, tabled in TABLED_CHARTS.items()}
+    assert version_problems(found) == []
+    bumped = {helm.DCGM_EXPORTER.chart: (TABLED_CHARTS[helm.DCGM_EXPORTER], "4.9.0")}
+    assert version_problems(bumped)[0].startswith("dcgm-exporter was read at 4.8.2 but 4.9.0 is pinned")
+
+
 @pytest.mark.parametrize(
     ("pin", "tabled"),
     [
