@@ -174,6 +174,18 @@ def test_the_same_checks_pass_right_queries() -> None:
         assert query_problems("probe", expr, emitted_on(cluster)) == []
 
 
+def test_model_server_http_status_is_grouped() -> None:
+    """vLLM's HTTP metrics group status codes (prometheus-fastapi-instrumentator's default): an error-rate query
+    on status="500" would select nothing, one on 5xx works."""
+    emitted = emitted_on(observed("inference", nvidia=True, neuron=True, efa=False))
+    right = (
+        'sum(rate(http_requests_total{namespace="inference",status=~"5.."}[5m])) / sum(rate(http_requests_total[5m]))'
+    )
+    assert query_problems("probe", right, emitted) == []
+    (problem,) = query_problems("probe", 'rate(http_requests_total{status="500"}[5m])', emitted)
+    assert "{status='500'} matches no value vLLM" in problem
+
+
 def test_a_renamed_upstream_metric_fails_the_real_queries(queries: list[Query]) -> None:
     """Drop one series from an exporter table, as an upstream rename would: the queries that read it fail."""
     for exporter, metric in (

@@ -507,17 +507,34 @@ _VLLM_0_13 = (
     ("vllm:cache_config_info", GAUGE),
 )
 _VLLM_LABELS = ("model_name", "engine", "finished_reason")
+# The OpenAI API server also mounts prometheus-fastapi-instrumentator's default metrics on the same registry
+# (vllm/entrypoints/openai/api_server.py mount_metrics @ v0.11.0, vllm/entrypoints/serve/instrumentator/metrics.py
+# @ v0.13.0: Instrumentator(...).add()); names, labels and the grouped status values ("2xx", ...) from
+# prometheus-fastapi-instrumentator 7.1.0 (vLLM requires >= 7.0.0), metrics.py default() and middleware.py.
+_HTTP = {
+    "http_requests_total": frozenset(("handler", "status", "method")),
+    **{
+        f"http_{name}_size_bytes_{part}": frozenset(("handler",))
+        for name in ("request", "response")
+        for part in ("sum", "count")
+    },
+    **expand((("http_request_duration_highr_seconds", HISTOGRAM),), ()),
+    **expand((("http_request_duration_seconds", HISTOGRAM),), ("handler", "method")),
+}
+_HTTP_VALUES = {"status": frozenset(("1xx", "2xx", "3xx", "4xx", "5xx"))}
 VLLM = Exporter(
     "vLLM",
     VLLM_VERSION,
-    "vllm-project/vllm @ v0.11.0, vllm/v1/metrics/loggers.py",
-    expand(_VLLM_0_11, _VLLM_LABELS),
+    "vllm-project/vllm @ v0.11.0, vllm/v1/metrics/loggers.py and the API server's HTTP metrics",
+    {**expand(_VLLM_0_11, _VLLM_LABELS), **_HTTP},
+    _HTTP_VALUES,
 )
 VLLM_NEURON = Exporter(
     "vLLM (Neuron image)",
     VLLM_NEURON_VERSION,
     "vllm-project/vllm @ v0.13.0, vllm/v1/metrics/loggers.py (upstream serving path in the Neuron DLC)",
-    expand(_VLLM_0_13, _VLLM_LABELS),
+    {**expand(_VLLM_0_13, _VLLM_LABELS), **_HTTP},
+    _HTTP_VALUES,
 )
 
 
