@@ -323,6 +323,21 @@ def test_the_efa_textfile_carries_the_tabled_labels_and_counters(tmp_path: Path)
     assert {label["counter"] for label in labels} == EFA_COUNTERS.values["counter"]
 
 
+def test_dcgm_pod_labels_follow_the_chart_values() -> None:
+    """Labels of the GPU's pod reach dcgm-exporter series only with kubernetes.enablePodLabels."""
+    cluster = observed("training", nvidia=True, neuron=False, efa=False)
+    expr = 'avg by (jobset_sigs_k8s_io_jobset_name) (DCGM_FI_DEV_GPU_UTIL{namespace="training"})'
+    assert query_problems("probe", expr, emitted_on(cluster))  # eks-ml's values: not enabled
+    with_labels = dcgm_exporter(values={"kubernetes": {"enablePodLabels": True}})
+    assert query_problems("probe", expr, emitted_on(cluster, [with_labels])) == []
+
+
+def test_every_tabled_label_value_belongs_to_a_tabled_label() -> None:
+    for exporter in exporters_on(observed("inference", nvidia=True, neuron=True, efa=False)) + (EFA_COUNTERS,):
+        labels = set().union(*exporter.series.values())
+        assert set(exporter.values) <= labels, (exporter.name, set(exporter.values) - labels)
+
+
 def test_kube_state_metrics_labels_follow_the_allowlist() -> None:
     assert allowlist(["pods=[app.kubernetes.io/name,team]", "nodes=[*]"]) == {
         "pods": frozenset({"app.kubernetes.io/name", "team"}),

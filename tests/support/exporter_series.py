@@ -17,7 +17,7 @@ from typing import Any
 from eks_ml.catalog.spec import EFA_RESOURCE, NEURON_CORE_RESOURCE, NEURON_DEVICE_RESOURCE, NVIDIA_GPU_RESOURCE
 from eks_ml.cluster.system_nodes import SystemPlacement
 from eks_ml.k8s.dcgm_counters import COUNTERS
-from eks_ml.observability.prometheus import EFA_COUNTER_METRIC, kube_state_metrics_values
+from eks_ml.observability.prometheus import EFA_COUNTER_METRIC, dcgm_exporter_values, kube_state_metrics_values
 from eks_ml.observability.target import ObservedCluster
 
 GAUGE, COUNTER, HISTOGRAM = "gauge", "counter", "histogram"
@@ -145,15 +145,23 @@ DCGM_LABELS = ("gpu", "UUID", "pci_bus_id", "device", "modelName", "Hostname", "
 DCGM_POD_LABELS = ("pod", "namespace", "container")
 
 
-def dcgm_exporter(counters: Iterable[tuple[str, str, str]] = COUNTERS) -> Exporter:
+def dcgm_exporter(
+    counters: Iterable[tuple[str, str, str]] = COUNTERS, values: Mapping[str, Any] | None = None
+) -> Exporter:
     """dcgm-exporter emits exactly the fields of the counter list eks-ml configures (its ``-f`` file): a series
-    per field, named after the field, whatever its type."""
-    labels = frozenset(DCGM_LABELS + DCGM_POD_LABELS)
+    per field, named after the field, whatever its type. ``values``: the chart values (default: eks-ml's).
+    With kubernetes.enablePodLabels (off in the chart) it adds the GPU user's pod labels, sanitised, and with
+    kubernetes.enablePodUID a pod_uid label (internal/pkg/transformation/kubernetes.go and const.go @
+    4.5.3-4.8.2): pod label keys are not known here, so any label then passes."""
+    kubernetes = (dcgm_exporter_values() if values is None else values).get("kubernetes", {})
+    labels = set(DCGM_LABELS + DCGM_POD_LABELS)
+    labels |= {"*"} if kubernetes.get("enablePodLabels") else set()
+    labels |= {"pod_uid"} if kubernetes.get("enablePodUID") else set()
     return Exporter(
         "dcgm-exporter",
         DCGM_VERSION,
         "eks_ml/k8s/dcgm_counters.py COUNTERS (the -f counter list); labels: NVIDIA/dcgm-exporter @ 4.5.3-4.8.2",
-        {name: labels for name, kind, _ in counters if kind != "label"},
+        {name: frozenset(labels) for name, kind, _ in counters if kind != "label"},
     )
 
 
