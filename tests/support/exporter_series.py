@@ -26,8 +26,9 @@ GAUGE, COUNTER, HISTOGRAM = "gauge", "counter", "histogram"
 @dataclass(frozen=True)
 class Exporter:
     """``series``: every series name it emits -> the labels the exporter itself sets on it (a trailing ``*``
-    is a prefix: ``label_*``). ``values``: label -> every value the exporter gives it, for the labels whose
-    values are a closed set (a query matching another value selects nothing)."""
+    is a prefix: ``label_*``). ``values``: label (or ``series:label`` where one series gives it other values)
+    -> every value the exporter gives it, for the labels whose values are a closed set (a query matching
+    another value selects nothing)."""
 
     name: str
     version: str
@@ -427,10 +428,22 @@ KUBE_STATE_METRICS = Exporter(
     "kubernetes/kube-state-metrics @ v2.20.0, docs/metrics/{cluster/node,workload/pod,workload/horizontalpodautoscaler}-metrics.md",
     {name: frozenset(labels) for labels, names in _KSM_FAMILIES.items() for name in names},
     {
-        # kube_node_status_condition: a series per condition of the node (the kubelet's: Ready and the
-        # pressure conditions, k8s.io/api core/v1 NodeConditionType) and per status (true, false, unknown).
-        "condition": frozenset(("Ready", "MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable")),
+        # kube_node_status_condition: a series per condition of the node and per status (true, false, unknown):
+        # the kubelet's (Ready and the pressure conditions, k8s.io/api core/v1 NodeConditionType) and those of
+        # the eks-node-monitoring-agent add-on eks-ml installs (eks_ml/cluster/addons.py): one per category,
+        # aws/eks-node-monitoring-agent README and the Amazon EKS "node health" guide.
+        "kube_node_status_condition:condition": frozenset(
+            ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable")
+            + ("KernelReady", "NetworkingReady", "StorageReady", "ContainerRuntimeReady", "AcceleratedHardwareReady")
+        ),
         "status": frozenset(("true", "false", "unknown")),
+        # The pod's Ready condition as a label (pod-metrics.md: `condition`=<true|false|unknown>).
+        "kube_pod_status_ready:condition": frozenset(("true", "false", "unknown")),
+        "kube_pod_status_scheduled:condition": frozenset(("true", "false", "unknown")),
+        # HorizontalPodAutoscalerConditionType, k8s.io/api autoscaling/v2.
+        "kube_horizontalpodautoscaler_status_condition:condition": frozenset(
+            ("AbleToScale", "ScalingActive", "ScalingLimited")
+        ),
         "resource": frozenset(
             ("cpu", "memory", "ephemeral_storage", "pods")
             + tuple(

@@ -49,7 +49,7 @@ def selector_problems(source: str, selector: Selector, emitted: Emitted) -> list
                 f"{exporter.version} does not set there (it has: {', '.join(sorted(labels))})"
             )
             continue
-        known = exporter.values.get(matcher.label)
+        known = exporter.values.get(f"{selector.metric}:{matcher.label}", exporter.values.get(matcher.label))
         if known is None or GRAFANA_VALUE in matcher.value or matcher.value == "":
             continue
         if matcher.op in ("=", "!="):
