@@ -1,5 +1,5 @@
 """neuron-monitor on every Neuron node, serving its Prometheus metrics (neuroncore_utilization_ratio,
-execution_errors_total, neurondevice_hw_ecc_events_total, ...) for the managed scraper.
+execution_errors_total, hardware_ecc_events_total, ...) for the managed scraper.
 
 Follows the DaemonSet the AWS Neuron SDK publishes (src/k8/k8s-neuron-monitor-daemonset.yml): image,
 entrypoint, port, resources and the privileged context it needs to read the Neuron driver.

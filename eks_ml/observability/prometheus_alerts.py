@@ -2,7 +2,8 @@
 
 Series come from dcgm-exporter (DCGM_FI_DEV_*: default counters of dcgm-exporter 4.x, with the pod's
 namespace and name when the GPU is allocated to a pod), neuron-monitor (neuroncore_*, execution_*,
-neurondevice_*), kube-state-metrics (kube_*), and vLLM's own /metrics (vllm:*). The thresholds are props of the add-on.
+hardware_ecc_events_total), kube-state-metrics (kube_*), and vLLM's own /metrics (vllm:*). The thresholds
+are props of the add-on.
 """
 
 from __future__ import annotations
@@ -126,7 +127,9 @@ PROMETHEUS_ALERTS = (
         "NeuronEccEvents",
         "Neuron device memory on {{ $labels.instance_id }} reports ECC events",
         lambda t: t.neuron,
-        lambda t, _: "increase(neurondevice_hw_ecc_events_total[10m]) > 0",
+        # neuron-monitor-prometheus.py's name (event_type: mem/sram, corrected/uncorrected); the
+        # neurondevice_hw_ecc_events_* names exist only in CloudWatch Container Insights.
+        lambda t, _: "increase(hardware_ecc_events_total[10m]) > 0",
         "0m",
         "warning",
     ),
