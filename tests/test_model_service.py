@@ -354,3 +354,15 @@ def test_chart_snapshots(served: Any, snapshot) -> None:  # type: ignore[no-unty
     charts["node-pools"] = cdk8s.Yaml.stringify(*cluster.pools_chart.to_json())
     assert set(charts) == {"llm", "llm-inf2", "node-pools"}
     assert charts == snapshot
+
+
+def test_the_controller_policy_is_the_same_from_the_jsii_cache_and_from_the_bundle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from eks_ml.inference import load_balancer
+
+    read = load_balancer.controller_policy.__wrapped__  # past the functools cache
+    from_cache = read()
+    monkeypatch.setenv("JSII_RUNTIME_PACKAGE_CACHE", "disabled")  # then only the bundle is read
+    assert read() == from_cache
+    assert {"Version", "Statement"} <= set(from_cache)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from collections.abc import Sequence
 from importlib import resources
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 from aws_cdk import Aws, Stack
 from aws_cdk import aws_eks_v2 as eks
@@ -29,12 +31,27 @@ CONTROLLER_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits"
 
 @functools.cache
 def controller_policy(version: str = CONTROLLER_VERSION) -> dict[str, Any]:
-    """The controller's upstream IAM policy, as aws-cdk-lib maintains and ships it for ``version``."""
+    """The controller's upstream IAM policy, as aws-cdk-lib maintains and ships it for ``version``: from the
+    copy of aws-cdk-lib the jsii runtime has already unpacked, else out of its bundle (0.15 s more)."""
     bundle_dir = resources.files("aws_cdk._jsii")
     (bundle,) = [entry for entry in bundle_dir.iterdir() if entry.name.startswith("aws-cdk-lib@")]
+    cdk_version = bundle.name.removeprefix("aws-cdk-lib@").removesuffix(".jsii.tgz")
+    unpacked = _unpacked_member(cdk_version, policy_member(version).removeprefix("package/"))
+    if unpacked is not None:
+        return cast(dict[str, Any], json.loads(unpacked.read_bytes()))
     with resources.as_file(bundle) as path:
         policy: dict[str, Any] = json.loads(read_member(path, policy_member(version)))
     return policy
+
+
+def _unpacked_member(cdk_version: str, member: str) -> Path | None:
+    """``member`` in the jsii runtime's package cache (on by default; JSII_RUNTIME_PACKAGE_CACHE_ROOT moves it,
+    and its layout is <root>/<package>/<version>/<digest>/): every digest of one version has the same files."""
+    if os.environ.get("JSII_RUNTIME_PACKAGE_CACHE", "enabled").lower() != "enabled":
+        return None
+    cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    root = Path(os.environ.get("JSII_RUNTIME_PACKAGE_CACHE_ROOT") or cache_home / "aws" / "jsii" / "package-cache")
+    return next(iter(sorted((root / "aws-cdk-lib" / cdk_version).glob(f"*/{member}"))), None)
 
 
 def policy_member(version: str) -> str:
