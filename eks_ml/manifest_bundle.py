@@ -8,8 +8,8 @@ Jobs, the serving namespace), and its *workloads*, applied after them (node pool
 servers). kubectl applies a manifest's objects in the order given, so a Namespace added first exists before
 the objects that live in it.
 
-Objects can be added until the app is synthesized: each addition rewrites the manifest property. A bundle
-that nothing was added to creates no resource at all.
+Objects can be added until the app is synthesized: the manifest text is resolved when the template is
+written. A bundle that nothing was added to creates no resource at all.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import cdk8s
-from aws_cdk import CfnResource, Stack
+import jsii
+from aws_cdk import CfnResource, IResolvable, IResolveContext, Stack, Token
 from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct, IConstruct, IDependable
 
@@ -57,11 +58,10 @@ class ManifestBundle(Construct):
             # overwrite: apply, not create, on the first deploy too (namespaces may exist from before eks-ml
             # labelled them; objects move between bundles when eks-ml reorganizes them).
             self.manifest = eks.KubernetesManifest(self, "Default", cluster=self.cluster, manifest=[], overwrite=True)
-        if self.manifest is not None:
-            # The whole list again: a later override of the same property replaces the earlier one.
             resource = self.manifest.node.default_child
             assert isinstance(resource, CfnResource)  # the custom resource aws_eks_v2 makes
-            resource.add_property_override("Manifest", Stack.of(self).to_json_string(self.labelled_objects()))
+            # Written when the template is: every object added until then.
+            resource.add_property_override("Manifest", Token.as_string(_ManifestText(self)))
 
     def add_chart(self, chart: cdk8s.Chart) -> None:
         self.add(chart.to_json())
@@ -81,6 +81,23 @@ class ManifestBundle(Construct):
                 metadata["labels"] = {label: "", **(metadata.get("labels") or {})}
             labelled.append(copied)
         return labelled
+
+
+@jsii.implements(IResolvable)
+class _ManifestText:
+    """The bundle's objects as JSON text, resolved when the template is written. (A Lazy producer would do, but
+    aws-cdk-lib calls it without the context argument jsii requires from Python.)"""
+
+    creation_stack: list[str] = []
+
+    def __init__(self, bundle: ManifestBundle) -> None:
+        self._bundle = bundle
+
+    def resolve(self, context: IResolveContext) -> str:
+        return Stack.of(self._bundle).to_json_string(self._bundle.labelled_objects())
+
+    def to_string(self) -> str:
+        return f"<manifest of {self._bundle.node.path}>"
 
 
 def identity(obj: Mapping[str, Any]) -> tuple[str, str, str, str]:
