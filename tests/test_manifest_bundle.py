@@ -11,8 +11,10 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk.assertions import Template
 
+from eks_ml import helm
 from eks_ml.cluster.versions import RELEASES
-from eks_ml.manifest_bundle import ManifestBundle, identity
+from eks_ml.manifest_bundle import PRELUDE, ManifestBundle, identity
+from eks_ml.placement import ClusterModel
 
 from .support.synth import joined, library_stack, of_type
 
@@ -27,8 +29,7 @@ def _config_map(name: str, namespace: str) -> dict[str, object]:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace}}
 
 
-@pytest.fixture(scope="module")
-def bundled() -> tuple[Stack, ManifestBundle, ManifestBundle]:
+def _cluster() -> tuple[Stack, eks.Cluster]:
     _, stack = library_stack()
     release = RELEASES["1.35"]
     cluster = eks.Cluster(
@@ -38,6 +39,12 @@ def bundled() -> tuple[Stack, ManifestBundle, ManifestBundle]:
         vpc=ec2.Vpc(stack, "Vpc", max_azs=2, nat_gateways=1),
         kubectl_provider_options=eks.KubectlProviderOptions(kubectl_layer=release.kubectl_layer(stack, "Kubectl")),
     )
+    return stack, cluster
+
+
+@pytest.fixture(scope="module")
+def bundled() -> tuple[Stack, ManifestBundle, ManifestBundle]:
+    stack, cluster = _cluster()
     used = ManifestBundle(stack, "Used", cluster=cluster)
     used.add([_namespace("team")])
     used.add([_config_map("settings", "team"), _namespace("team")])  # the namespace again: applied once
@@ -84,3 +91,17 @@ def test_identity_is_group_kind_namespace_and_name() -> None:
         "",
         "gpu",
     )
+
+
+def test_a_chart_with_crd_files_not_in_the_clusters_crd_job_is_refused() -> None:
+    # One Job per prelude applies the CRDs of every chart declared up front; a chart left out would be
+    # installed over CRDs nothing upgrades.
+    stack, cluster = _cluster()
+    prelude = ManifestBundle(stack, PRELUDE, cluster=cluster)
+    model = ClusterModel("test")
+    helm.upgrade_crds(prelude, [helm.KARPENTER], placement={}, model=model)
+    helm.install(stack, "Karpenter", cluster, helm.KARPENTER, model=model, placement={})
+    with pytest.raises(TypeError, match="helm.upgrade_crds"):
+        helm.install(stack, "LoadBalancer", cluster, helm.AWS_LOAD_BALANCER_CONTROLLER, model=model, placement={})
+    with pytest.raises(TypeError, match="already has its CRD upgrade Job"):
+        helm.upgrade_crds(prelude, [helm.AWS_LOAD_BALANCER_CONTROLLER], placement={}, model=model)
