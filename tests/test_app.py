@@ -87,11 +87,11 @@ def test_resource_counts_state_the_shape_of_the_default_app(default_synth: Synth
     assert counts["Training"]["AWS::EKS::Addon"] == 7  # plus aws-fsx-csi-driver
     assert counts["Training"]["AWS::FSx::FileSystem"] == 1
     # In-cluster software goes through the one kubectl provider: NVIDIA and EFA device plugins, Kueue,
-    # Kubeflow Trainer (Helm), and the queues, file-system volume and runtimes charts (cdk8s manifests), the
+    # Kubeflow Trainer (Helm), and the burn-in, queues, file-system volume and runtimes charts (cdk8s manifests), the
     # labelled namespaces of the Kueue and Trainer releases, and the Job that upgrades JobSet's CRD, which the
     # trainer chart waits for.
     assert counts["Training"]["Custom::AWSCDK-EKS-HelmChart"] == 4
-    assert counts["Training"]["Custom::AWSCDK-EKS-KubernetesResource"] == 6
+    assert counts["Training"]["Custom::AWSCDK-EKS-KubernetesResource"] == 7
     assert counts["Training"]["Custom::AWSCDK-EKS-KubernetesObjectValue"] == 1
     # Training: the system nodes plus one p5.48xlarge group in a cluster placement group.
     assert counts["Training"]["AWS::EKS::Nodegroup"] == 2

@@ -24,8 +24,9 @@ from ..guards import expect_all, expect_instance, expect_list_of, expect_str
 from ..k8s import TrainingQueuesChart, TrainingQueuesValues, TrainingRuntimesChart, TrainJobsChart
 from ..kube_names import check_namespace
 from ..network.rules import private_subnets
-from ..placement import ClusterModel, Taint, managed_node_group, workloads_from_objects
+from ..placement import ClusterModel, managed_node_group, workloads_from_objects
 from ..placement.nodes import existing_nodes
+from .burn_in import burn_in_chart
 from .efa import efa_security_group
 from .jobs import group_jobs, runtimes, workload_scripts
 from .lustre import LustreProps, TrainingFileSystem
@@ -54,7 +55,8 @@ class TrainingClusterProps:
 class TrainingCluster(Construct):
     """Attributes: ``base`` (BaseCluster or None), ``cluster``, ``vpc``, ``efa_security_group``,
     ``node_groups`` (name -> TrainingNodeGroup), ``software`` (device plugins, Kueue, Trainer),
-    ``queues_chart``, ``file_system`` (TrainingFileSystem or None), ``runtimes_chart`` (applied),
+    ``burn_in_chart`` (the burn-in DaemonSets that lift the nodes' startup taint, applied), ``queues_chart``,
+    ``file_system`` (TrainingFileSystem or None), ``runtimes_chart`` (applied),
     ``jobs_chart`` (rendered, not applied), ``namespace`` (where jobs run), ``applied_charts`` ((file stem,
     chart) in apply order), ``model`` (the cluster model: node sources and workloads, proven placeable)."""
 
@@ -148,14 +150,7 @@ class TrainingCluster(Construct):
             node_group = self.node_groups[group.name]
             for addon in node_networking:  # nodes become Ready only with networking in place
                 node_group.nodegroup.node.add_dependency(addon)
-            self.model.add_source(
-                managed_node_group(
-                    group.name,
-                    [spec.name],
-                    node_group.labels,
-                    [Taint(node_group.taint_key, "true", "NoSchedule")],
-                )
-            )
+            self.model.add_source(managed_node_group(group.name, [spec.name], node_group.labels, node_group.taints))
         self.software = TrainingSoftware(
             self,
             "Software",
@@ -166,6 +161,9 @@ class TrainingCluster(Construct):
             efa_image_repository=f"{eks_image_registry(Stack.of(self).region)}/eks/aws-efa-k8s-device-plugin",
             after=[self.base.system_nodes] if self.base and self.base.system_nodes else [],
         )
+        # Every node joins with the startup taint; this lifts it on nodes that pass their burn-in.
+        self.burn_in_chart = burn_in_chart(list(self.node_groups.values()))
+        self.burn_in_manifest = cluster.add_cdk8s_chart("BurnIn", self.burn_in_chart)
         self.queues_chart = TrainingQueuesChart(
             cdk8s.App(),
             "TrainingQueues",
@@ -207,6 +205,7 @@ class TrainingCluster(Construct):
         self.runtimes_manifest.node.add_dependency(self.software.trainer, self.queues_manifest)
         # Every chart the stack applies, in apply order, for GitOps export (eks_ml.gitops).
         self.applied_charts: list[tuple[str, cdk8s.Chart]] = [
+            ("burn-in", self.burn_in_chart),
             ("training-queues", self.queues_chart),
             *([("lustre-volume", self.file_system.chart)] if self.file_system is not None else []),
             ("training-runtimes", self.runtimes_chart),
