@@ -377,6 +377,10 @@ def test_one_daemon_set_per_training_group_on_its_nodes_through_both_taints_only
     assert with_token == ["gate", "report"]
     privileged = [c["name"] for c in pod["initContainers"] if c["securityContext"].get("privileged")]
     assert privileged == ["accelerators", "efa"]
+    for step in (c for c in pod["initContainers"] if c["name"] in ("gate", "report")):
+        context = step["securityContext"]
+        assert context["runAsNonRoot"] and context["readOnlyRootFilesystem"], step["name"]
+        assert context["capabilities"] == {"drop": ["ALL"]} and not context["allowPrivilegeEscalation"]
     # Real, pinned images: a registry, a repository and a tag, never latest.
     for container in [*pod["initContainers"], *pod["containers"]]:
         image = container["image"]

@@ -90,12 +90,17 @@ def _env(values: Mapping[str, str]) -> list[k8s.EnvVar]:
     return [k8s.EnvVar(name=name, value=value) for name, value in sorted(values.items())]
 
 
-def _resources(memory_limit: str) -> k8s.ResourceRequirements:
+def _resources(cpu_limit: str, memory_limit: str) -> k8s.ResourceRequirements:
     # Init container requests count toward the pod for its whole life: keep them small.
     return k8s.ResourceRequirements(
         requests={"cpu": k8s.Quantity.from_string("100m"), "memory": k8s.Quantity.from_string("128Mi")},
-        limits={"memory": k8s.Quantity.from_string(memory_limit)},
+        limits={"cpu": k8s.Quantity.from_string(cpu_limit), "memory": k8s.Quantity.from_string(memory_limit)},
     )
+
+
+# The API steps run as nobody: python3 reads the token and the results and writes only to the results
+# directory (an emptyDir, writable by every user).
+NOBODY = 65534
 
 
 class BurnInChart(cdk8s.Chart):
@@ -170,6 +175,10 @@ class BurnInChart(cdk8s.Chart):
         hardened = k8s.SecurityContext(
             allow_privilege_escalation=False,
             capabilities=k8s.Capabilities(drop=["ALL"]),
+            read_only_root_filesystem=True,
+            run_as_non_root=True,
+            run_as_user=NOBODY,
+            run_as_group=NOBODY,
             seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault"),
         )
         privileged = k8s.SecurityContext(privileged=True)
@@ -181,7 +190,7 @@ class BurnInChart(cdk8s.Chart):
                 command=["python3", f"{SCRIPTS_DIR}/verdict.py", step],
                 env=[node_name, *_env(api_env)],
                 volume_mounts=[scripts, results, token],
-                resources=_resources("256Mi"),
+                resources=_resources("500m", "256Mi"),
                 security_context=hardened,
             )
 
@@ -192,7 +201,7 @@ class BurnInChart(cdk8s.Chart):
                 command=["/bin/sh", f"{SCRIPTS_DIR}/checks.sh", check],
                 env=_env({**check_env, **extra_env}),
                 volume_mounts=[scripts, results, host_sys],
-                resources=_resources("4Gi"),
+                resources=_resources("4", "4Gi"),
                 security_context=privileged,
             )
 
@@ -214,6 +223,9 @@ class BurnInChart(cdk8s.Chart):
                     spec=k8s.PodSpec(
                         service_account_name=values.service_account,
                         automount_service_account_token=False,
+                        security_context=k8s.PodSecurityContext(
+                            seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault")
+                        ),
                         node_selector=dict(group.node_selector),
                         tolerations=[
                             k8s.Toleration(key=t["key"], operator=t["operator"], effect=t["effect"])
@@ -239,7 +251,10 @@ class BurnInChart(cdk8s.Chart):
                                         "cpu": k8s.Quantity.from_string("1m"),
                                         "memory": k8s.Quantity.from_string("8Mi"),
                                     },
-                                    limits={"memory": k8s.Quantity.from_string("16Mi")},
+                                    limits={
+                                        "cpu": k8s.Quantity.from_string("10m"),
+                                        "memory": k8s.Quantity.from_string("16Mi"),
+                                    },
                                 ),
                                 security_context=k8s.SecurityContext(
                                     allow_privilege_escalation=False,
