@@ -493,3 +493,12 @@ def test_a_burn_in_that_does_not_tolerate_the_startup_taint_lifts_nothing() -> N
     message = str(error.value)
     assert "DaemonSet eks-ml-burn-in/burn-in-p5" in message and "TrainJob p5-example" in message
     assert "taint eks-ml.io/burn-in=pending:NoSchedule not tolerated" in message
+
+
+def test_the_readme_names_the_images_the_burn_in_runs() -> None:
+    from eks_ml.training.burn_in import DCGM_IMAGE, NEURON_IMAGE
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("### Burn-in", 1)[1].split("\n### ", 1)[0]
+    assert f"`{DCGM_IMAGE}`" in section and f"`{NEURON_IMAGE}`" in section
+    assert "dcgmi diag -r 2" in section  # the level the chart sets (DCGM_DIAG_LEVEL)
