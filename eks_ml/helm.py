@@ -225,6 +225,17 @@ EFA_DEVICE_PLUGIN = HelmChartPin(
 # The Neuron device plugin (the chart's scheduler extension and node problem detector are left off: whole-
 # device requests need no scheduler extension, and the node monitoring agent add-on reports Neuron errors).
 # 1.1.2 is the newest release eks-ml could verify; see the README on the chart cache.
+# The Neuron chart's own device plugin tolerations (values.yaml of 1.1.2).
+NEURON_PLUGIN_TOLERATIONS: tuple[Mapping[str, str], ...] = (
+    CRITICAL_ADDONS_ONLY,
+    {"key": NEURON_DEVICE_RESOURCE, "operator": "Exists", "effect": "NoSchedule"},
+    {
+        "key": "sagemaker.amazonaws.com/node-health-status",
+        "operator": "Equal",
+        "value": "Unschedulable",
+        "effect": "NoSchedule",
+    },
+)
 NEURON = HelmChartPin(
     "neuron-helm-chart",
     "oci://public.ecr.aws/neuron/neuron-helm-chart",
@@ -239,18 +250,7 @@ NEURON = HelmChartPin(
             affinity="devicePlugin.affinity",
             tolerations="devicePlugin.tolerations",
             resources={"neuron-device-plugin": "devicePlugin.resources"},
-            defaults={
-                "devicePlugin.tolerations": [
-                    CRITICAL_ADDONS_ONLY,
-                    {"key": NEURON_DEVICE_RESOURCE, "operator": "Exists", "effect": "NoSchedule"},
-                    {
-                        "key": "sagemaker.amazonaws.com/node-health-status",
-                        "operator": "Equal",
-                        "value": "Unschedulable",
-                        "effect": "NoSchedule",
-                    },
-                ]
-            },
+            defaults={"devicePlugin.tolerations": list(NEURON_PLUGIN_TOLERATIONS)},
             provides=(NEURON_DEVICE_RESOURCE, NEURON_CORE_RESOURCE),
         ),
         PodValues("DaemonSet", "node-problem-detector", enabled="npd.enabled", optional=True),

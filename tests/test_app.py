@@ -88,7 +88,7 @@ def test_resource_counts_state_the_shape_of_the_default_app(default_synth: Synth
     assert counts["Training"]["AWS::FSx::FileSystem"] == 1
     # In-cluster software goes through the one kubectl provider: NVIDIA and EFA device plugins, Kueue,
     # Kubeflow Trainer (Helm); two manifests (eks_ml.manifest_bundle): the prelude before the releases (their
-    # labelled namespaces, the Job that upgrades JobSet's CRD) and the workloads after them (queues, file-system
+    # labelled namespaces, the burn-in DaemonSets, the Job that upgrades JobSet's CRD) and the workloads after them (queues, file-system
     # volume, runtimes); and the wait for that Job, which the trainer chart needs.
     assert counts["Training"]["Custom::AWSCDK-EKS-HelmChart"] == 4
     assert counts["Training"]["Custom::AWSCDK-EKS-KubernetesResource"] == 2

@@ -55,7 +55,7 @@ def test_each_cluster_gets_its_files_in_apply_order(dist: Path) -> None:
     training = yaml.safe_load((dist / "eks-ml-training" / gitops.KUSTOMIZATION).read_text())
     assert training["kind"] == "Kustomization"
     # The file-system volume and its claim name the file system id (known after deploy): no file of theirs.
-    assert training["resources"] == ["01-training-queues.yaml", "02-training-runtimes.yaml"]
+    assert training["resources"] == ["01-burn-in.yaml", "02-training-queues.yaml", "03-training-runtimes.yaml"]
     inference = yaml.safe_load((dist / "eks-ml-inference" / gitops.KUSTOMIZATION).read_text())
     assert inference["resources"] == [
         "01-node-pools.yaml",

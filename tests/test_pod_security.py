@@ -22,7 +22,13 @@ from .support.synth import Synthesis
 LEVELS = ("restricted", "baseline", "privileged")
 VARIANTS = ["default_synth", "prometheus_synth", "trainium_synth", "auto_mode_synth"]
 # The enforced level of each namespace eks-ml creates, per app variant, and why (see where each is created).
-_TRAINING = {"training": "baseline", "kueue-system": "restricted", "kubeflow-system": "restricted"}
+# The burn-in opens every GPU, Neuron and EFA device without a device-plugin allocation (privileged).
+_TRAINING = {
+    "training": "baseline",
+    "kueue-system": "restricted",
+    "kubeflow-system": "restricted",
+    "eks-ml-burn-in": "privileged",
+}
 _INFERENCE = {"inference": "privileged", "monitoring": "restricted"}
 EXPECTED = {
     # training images run as root (baseline); the default app's inf2 model server adds IPC_LOCK for the Neuron

@@ -115,7 +115,11 @@ def test_instance_type_and_ami_type_from_the_catalog(wired: Any) -> None:
     group = training_nodegroup(template)
     assert group["AmiType"] == spec.ami_type
     assert "InstanceTypes" not in group  # the launch template carries the type
-    assert group["Taints"] == [{"Effect": "NO_SCHEDULE", "Key": spec.accelerator_resource, "Value": "true"}]
+    # The accelerator taint, and the startup taint only a passed burn-in lifts.
+    assert group["Taints"] == [
+        {"Effect": "NO_SCHEDULE", "Key": spec.accelerator_resource, "Value": "true"},
+        {"Effect": "NO_SCHEDULE", "Key": "eks-ml.io/burn-in", "Value": "pending"},
+    ]
     assert group["Labels"] == {
         "eks-ml.io/node-role": "training",
         "eks-ml.io/node-group": "g",

@@ -145,7 +145,8 @@ def test_a_flavor_per_group_with_its_labels_and_toleration(mixed: Any) -> None:
     cluster, _ = mixed
     objects = queue_objects(cluster)
     h100 = objects[("ResourceFlavor", "h100")]["spec"]
-    assert h100["nodeLabels"] == {"eks-ml.io/node-group": "h100"}
+    # Jobs land only on the group's nodes that passed burn-in; they never tolerate its startup taint.
+    assert h100["nodeLabels"] == {"eks-ml.io/node-group": "h100", "eks-ml.io/burn-in": "passed"}
     assert h100["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
     trn = objects[("ResourceFlavor", "trn")]["spec"]
     assert trn["tolerations"] == [{"key": "aws.amazon.com/neuron", "operator": "Exists", "effect": "NoSchedule"}]

@@ -14,7 +14,8 @@ from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
 from .. import helm
-from ..catalog import AcceleratorVendor, all_instance_types
+from ..catalog import NEURON_DEVICE_RESOURCE, NVIDIA_GPU_RESOURCE, AcceleratorVendor, all_instance_types
+from ..k8s.burn_in import startup_toleration
 from ..placement import ClusterModel
 
 ACCELERATOR_LABEL = "eks-ml.io/accelerator"  # set on every accelerated node group and NodePool
@@ -43,7 +44,8 @@ def nvidia_values() -> dict[str, Any]:
     # select nodes by the label eks-ml puts on every NVIDIA node group and NodePool instead.
     return {
         "affinity": _only(ACCELERATOR_LABEL, "In", [AcceleratorVendor.NVIDIA.value]),
-        "tolerations": [_toleration("nvidia.com/gpu"), helm.CRITICAL_ADDONS_ONLY],
+        # The startup taint too: the node advertises its GPUs while its burn-in runs.
+        "tolerations": [_toleration(NVIDIA_GPU_RESOURCE), helm.CRITICAL_ADDONS_ONLY, startup_toleration()],
         "resources": PLUGIN_RESOURCES,
     }
 
@@ -56,6 +58,8 @@ def neuron_values() -> dict[str, Any]:
         "devicePlugin": {
             "affinity": _only("node.kubernetes.io/instance-type", "In", neuron_types),
             "nodeSelector": {ACCELERATOR_LABEL: AcceleratorVendor.AWS_NEURON.value},
+            # The chart's own tolerations (a list given here replaces them) and the startup taint.
+            "tolerations": [*helm.NEURON_PLUGIN_TOLERATIONS, startup_toleration()],
             "resources": PLUGIN_RESOURCES,
         },
         "scheduler": {"enabled": False},
@@ -67,7 +71,11 @@ def efa_values(instance_types: Collection[str], image_repository: str) -> dict[s
     return {
         "image": {"repository": image_repository},
         "supportedInstanceLabels": {"keys": ["node.kubernetes.io/instance-type"], "values": sorted(instance_types)},
-        "tolerations": [_toleration("nvidia.com/gpu"), _toleration("aws.amazon.com/neuron")],
+        "tolerations": [
+            _toleration(NVIDIA_GPU_RESOURCE),
+            _toleration(NEURON_DEVICE_RESOURCE),
+            startup_toleration(),
+        ],
         "resources": PLUGIN_RESOURCES,
     }
 

@@ -6,15 +6,20 @@ that some node source takes it: node selector and required affinity match, every
 its requests fit beside the DaemonSets that run there, and every extended resource it asks for is
 advertised on that node by a device plugin this cluster runs (or by EKS Auto Mode). A workload that
 lands nowhere is a ValidationError naming it and why each node source refused it.
+
+Nodes have two states. A node joins with its source's labels and taints; DaemonSets that change their
+node when they succeed (the burn-in: it lifts the startup taint and labels the node passed) are placed on
+that joining node. Every other workload is placed on the node as those DaemonSets leave it, so a node
+whose startup taint nothing lifts takes none of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ..errors import Problem, ValidationError
-from .nodes import NodeShape, NodeSource
+from .nodes import NodeShape, NodeSource, Taint
 from .pods import Workload
 from .quantity import CPU, MEMORY, PODS, describe
 
@@ -36,12 +41,14 @@ class ClusterModel:
         self.name = name
         self.sources: list[NodeSource] = []
         self.workloads: list[Workload] = []
+        self._ready: dict[tuple[int, int], _Node] = {}  # (source, shape) ids -> the node after burn-in
 
     def add_source(self, source: NodeSource) -> None:
         self.sources.append(source)
 
     def add_workloads(self, workloads: Iterable[Workload]) -> None:
         self.workloads.extend(workloads)
+        self._ready.clear()
 
     # -- the proof -------------------------------------------------------------------------------
 
@@ -91,9 +98,27 @@ class ClusterModel:
                 landings.append((source.name, types))
         return Placement(workload, tuple(landings))
 
+    def _node(self, workload: Workload, source: NodeSource, shape: NodeShape) -> _Node:
+        """The node ``workload`` meets: as it joins for a DaemonSet that changes it, else as those leave it."""
+        joining = _Node(shape.labels, source.taints)
+        if workload.changes_node:
+            return joining
+        key = (id(source), id(shape))
+        if key not in self._ready:
+            self._ready[key] = self._changed(joining)
+        return self._ready[key]
+
+    def _changed(self, joining: _Node) -> _Node:
+        changers = [w for w in self.workloads if w.changes_node and _selection_refusal(w, joining) is None]
+        removed = {key for w in changers for key in w.removes_taints}
+        labels = dict(joining.labels)
+        for changer in changers:
+            labels.update({key: frozenset({value}) for key, value in changer.adds_labels.items()})
+        return _Node(labels, tuple(t for t in joining.taints if t.key not in removed))
+
     def _refusal(self, workload: Workload, source: NodeSource, shape: NodeShape) -> str | None:
         """Why ``workload`` cannot run on ``shape`` of ``source``; None when it can."""
-        reason = _selection_refusal(workload, source, shape)
+        reason = _selection_refusal(workload, self._node(workload, source, shape))
         if reason:
             return reason
         advertised = source.builtin_resources | self._advertised(source, shape, exclude=workload)
@@ -124,7 +149,7 @@ class ClusterModel:
         return [
             w
             for w in self.workloads
-            if w.is_daemon_set and w is not exclude and _selection_refusal(w, source, shape) is None
+            if w.is_daemon_set and w is not exclude and _selection_refusal(w, self._node(w, source, shape)) is None
         ]
 
     def _advertised(self, source: NodeSource, shape: NodeShape, *, exclude: Workload) -> frozenset[str]:
@@ -134,18 +159,26 @@ class ClusterModel:
         return frozenset(provided)
 
 
-def _selection_refusal(workload: Workload, source: NodeSource, shape: NodeShape) -> str | None:
+@dataclass(frozen=True)
+class _Node:
+    """A node's labels (each a set of possible values) and taints at one point of its life."""
+
+    labels: Mapping[str, frozenset[str]]
+    taints: tuple[Taint, ...]
+
+
+def _selection_refusal(workload: Workload, node: _Node) -> str | None:
     """Selector, required affinity and taints: whether the scheduler would consider the node at all."""
     for key, value in workload.node_selector.items():
-        if value not in shape.labels.get(key, frozenset()):
-            have = sorted(shape.labels.get(key, ()))
+        if value not in node.labels.get(key, frozenset()):
+            have = sorted(node.labels.get(key, ()))
             return f"nodeSelector {key}={value} (nodes have {have or 'no such label'})"
     if workload.required_terms and not any(
-        all(requirement.allows(shape.labels) for requirement in term) for term in workload.required_terms
+        all(requirement.allows(node.labels) for requirement in term) for term in workload.required_terms
     ):
-        failed = next(str(r) for r in workload.required_terms[0] if not r.allows(shape.labels))
+        failed = next(str(r) for r in workload.required_terms[0] if not r.allows(node.labels))
         return f"required node affinity ({failed})"
-    for taint in source.taints:
+    for taint in node.taints:
         if not any(t.tolerates(taint.key, taint.value, taint.effect) for t in workload.tolerations):
             return f"taint {taint} not tolerated"
     return None

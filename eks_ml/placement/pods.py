@@ -7,6 +7,7 @@ release's values (declared beside its pin in :mod:`eks_ml.helm`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -14,6 +15,10 @@ from typing import Any
 from .quantity import parse
 
 POD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet")
+# On a DaemonSet that changes its node when it succeeds (the burn-in lifts the startup taint and labels the
+# node passed): JSON {"removesTaints": [keys], "addsLabels": {key: value}}. The model places other pods on
+# the node as it is after that change, and the DaemonSet itself on the node as it joins.
+NODE_EFFECTS_ANNOTATION = "eks-ml.io/node-effects"
 
 
 @dataclass(frozen=True)
@@ -86,10 +91,17 @@ class Workload:
     requests: Mapping[str, int] = field(default_factory=dict)
     provides: frozenset[str] = frozenset()
     blocked: str | None = None  # why no node can ever get it, before node sources are even tried
+    # What this DaemonSet does to its node when it succeeds (NODE_EFFECTS_ANNOTATION).
+    removes_taints: frozenset[str] = frozenset()
+    adds_labels: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def is_daemon_set(self) -> bool:
         return self.kind == "DaemonSet"
+
+    @property
+    def changes_node(self) -> bool:
+        return self.is_daemon_set and bool(self.removes_taints or self.adds_labels)
 
 
 def pod_requests(pod_spec: Mapping[str, Any]) -> dict[str, int]:
@@ -157,9 +169,22 @@ def workloads_from_objects(objects: Sequence[Mapping[str, Any]], origin: str) ->
     found = []
     for obj in objects:
         if obj.get("kind") in POD_KINDS:
-            found.append(workload(_name(obj), origin, obj["kind"], obj["spec"]["template"].get("spec") or {}))
+            pod = workload(_name(obj), origin, obj["kind"], obj["spec"]["template"].get("spec") or {})
+            found.append(_with_node_effects(pod, obj) if obj["kind"] == "DaemonSet" else pod)
     found.extend(_train_jobs(objects, origin))
     return found
+
+
+def _with_node_effects(pod: Workload, obj: Mapping[str, Any]) -> Workload:
+    raw = ((obj.get("metadata") or {}).get("annotations") or {}).get(NODE_EFFECTS_ANNOTATION)
+    if raw is None:
+        return pod
+    effects = json.loads(raw)
+    return replace(
+        pod,
+        removes_taints=frozenset(effects.get("removesTaints") or ()),
+        adds_labels=dict(effects.get("addsLabels") or {}),
+    )
 
 
 def _train_jobs(objects: Sequence[Mapping[str, Any]], origin: str) -> list[Workload]:

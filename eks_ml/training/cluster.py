@@ -25,8 +25,9 @@ from ..k8s import TrainingQueuesChart, TrainingQueuesValues, TrainingRuntimesCha
 from ..kube_names import check_namespace
 from ..manifest_bundle import PRELUDE, WORKLOADS, ManifestBundle
 from ..network.rules import private_subnets
-from ..placement import ClusterModel, Taint, managed_node_group, workloads_from_objects
+from ..placement import ClusterModel, managed_node_group, workloads_from_objects
 from ..placement.nodes import existing_nodes
+from .burn_in import burn_in_chart
 from .efa import efa_security_group
 from .jobs import group_jobs, runtimes, workload_scripts
 from .lustre import LustreProps, TrainingFileSystem
@@ -55,8 +56,9 @@ class TrainingClusterProps:
 class TrainingCluster(Construct):
     """Attributes: ``base`` (BaseCluster or None), ``cluster``, ``vpc``, ``efa_security_group``,
     ``node_groups`` (name -> TrainingNodeGroup), ``software`` (device plugins, Kueue, Trainer),
-    ``queues_chart``, ``file_system`` (TrainingFileSystem or None), ``runtimes_chart`` (applied),
-    ``prelude`` and ``workloads`` (the manifests applied before and after the Helm releases),
+    ``burn_in_chart`` (the burn-in DaemonSets that lift the nodes' startup taint, applied), ``queues_chart``,
+    ``file_system`` (TrainingFileSystem or None), ``runtimes_chart`` (applied), ``prelude`` and ``workloads``
+    (the manifests applied before and after the Helm releases),
     ``jobs_chart`` (rendered, not applied), ``namespace`` (where jobs run), ``applied_charts`` ((file stem,
     chart) in apply order), ``model`` (the cluster model: node sources and workloads, proven placeable)."""
 
@@ -150,14 +152,7 @@ class TrainingCluster(Construct):
             node_group = self.node_groups[group.name]
             for addon in node_networking:  # nodes become Ready only with networking in place
                 node_group.nodegroup.node.add_dependency(addon)
-            self.model.add_source(
-                managed_node_group(
-                    group.name,
-                    [spec.name],
-                    node_group.labels,
-                    [Taint(node_group.taint_key, "true", "NoSchedule")],
-                )
-            )
+            self.model.add_source(managed_node_group(group.name, [spec.name], node_group.labels, node_group.taints))
         # Objects applied before the Helm releases, and after them (eks_ml.manifest_bundle).
         after_system = [self.base.system_nodes] if self.base and self.base.system_nodes else []
         self.prelude = ManifestBundle(self, PRELUDE, cluster=cluster, after=after_system)
@@ -172,6 +167,9 @@ class TrainingCluster(Construct):
             efa_image_repository=f"{eks_image_registry(Stack.of(self).region)}/eks/aws-efa-k8s-device-plugin",
             after=after_system,
         )
+        # Every node joins with the startup taint; this lifts it on nodes that pass their burn-in.
+        self.burn_in_chart = burn_in_chart(list(self.node_groups.values()))
+        self.prelude.add_chart(self.burn_in_chart)  # with the releases' namespaces: it needs no release
         self.queues_chart = TrainingQueuesChart(
             cdk8s.App(),
             "TrainingQueues",
@@ -215,6 +213,7 @@ class TrainingCluster(Construct):
         self.workloads.node.add_dependency(self.software.trainer)  # its webhook validates the runtimes
         # Every chart the stack applies, in apply order, for GitOps export (eks_ml.gitops).
         self.applied_charts: list[tuple[str, cdk8s.Chart]] = [
+            ("burn-in", self.burn_in_chart),
             ("training-queues", self.queues_chart),
             *([("lustre-volume", self.file_system.chart)] if self.file_system is not None else []),
             ("training-runtimes", self.runtimes_chart),

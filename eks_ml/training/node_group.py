@@ -15,7 +15,9 @@ from ..cluster.launch_template import IMDS_HOP_LIMIT, ROOT_DEVICE
 from ..cluster.nag import acknowledge_node_role
 from ..errors import Problems
 from ..guards import expect_all, expect_bool, expect_enum, expect_instance, expect_int, expect_str, expect_str_map
+from ..k8s.burn_in import BURN_IN_KEY, PENDING
 from ..kube_names import check_dns_label, check_labels
+from ..placement import Taint
 from .capacity import Capacity, CapacitySource
 from .efa import EfaLayout, network_interfaces
 from .node_config import raid0_user_data
@@ -131,16 +133,28 @@ class TrainingNodeGroupProps:
         return spec
 
 
-def _taint(spec: InstanceSpec) -> eks.TaintSpec:
-    # Only pods that tolerate the accelerator taint (training jobs, device plugins) land on these nodes.
-    return eks.TaintSpec(effect=eks.TaintEffect.NO_SCHEDULE, key=spec.accelerator_resource, value="true")
+def _taints(spec: InstanceSpec) -> tuple[Taint, ...]:
+    return (
+        # Only pods that tolerate the accelerator taint (training jobs, device plugins) land on these nodes.
+        Taint(spec.accelerator_resource, "true", "NoSchedule"),
+        # The startup taint: only the burn-in DaemonSet (eks_ml.training.burn_in) lifts it, once the node's
+        # hardware matched the catalog and passed the vendor diagnostics. Training jobs never tolerate it.
+        Taint(BURN_IN_KEY, PENDING, "NoSchedule"),
+    )
+
+
+def _taint_spec(taint: Taint) -> eks.TaintSpec:
+    assert taint.effect == "NoSchedule"  # the only effect eks-ml sets on training nodes
+    return eks.TaintSpec(effect=eks.TaintEffect.NO_SCHEDULE, key=taint.key, value=taint.value)
 
 
 class TrainingNodeGroup(Construct):
     """An EKS managed node group of EFA-wired training nodes.
 
     Attributes: ``name``, ``max_size``, ``spec`` (catalog record), ``nodegroup``, ``launch_template``,
-    ``placement_group`` (or None), ``subnet``, ``labels`` (the node labels pods select on), ``taint_key``.
+    ``placement_group`` (or None), ``subnet``, ``labels`` (the node labels pods select on), ``taint_key`` (the
+    accelerator taint's key), ``taints`` (every taint a node joins with: the accelerator taint and the burn-in
+    startup taint).
     """
 
     def __init__(
@@ -160,6 +174,7 @@ class TrainingNodeGroup(Construct):
         self.name = props.name
         self.max_size = props.resolved_max_size
         self.taint_key = spec.accelerator_resource
+        self.taints = _taints(spec)
         self.labels = {
             NODE_ROLE_LABEL: "training",
             NODE_GROUP_LABEL: props.name,
@@ -186,7 +201,7 @@ class TrainingNodeGroup(Construct):
             desired_size=props.desired_size,
             max_size=props.resolved_max_size,
             labels=self.labels,
-            taints=[_taint(spec)],
+            taints=[_taint_spec(taint) for taint in self.taints],
             enable_node_auto_repair=True,
             capacity_type=(
                 eks.CapacityType.CAPACITY_BLOCK

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..k8s import FlavorQuota
+from ..k8s.burn_in import BURN_IN_KEY, PASSED
 from .node_group import NODE_GROUP_LABEL, TrainingNodeGroup
 
 
@@ -15,6 +16,10 @@ def flavor_quota(group: TrainingNodeGroup) -> FlavorQuota:
     spec, nodes = group.spec, group.max_size
     quotas: dict[str, int | str] = {"cpu": spec.vcpus * nodes, "memory": f"{spec.memory_mib * nodes}Mi"}
     quotas.update({resource: count * nodes for resource, count in spec.advertised_resources().items()})
+    # Jobs land only on nodes whose burn-in passed (the flavor's labels become the pods' node selector).
     return FlavorQuota(
-        name=group.name, node_labels={NODE_GROUP_LABEL: group.name}, taint_key=group.taint_key, quotas=quotas
+        name=group.name,
+        node_labels={NODE_GROUP_LABEL: group.name, BURN_IN_KEY: PASSED},
+        taint_key=group.taint_key,
+        quotas=quotas,
     )

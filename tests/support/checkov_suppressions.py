@@ -100,6 +100,8 @@ CLOUDFORMATION = (
 
 MODEL_SERVERS = ("Deployment/inference/qwen3-8b", "Deployment/inference/qwen3-8b-inf2")
 NEURON_MONITOR = "DaemonSet/neuron-monitor/neuron-monitor"
+# One per training node group of the variants (default: p5, trainium: trn1).
+BURN_IN = ("DaemonSet/eks-ml-burn-in/burn-in-p5", "DaemonSet/eks-ml-burn-in/burn-in-trn1")
 # The Jobs' names carry a hash of their spec (eks_ml.k8s.crd_upgrade.job_name): one per cluster of the variants
 # that run them (Auto Mode has neither Karpenter nor the load balancer controller release; it runs its own).
 _CRD_JOBS = (
@@ -112,6 +114,48 @@ CRD_UPGRADE_JOBS = tuple(
 )
 
 OWN_OBJECTS = (
+    Suppression(
+        "CKV_K8S_16",
+        BURN_IN,
+        "The burn-in's accelerator and EFA checks open every GPU, Neuron and EFA device without a device-plugin "
+        "allocation (one would hold all GPUs for the pod's life) and run DCGM diagnostics: privileged, those two "
+        "init containers only (eks_ml.k8s.burn_in).",
+    ),
+    Suppression(
+        "CKV_K8S_20",
+        BURN_IN,
+        "The privileged check containers (CKV_K8S_16) cannot set allowPrivilegeEscalation: false (the API rejects "
+        "the pair); the API steps and the pause container set it.",
+    ),
+    Suppression(
+        "CKV_K8S_37",
+        BURN_IN,
+        "A privileged container holds every capability whatever it drops (CKV_K8S_16); the API steps and the "
+        "pause container drop ALL.",
+    ),
+    Suppression(
+        "CKV_K8S_28",
+        BURN_IN,
+        "NET_RAW comes with privilege in the two check containers (CKV_K8S_16); the others drop ALL.",
+    ),
+    Suppression(
+        "CKV_K8S_22",
+        BURN_IN,
+        "nv-hostengine writes its socket and state under /var/run and /var/log of the DCGM image; the API steps "
+        "and the pause container have read-only roots.",
+    ),
+    Suppression(
+        "CKV_K8S_8",
+        BURN_IN,
+        "The burn-in runs in init containers; what stays is a pause container with nothing to probe (no shell, "
+        "no port).",
+    ),
+    Suppression(
+        "CKV_K8S_9",
+        BURN_IN,
+        "The burn-in runs in init containers; the pause container that stays serves nothing a readiness probe "
+        "could gate.",
+    ),
     Suppression(
         "CKV_K8S_38",
         CRD_UPGRADE_JOBS,
@@ -143,14 +187,14 @@ OWN_OBJECTS = (
     ),
     Suppression(
         "CKV_K8S_15",
-        (*MODEL_SERVERS, NEURON_MONITOR),
+        (*MODEL_SERVERS, NEURON_MONITOR, *BURN_IN),
         "Images are pinned to a version tag; IfNotPresent pulls each version once per node instead of making every "
         "start of a multi-gigabyte image depend on the registry.",
     ),
     Suppression(
         "CKV_K8S_43",
-        (*MODEL_SERVERS, NEURON_MONITOR),
-        "Images are pinned to an exact release tag in eks_ml (vLLM, Neuron); digests are per registry and "
+        (*MODEL_SERVERS, NEURON_MONITOR, *BURN_IN),
+        "Images are pinned to an exact release tag in eks_ml (vLLM, Neuron, DCGM, the training DLCs, pause); digests are per registry and "
         "architecture and would hide which release runs.",
     ),
     Suppression(
