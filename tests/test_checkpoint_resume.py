@@ -13,7 +13,13 @@ from typing import IO, Any
 import pytest
 
 from eks_ml.training.workloads import checkpoint_contract as contract
-from eks_ml.training.workloads.train_example import batch_seed, build, should_checkpoint, synthetic_batch
+from eks_ml.training.workloads.train_example import (
+    batch_seed,
+    build,
+    parse_args,
+    should_checkpoint,
+    synthetic_batch,
+)
 
 from .support.synth import ROOT
 
@@ -94,6 +100,13 @@ def test_the_job_directory_comes_from_the_runtime_environment() -> None:
     assert contract.job_directory(env) == Path("/fsx/checkpoints/h100-example")
     assert contract.job_directory({"EKS_ML_CHECKPOINT_DIR": "/fsx/checkpoints"}) == Path("/fsx/checkpoints/example")
     assert contract.job_directory({}) is None  # no file system: the job runs, and cannot resume
+
+
+@pytest.mark.parametrize("argv", [["--checkpoint-every", "0"], ["--steps", "-1"], ["--width", "x"]])
+def test_the_example_refuses_sizes_it_cannot_train_with(argv: list[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(argv)
+    assert parse_args(["--checkpoint-every", "5"]).checkpoint_every == 5
 
 
 def test_each_rank_and_step_has_its_own_batch_and_the_last_step_is_saved() -> None:

@@ -55,13 +55,20 @@ def should_checkpoint(step: int, every: int, last: int) -> bool:
     return step % every == 0 or step == last
 
 
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a whole number of at least 1")
+    return value
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--backend", choices=["nccl", "xla", "gloo"], default="nccl", help="gloo: CPU only")
-    parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--checkpoint-every", type=int, default=50)
-    parser.add_argument("--width", type=int, default=4096, help="hidden size of the model")
-    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--steps", type=positive, default=200)
+    parser.add_argument("--checkpoint-every", type=positive, default=50)
+    parser.add_argument("--width", type=positive, default=4096, help="hidden size of the model")
+    parser.add_argument("--batch", type=positive, default=64)
     parser.add_argument(
         "--fail-at-step",
         type=int,
