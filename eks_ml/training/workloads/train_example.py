@@ -138,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
             snapshot = {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict()}
             path = contract.save(directory, step, functools.partial(torch.save, snapshot))
             print(f"step {step}: loss {loss.item():.4f}, checkpoint {path}")
+    # No rank tears the group down while another still uses it (rank 0 may be writing the last checkpoint);
+    # a peer closing its connections early can abort the other rank's gloo threads (SIGABRT).
+    dist.barrier()
     dist.destroy_process_group()
     return 0
 
