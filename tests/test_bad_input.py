@@ -253,6 +253,10 @@ CASES: list[Case] = [
     Case("types", "vpc-cidr-int", vpc(cidr=10), "cidr", STR),
     Case("types", "vpc-tag-none", vpc(discovery_tag_value=None), "discovery_tag_value", STR),
     Case("types", "training-namespace-int", training(namespace=1), "namespace", STR),
+    Case("types", "training-max-restarts-str", training(max_restarts="3"), "max_restarts", INT),
+    Case("types", "training-max-restarts-bool", training(max_restarts=True), "max_restarts", INT),
+    Case("sizes", "training-max-restarts-negative", training(max_restarts=-1), "max_restarts", "use a value from 0 to 100"),
+    Case("sizes", "training-max-restarts-unbounded", training(max_restarts=1000), "max_restarts", "use a value from 0 to 100"),
     Case("types", "training-fs-dict", training(file_system={"storage_gib": 1200}), "file_system", "LustreProps("),
     Case(
         "types",
@@ -819,14 +823,14 @@ def test_the_suite_is_large_and_covers_every_entry_point() -> None:
     assert len(CASES) >= 150
     by_category = Counter(c.category for c in CASES)
     assert by_category == {
-        "types": 88,
+        "types": 90,
         "durations": 4,
         "enums": 14,
         "lists": 15,
         "kubernetes-names": 31,
         "aws-names": 5,
         "construct-ids": 5,
-        "sizes": 13,
+        "sizes": 15,
         "network-and-types": 10,
         "extra-args": 8,
         "config": 29,

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 from types import ModuleType
@@ -10,6 +11,7 @@ import yaml
 from aws_cdk import assertions
 
 from eks_ml import BaseClusterProps, MlVpc, MlVpcProps, catalog
+from eks_ml.k8s.training_jobs import DEFAULT_MAX_RESTARTS
 from eks_ml.training import TrainingCluster, TrainingClusterProps, TrainingNodeGroupProps, training_instance_types
 from eks_ml.training.jobs import NVIDIA_IMAGE, node_resources
 
@@ -111,6 +113,112 @@ def test_runtime_mounts_shared_memory_scripts_and_the_file_system(mixed: Any) ->
     assert not OBSOLETE_FABRIC_ENV & set(env)
 
 
+def restart_problems(runtime: dict[str, Any], max_restarts: int) -> list[str]:
+    """What keeps a runtime from surviving a failed node: the gang must restart as a whole, a bounded number of times."""
+    problems = []
+    jobset = runtime["spec"]["template"]["spec"]
+    policy = jobset.get("failurePolicy", {})
+    if policy.get("maxRestarts") != max_restarts:
+        problems.append(f"failurePolicy.maxRestarts is {policy.get('maxRestarts')!r}, not {max_restarts}")
+    if policy.get("restartStrategy") != "BlockingRecreate":
+        problems.append(f"failurePolicy.restartStrategy is {policy.get('restartStrategy')!r}")
+    if policy.get("rules"):
+        problems.append("failurePolicy.rules could fail the gang without a restart")
+    for job in jobset["replicatedJobs"]:
+        if job["template"]["spec"].get("backoffLimit") != 0:
+            problems.append(f"{job['name']}: backoffLimit is not 0 (one pod would retry inside a broken gang)")
+        if job["template"]["spec"]["template"]["spec"].get("restartPolicy") != "Never":
+            problems.append(f"{job['name']}: restartPolicy is not Never")
+    return problems
+
+
+def test_every_runtime_restarts_the_whole_gang_a_bounded_number_of_times(mixed: Any) -> None:
+    cluster, _ = mixed
+    found = runtimes(cluster)
+    assert len(found) == 2
+    for name, runtime in found.items():
+        assert restart_problems(runtime, DEFAULT_MAX_RESTARTS) == [], name
+    assert DEFAULT_MAX_RESTARTS == 3
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        (("failurePolicy", "maxRestarts"), "failurePolicy.maxRestarts is None, not 3"),
+        (("failurePolicy", "restartStrategy"), "failurePolicy.restartStrategy is None"),
+        (("failurePolicy",), "failurePolicy.maxRestarts is None, not 3"),
+    ],
+)
+def test_a_runtime_without_its_restart_policy_is_caught(mixed: Any, path: tuple[str, ...], expected: str) -> None:
+    cluster, _ = mixed
+    runtime = copy.deepcopy(runtimes(cluster)["eks-ml-torch-nvidia"])
+    parent = runtime["spec"]["template"]["spec"]
+    for key in path[:-1]:
+        parent = parent[key]
+    del parent[path[-1]]
+    assert expected in restart_problems(runtime, DEFAULT_MAX_RESTARTS)
+
+
+def test_a_node_job_that_retries_one_pod_is_caught(mixed: Any) -> None:
+    cluster, _ = mixed
+    runtime = copy.deepcopy(runtimes(cluster)["eks-ml-torch-nvidia"])
+    (node,) = runtime["spec"]["template"]["spec"]["replicatedJobs"]
+    del node["template"]["spec"]["backoffLimit"]
+    node["template"]["spec"]["template"]["spec"]["restartPolicy"] = "OnFailure"
+    assert restart_problems(runtime, DEFAULT_MAX_RESTARTS) == [
+        "node: backoffLimit is not 0 (one pod would retry inside a broken gang)",
+        "node: restartPolicy is not Never",
+    ]
+
+
+def test_max_restarts_reaches_every_runtime() -> None:
+    _, stack = library_stack()
+    network = MlVpc(stack, "Network", MlVpcProps(availability_zones=("us-west-2a", "us-west-2b")))
+    cluster = TrainingCluster(
+        stack,
+        "Training",
+        TrainingClusterProps(
+            base=BaseClusterProps(vpc=network.vpc, cluster_name="train"),
+            node_groups=[TrainingNodeGroupProps(name="trn", instance_type="trn1.32xlarge", desired_size=1)],
+            file_system=None,
+            max_restarts=7,
+        ),
+    )
+    (runtime,) = runtimes(cluster).values()
+    assert restart_problems(runtime, 7) == []
+
+
+@requires_chart_cache
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("restartStrategy", "Restart"), ("maxRestarts", "3"), ("rules", [{"action": "RestartJobSet"}])],
+)
+def test_the_validator_rejects_a_failure_policy_the_jobset_api_does_not_accept(
+    mixed: Any, field: str, value: Any
+) -> None:
+    # The policy is checked against the pinned Trainer CRD (JobSet v0.12.0's FailurePolicy): a wrong value fails.
+    cluster, _ = mixed
+    runtime = copy.deepcopy(runtimes(cluster)["eks-ml-torch-nvidia"])
+    runtime["spec"]["template"]["spec"]["failurePolicy"][field] = value
+    assert validate_objects([runtime]) != []
+
+
+def test_example_jobs_resume_from_the_shared_checkpoint_directory(mixed: Any) -> None:
+    cluster, _ = mixed
+    (runtime_env,) = {
+        tuple((e["name"], e["value"]) for e in pod_spec(r)["containers"][0]["env"]) for r in runtimes(cluster).values()
+    }
+    assert ("EKS_ML_CHECKPOINT_DIR", "/fsx/checkpoints") in runtime_env
+    for name, job in jobs(cluster).items():
+        if not name.endswith("-example"):
+            continue
+        trainer = job["spec"]["trainer"]
+        assert trainer["command"][:2] == ["torchrun", "/opt/eks-ml/train_example.py"]
+        assert "--fail-at-step" not in trainer["command"]  # the fault drill is for tests, never a real job
+        # Each job resumes from its own directory: <EKS_ML_CHECKPOINT_DIR>/<EKS_ML_JOB_NAME>/.
+        assert {e["name"]: e["value"] for e in trainer["env"]} == {"EKS_ML_JOB_NAME": name}
+
+
 def test_example_and_fabric_jobs_per_group_sized_from_the_catalog(mixed: Any) -> None:
     cluster, _ = mixed
     found = jobs(cluster)
@@ -203,7 +311,8 @@ def test_bus_bandwidth_is_computed_as_nccl_tests_does() -> None:
 
 
 def test_example_checkpoints_land_on_the_shared_file_system() -> None:
-    example = _script("train_example.py")
+    from eks_ml.training.workloads import train_example as example  # torch is imported only inside main()
+
     assert (
         str(example.checkpoint_path("/fsx/checkpoints", "h100-example", 50))
         == "/fsx/checkpoints/h100-example/step-000050.pt"
@@ -213,5 +322,5 @@ def test_example_checkpoints_land_on_the_shared_file_system() -> None:
 def test_scripts_ship_in_the_config_map(mixed: Any) -> None:
     cluster, _ = mixed
     (config_map,) = [o for o in cluster.runtimes_chart.to_json() if o["kind"] == "ConfigMap"]
-    assert set(config_map["data"]) == {"allreduce_bench.py", "train_example.py"}
+    assert set(config_map["data"]) == {"allreduce_bench.py", "checkpoint_contract.py", "train_example.py"}
     assert config_map["metadata"]["namespace"] == "training"

@@ -127,6 +127,54 @@ def test_kueue_admits_all_or_nothing_and_knows_trainjobs(mixed: Any) -> None:
     assert "trainer.kubeflow.org/trainjob" in config["integrations"]["frameworks"]
 
 
+def requeue_problems(config: dict[str, Any]) -> list[str]:
+    """What keeps Kueue from requeueing an evicted gang with backoff (the other half of surviving failures)."""
+    ready = config.get("waitForPodsReady", {})
+    strategy = ready.get("requeuingStrategy", {})
+    problems = []
+    if not strategy:
+        problems.append("no requeuingStrategy: an evicted gang would not be requeued with backoff")
+    if strategy.get("backoffLimitCount", 0) <= 0:
+        problems.append("backoffLimitCount must be a positive bound")
+    if not 0 < strategy.get("backoffBaseSeconds", 0) <= strategy.get("backoffMaxSeconds", 0):
+        problems.append("backoff base and max must grow from a positive base")
+    return problems
+
+
+def kueue_config(template: dict[str, Any]) -> dict[str, Any]:
+    values = json.loads(charts(template)["kueue"]["Properties"]["Values"])
+    config: dict[str, Any] = yaml.safe_load(values["managerConfig"]["controllerManagerConfigYaml"])
+    return config
+
+
+def test_kueue_requeues_evicted_gangs_with_bounded_backoff(mixed: Any) -> None:
+    _, template = mixed
+    config = kueue_config(template)
+    assert requeue_problems(config) == []
+    assert config["waitForPodsReady"]["requeuingStrategy"] == {
+        "timestamp": "Eviction",
+        "backoffLimitCount": 5,
+        "backoffBaseSeconds": 60,
+        "backoffMaxSeconds": 3600,
+    }
+
+
+@pytest.mark.parametrize(
+    ("break_config", "expected"),
+    [
+        (lambda c: c["waitForPodsReady"].pop("requeuingStrategy"), "no requeuingStrategy"),
+        (lambda c: c.pop("waitForPodsReady"), "no requeuingStrategy"),
+        (lambda c: c["waitForPodsReady"]["requeuingStrategy"].pop("backoffLimitCount"), "backoffLimitCount"),
+        (lambda c: c["waitForPodsReady"]["requeuingStrategy"].update(backoffBaseSeconds=0), "backoff base"),
+    ],
+)
+def test_a_kueue_config_without_requeue_backoff_is_caught(mixed: Any, break_config: Any, expected: str) -> None:
+    _, template = mixed
+    config = kueue_config(template)
+    break_config(config)
+    assert any(expected in problem for problem in requeue_problems(config))
+
+
 def test_nvidia_only_cluster_installs_no_neuron_chart() -> None:
     _, template = synth(TrainingNodeGroupProps(name="g"))
     assert "neuron" not in charts(template) and "nvidia-device-plugin" in charts(template)

@@ -26,6 +26,19 @@ ANCESTOR_LABEL = "trainer.kubeflow.org/trainjob-ancestor-step"
 # need no capability (accelerators and EFA interfaces come from device plugins) and no privilege escalation.
 CONTAINER_SECURITY = HARDENED_CONTAINER
 POD_SECURITY = {"seccompProfile": {"type": "RuntimeDefault"}}
+# Fault tolerance. torchrun ranks cannot continue without a peer, so one failed pod (its node died, it was
+# evicted, the script crashed) fails the node Job at once (backoffLimit 0, restartPolicy Never: no retry of one
+# pod inside a broken gang). The JobSet failure policy then recreates every Job of the gang, at most
+# max_restarts times, before the TrainJob fails for good; BlockingRecreate creates the new Jobs only after all
+# old pods are gone, so two gangs never overlap on the nodes and the new pods are scheduled afresh (a dead
+# node is NotReady and tainted, so they land on healthy ones). The script resumes from the newest complete
+# checkpoint (workloads/checkpoint_contract.py). Fields and values: JobSet v0.12.0 (the jobset chart inside
+# kubeflow-trainer 2.3.0), api/jobset/v1alpha2 FailurePolicy (maxRestarts int32; restartStrategy Recreate,
+# BlockingRecreate or InPlaceRestart, the last behind a feature gate). Trainer v2.3.0 copies the runtime's
+# whole JobSet spec into the JobSet it creates (pkg/runtime/core/trainingruntime.go, apply.FromTypedObjWithFields
+# of the template spec; pkg/runtime/framework/plugins/jobset/jobset.go Build, WithSpec), so the policy is kept.
+DEFAULT_MAX_RESTARTS = 3
+RESTART_STRATEGY = "BlockingRecreate"
 
 
 def _env(values: Mapping[str, str]) -> list[dict[str, str]]:
@@ -41,6 +54,7 @@ class RuntimeValues:
     env: Mapping[str, str] = field(default_factory=dict)
     claim_name: str | None = None
     shm_size: str = "64Gi"
+    max_restarts: int = DEFAULT_MAX_RESTARTS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,6 +100,11 @@ class TrainingRuntimesChart(cdk8s.Chart):
             obj.add_json_patch(cdk8s.JsonPatch.add("/spec", _runtime_spec(runtime)))
 
 
+def failure_policy(max_restarts: int) -> dict[str, Any]:
+    """The JobSet failure policy of every runtime: recreate the whole gang, a bounded number of times."""
+    return {"maxRestarts": max_restarts, "restartStrategy": RESTART_STRATEGY}
+
+
 def _runtime_spec(runtime: RuntimeValues) -> dict[str, Any]:
     mounts = [
         {"name": "dshm", "mountPath": "/dev/shm"},  # NCCL and dataloaders need far more than the 64 MiB default
@@ -102,14 +121,17 @@ def _runtime_spec(runtime: RuntimeValues) -> dict[str, Any]:
         "mlPolicy": {"numNodes": 1, "torch": {}},
         "template": {
             "spec": {
+                "failurePolicy": failure_policy(runtime.max_restarts),
                 "replicatedJobs": [
                     {
                         "name": NODE_JOB,
                         "template": {
                             "metadata": {"labels": {ANCESTOR_LABEL: "trainer"}},
                             "spec": {
+                                "backoffLimit": 0,
                                 "template": {
                                     "spec": {
+                                        "restartPolicy": "Never",
                                         "containers": [
                                             {
                                                 "name": NODE_JOB,

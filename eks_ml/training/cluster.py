@@ -20,8 +20,9 @@ from ..cluster.base import check_base_props
 from ..cluster.registries import eks_image_registry
 from ..cluster.system_nodes import SystemPlacement
 from ..errors import Problems
-from ..guards import expect_all, expect_instance, expect_list_of, expect_str
+from ..guards import expect_all, expect_instance, expect_int, expect_list_of, expect_str
 from ..k8s import TrainingQueuesChart, TrainingQueuesValues, TrainingRuntimesChart, TrainJobsChart
+from ..k8s.training_jobs import DEFAULT_MAX_RESTARTS
 from ..kube_names import check_namespace
 from ..manifest_bundle import PRELUDE, WORKLOADS, ManifestBundle
 from ..network.rules import private_subnets
@@ -44,6 +45,9 @@ class TrainingClusterProps:
     file_system: FSx for Lustre for data and checkpoints, in the node groups' AZ. Default: 4800 GiB at
         500 MB/s/TiB. None: no file system.
     namespace: where training jobs run: Kueue LocalQueue "training" and the file system claim live there.
+    max_restarts: how many times a training job's whole gang is recreated after a failure (a node died, a pod
+        was evicted or crashed) before the TrainJob fails for good; each restart resumes from the newest
+        complete checkpoint. Default 3.
     """
 
     base: BaseClusterProps | None = None
@@ -51,6 +55,7 @@ class TrainingClusterProps:
     node_groups: Sequence[TrainingNodeGroupProps] = field(default_factory=lambda: (TrainingNodeGroupProps(name="p5"),))
     file_system: LustreProps | None = field(default_factory=LustreProps)
     namespace: str = "training"
+    max_restarts: int = DEFAULT_MAX_RESTARTS
 
 
 class TrainingCluster(Construct):
@@ -207,7 +212,12 @@ class TrainingCluster(Construct):
             "TrainingRuntimes",
             namespace=props.namespace,
             scripts=workload_scripts(),
-            runtimes=runtimes(self, {group.spec.vendor for group in self.node_groups.values()}, claim),
+            runtimes=runtimes(
+                self,
+                {group.spec.vendor for group in self.node_groups.values()},
+                claim,
+                max_restarts=props.max_restarts,
+            ),
         )
         self.workloads.add_chart(self.runtimes_chart)
         self.workloads.node.add_dependency(self.software.trainer)  # its webhook validates the runtimes
@@ -286,6 +296,8 @@ def _has_security_group(cluster: eks.ICluster) -> bool:
     return True
 
 
+MAX_RESTARTS_LIMIT = 100
+
 # Children of TrainingCluster with fixed ids; a group id (<Name>Group) must not take one of them.
 _FIXED_CHILDREN = ("Base", "EfaSecurityGroup", "Software", "FileSystem", PRELUDE, WORKLOADS)
 
@@ -305,6 +317,8 @@ def _check_shapes(props: TrainingClusterProps, problems: Problems) -> bool:
             props.file_system, LustreProps, "file_system", problems, fix="pass LustreProps(...) or None"
         ),
         expect_str(props.namespace, "namespace", problems),
+        # Bounded: a job that failed this often has a bug or a bad image, not bad luck; it should stop.
+        expect_int(props.max_restarts, "max_restarts", problems, minimum=0, maximum=MAX_RESTARTS_LIMIT),
     )
 
 

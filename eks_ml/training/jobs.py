@@ -20,7 +20,8 @@ DLC_REGISTRY_ACCOUNT = "763104351884"  # the DLC registry account in most commer
 # Leave room for the kubelet's reservation and the DaemonSets (CNI, device plugins, monitoring).
 CPU_FRACTION = 0.9
 MEMORY_FRACTION = 0.85
-SCRIPTS = ("allreduce_bench.py", "train_example.py")
+# train_example.py imports checkpoint_contract.py from its own directory (the ConfigMap mount).
+SCRIPTS = ("allreduce_bench.py", "checkpoint_contract.py", "train_example.py")
 # Only the settings current aws-ofi-nccl and Neuron collectives need: use the EFA libfabric provider.
 FABRIC_ENV = {"FI_PROVIDER": "efa"}
 
@@ -52,13 +53,17 @@ def neuron_image(scope: Construct) -> str:
     return f"{DLC_REGISTRY_ACCOUNT}.dkr.ecr.{region}.amazonaws.com/{NEURON_IMAGE_REPOSITORY}:{NEURON_IMAGE_TAG}"
 
 
-def runtimes(scope: Construct, vendors: set[AcceleratorVendor], claim_name: str | None) -> list[RuntimeValues]:
+def runtimes(
+    scope: Construct, vendors: set[AcceleratorVendor], claim_name: str | None, *, max_restarts: int
+) -> list[RuntimeValues]:
     env = dict(FABRIC_ENV)
     if claim_name:
         env["EKS_ML_CHECKPOINT_DIR"] = f"{FSX_PATH}/checkpoints"
     images = {AcceleratorVendor.NVIDIA: NVIDIA_IMAGE, AcceleratorVendor.AWS_NEURON: neuron_image(scope)}
     return [
-        RuntimeValues(name=runtime_name(vendor), image=images[vendor], env=env, claim_name=claim_name)
+        RuntimeValues(
+            name=runtime_name(vendor), image=images[vendor], env=env, claim_name=claim_name, max_restarts=max_restarts
+        )
         for vendor in sorted(vendors, key=lambda v: v.value)
     ]
 

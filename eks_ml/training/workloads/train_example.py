@@ -2,27 +2,84 @@
 
 Runs under torchrun (Kubeflow Trainer sets the rendezvous variables). It exercises what a real job
 needs from the platform: every accelerator of every node, the collective fabric for gradient
-all-reduce, and the shared file system for checkpoints (EKS_ML_CHECKPOINT_DIR).
+all-reduce, and the shared file system for checkpoints (EKS_ML_CHECKPOINT_DIR), and it survives failures:
+a restarted job (the runtime's JobSet restart after a node died, or a Kueue requeue) loads the newest
+complete checkpoint (checkpoint_contract.py, shipped beside this script) and continues with the next step.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
+import signal
 import sys
 from pathlib import Path
+from typing import Any
+
+try:  # imported from the eks_ml package (tests, type checks)
+    from . import checkpoint_contract as contract
+except ImportError:  # run as a script from the ConfigMap mount: the contract module sits beside it
+    import checkpoint_contract as contract  # type: ignore[no-redef]
+
+SEED = 1234
 
 
 def checkpoint_path(directory: str, job: str, step: int) -> Path:
-    return Path(directory) / job / f"step-{step:06d}.pt"
+    return contract.checkpoint_path(Path(directory) / job, step)
+
+
+def batch_seed(step: int, rank: int, world_size: int) -> int:
+    """The seed of one rank's synthetic batch at one step: a resumed run sees the batches an unbroken one would."""
+    return SEED + step * world_size + rank
+
+
+def build(width: int, device: Any) -> tuple[Any, Any]:
+    """The model (the same initial weights on every rank) and its optimizer."""
+    import torch
+
+    torch.manual_seed(SEED)
+    model = torch.nn.Sequential(torch.nn.Linear(width, width), torch.nn.GELU(), torch.nn.Linear(width, width))
+    model = model.to(device)
+    return model, torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+
+def synthetic_batch(step: int, rank: int, world_size: int, batch: int, width: int) -> Any:
+    import torch
+
+    generator = torch.Generator().manual_seed(batch_seed(step, rank, world_size))
+    return torch.randn(batch, width, generator=generator)
+
+
+def should_checkpoint(step: int, every: int, last: int) -> bool:
+    return step % every == 0 or step == last
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a whole number of at least 1")
+    return value
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--backend", choices=["nccl", "xla", "gloo"], default="nccl", help="gloo: CPU only")
+    parser.add_argument("--steps", type=positive, default=200)
+    parser.add_argument("--checkpoint-every", type=positive, default=50)
+    parser.add_argument("--width", type=positive, default=4096, help="hidden size of the model")
+    parser.add_argument("--batch", type=positive, default=64)
+    parser.add_argument(
+        "--fail-at-step",
+        type=int,
+        default=0,
+        help="fault drill: the last rank kills itself (SIGKILL, like a node that vanished) after this step",
+    )
+    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", choices=["nccl", "xla"], default="nccl")
-    parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--checkpoint-every", type=int, default=50)
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
 
     import torch
     import torch.distributed as dist
@@ -35,29 +92,55 @@ def main(argv: list[str] | None = None) -> int:
         device = xm.xla_device()
         step_done = xm.mark_step
     else:
-        dist.init_process_group("nccl")
-        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
-        device = torch.device("cuda")
+        dist.init_process_group(args.backend)
+        if args.backend == "nccl":
+            torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+            device = torch.device("cuda")
+        else:
+            device = torch.device("cpu")
 
         def step_done() -> None:
             return None
 
-    rank, job = dist.get_rank(), os.environ.get("EKS_ML_JOB_NAME", "example")
-    model = torch.nn.Sequential(torch.nn.Linear(4096, 4096), torch.nn.GELU(), torch.nn.Linear(4096, 4096)).to(device)
+    rank, world_size = dist.get_rank(), dist.get_world_size()
+    directory = contract.job_directory()
+    model, optimizer = build(args.width, device)
+
+    # Rank 0 decides which checkpoint every rank loads (all must resume from the same step); 0 means none.
+    found = contract.latest_complete(directory) if rank == 0 else None
+    chosen = torch.tensor([found.step if found else 0], dtype=torch.int64, device=device)
+    dist.broadcast(chosen, src=0)
+    latest = None
+    if int(chosen.item()) > 0 and directory is not None:
+        step = int(chosen.item())
+        latest = contract.Checkpoint(step=step, path=contract.checkpoint_path(directory, step))
+        state = torch.load(latest.path, map_location="cpu", weights_only=True)  # load_state_dict moves it
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if rank == 0:
+            print(f"resume: loaded {latest.path} (step {state['step']}), continuing at step {latest.step + 1}")
+    elif rank == 0:
+        print("resume: no complete checkpoint, starting at step 1")
+    if directory is None and rank == 0:
+        print(f"{contract.CHECKPOINT_DIR_ENV} is not set: this run writes no checkpoints and cannot resume")
+
     ddp = DistributedDataParallel(model, gradient_as_bucket_view=True)
-    optimizer = torch.optim.AdamW(ddp.parameters(), lr=1e-4)
-    for step in range(1, args.steps + 1):
-        batch = torch.randn(64, 4096, device=device)
+    for step in range(contract.first_step(latest), args.steps + 1):
+        batch = synthetic_batch(step, rank, world_size, args.batch, args.width).to(device)
         loss = ddp(batch).pow(2).mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         step_done()
-        if rank == 0 and step % args.checkpoint_every == 0:
-            path = checkpoint_path(os.environ["EKS_ML_CHECKPOINT_DIR"], job, step)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save({"step": step, "model": model.state_dict()}, path)
+        if args.fail_at_step == step and rank == world_size - 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+        if rank == 0 and directory is not None and should_checkpoint(step, args.checkpoint_every, args.steps):
+            snapshot = {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict()}
+            path = contract.save(directory, step, functools.partial(torch.save, snapshot))
             print(f"step {step}: loss {loss.item():.4f}, checkpoint {path}")
+    # No rank tears the group down while another still uses it (rank 0 may be writing the last checkpoint);
+    # a peer closing its connections early can abort the other rank's gloo threads (SIGABRT).
+    dist.barrier()
     dist.destroy_process_group()
     return 0
 
