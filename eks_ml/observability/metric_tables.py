@@ -8,8 +8,8 @@ Kubernetes Container Insights with enhanced observability metrics"
 (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Container-Insights-metrics-enhanced-EKS.html,
 read 2026-11). The table holds the cluster, namespace, node-GPU-count and pod-restart rows eks-ml reads
 and the NVIDIA GPU, AWS Neuron and EFA sections in full. Each section names the first
-amazon-cloudwatch-observability add-on version that publishes it; the add-on's floor in eks-ml
-(addon.MIN_CLOUDWATCH_ADDON, the default being EKS's newer default version) is at or above each of them.
+amazon-cloudwatch-observability add-on version that publishes it; the oldest version eks-ml accepts
+(addon.MIN_CLOUDWATCH_ADDON; unpinned, EKS installs its default, a newer one) is at or above each of them.
 Not in the page, hence not here: ``cluster_gpu_request``/``cluster_gpu_total`` (the agent's source emits
 them, the reference does not list them: they are not relied on).
 
