@@ -1,7 +1,8 @@
 """ML alerts as CloudWatch alarms on Container Insights (enhanced observability) metrics.
 
-Metric names and dimensions are those of the CloudWatch User Guide's "Container Insights with enhanced
-observability metrics for Amazon EKS" (namespace ContainerInsights, read 2026-11). GPU XID, ECC and
+Metric names and dimension sets are only those metric_tables lists (the CloudWatch User Guide's
+"Container Insights with enhanced observability metrics for Amazon EKS"); tests check every synthesized
+alarm against that table. GPU XID, ECC and
 row-remap faults have no Container Insights metric: the eks-node-monitoring-agent add-on (installed by
 BaseCluster) turns them into a failing AcceleratedHardwareReady node condition, and a node with a failing
 condition counts in ``cluster_failed_node_count``, which the unhealthy-nodes alarm watches.
@@ -16,9 +17,10 @@ from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 
 from .limits import GPU_HOT_CELSIUS, IDLE_MINUTES, IDLE_PERCENT
+from .metric_tables import CONTAINER_INSIGHTS
 from .target import ObservedCluster
 
-NAMESPACE = "ContainerInsights"
+NAMESPACE = CONTAINER_INSIGHTS
 IDLE_WINDOW = Duration.minutes(IDLE_MINUTES)
 
 GT = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
@@ -56,8 +58,10 @@ def _metric(name: str, statistic: str, period: Duration = ONE_MINUTE) -> Callabl
 
 
 def _idle_gpus(target: ObservedCluster) -> cloudwatch.IMetric:
-    # 1 while GPUs are requested by pods (a job is running) yet barely used: a stalled or starved job.
-    requested = _metric("cluster_gpu_request", "Maximum", FIVE_MINUTES)(target)
+    # 1 while GPUs are held by running pods (a job is running) yet barely used: a stalled or starved job.
+    # node_gpu_usage_total is "the number of GPUs being used by the running pods on the node"; its
+    # highest value over the cluster's nodes is above 0 while any pod holds a GPU.
+    requested = _metric("node_gpu_usage_total", "Maximum", FIVE_MINUTES)(target)
     utilization = _metric("node_gpu_utilization", "Average", FIVE_MINUTES)(target)
     return cloudwatch.MathExpression(
         expression=f"IF(requested > 0 AND utilization < {IDLE_PERCENT}, 1, 0)",
