@@ -129,11 +129,30 @@ SIDECAR_RESOURCES = {"requests": {"cpu": "5m", "memory": "8Mi"}, "limits": {"mem
 KUBE_STATE_METRICS_RESOURCES = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
 
 
+# Kubernetes labels kube-state-metrics copies into kube_node_labels / kube_pod_labels (it exports none by
+# default), each as label_<key with every non-alphanumeric character as _>:
+#   node.kubernetes.io/instance-type -> kube_node_labels{label_node_kubernetes_io_instance_type}: the idle-cost
+#     rules price a node's GPUs by it (cost_rules.py);
+#   app.kubernetes.io/name -> kube_pod_labels{label_app_kubernetes_io_name}: the model service of a vLLM pod
+#     (eks_ml/k8s/model_service.py labels its pods with it);
+#   jobset.sigs.k8s.io/jobset-name -> kube_pod_labels{label_jobset_sigs_k8s_io_jobset_name}: the TrainJob of a
+#     training pod (Kubeflow Trainer v2.3.0 names the JobSet after the TrainJob, pkg/runtime/framework/plugins/
+#     jobset/jobset.go; its pods carry no trainer.kubeflow.org/trainjob-name label in that release).
+# Chart key: metricLabelsAllowlist (kube-state-metrics chart 8.4.0 values.yaml), "<resource>=[<keys>]" entries.
+KUBE_STATE_METRICS_LABELS = {
+    "nodes": ("node.kubernetes.io/instance-type",),
+    "pods": ("app.kubernetes.io/name", "jobset.sigs.k8s.io/jobset-name"),
+}
+
+
 def kube_state_metrics_values(placement: SystemPlacement) -> dict[str, Any]:
     return {
         "podAnnotations": scrape_annotations(8080),
         **placement.values(),
         "resources": KUBE_STATE_METRICS_RESOURCES,
+        "metricLabelsAllowlist": [
+            f"{resource}=[{','.join(keys)}]" for resource, keys in KUBE_STATE_METRICS_LABELS.items()
+        ],
     }
 
 
