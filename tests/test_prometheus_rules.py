@@ -17,18 +17,21 @@ unpacked into .tools/) or PATH; without them these tests skip with the reason.
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from eks_ml.cluster.system_nodes import SystemPlacement
 from eks_ml.observability import Thresholds
-from eks_ml.observability.prometheus import alert_manager_definition
+from eks_ml.observability.cost_rules import ACCELERATOR_PRICE, NODE_INSTANCE_TYPE_LABEL, cost_rules
+from eks_ml.observability.prometheus import alert_manager_definition, kube_state_metrics_values
 from eks_ml.observability.prometheus_alerts import rule_groups
 
 from .support.promtool import require_tool, run_tool
-from .support.promtool_tests import alert_names, write_alert_test
+from .support.promtool_tests import alert_names, all_rules, write_alert_test
 from .support.rule_cases import CASES, Case, missing_cases, silence
 from .support.rule_variants import VARIANTS, Variant
 from .support.synth import Synthesis, of_type
@@ -174,3 +177,43 @@ def test_amtool_rejects_a_route_to_a_missing_receiver(tmp_path: Path) -> None:
     result = run_tool("amtool", "check-config", path)
     assert result.returncode != 0
     assert 'undefined receiver "pagerduty"' in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_synthesized_alert_has_cases(prometheus_synth: Synthesis, stack: str) -> None:
+    (namespace,) = of_type(prometheus_synth.templates[stack], "AWS::APS::RuleGroupsNamespace").values()
+    synthesized = alert_names(yaml.safe_load(namespace["Properties"]["Data"]))
+    assert set(synthesized) <= set(produced_alerts())
+    assert "IdleGpusCost" in synthesized
+
+
+def test_idle_cost_reads_the_labels_kube_state_metrics_is_allowed_to_export() -> None:
+    # kube-state-metrics names a Kubernetes label label_<key, non-alphanumerics as _> (its --metric-labels-allowlist).
+    values = kube_state_metrics_values(SystemPlacement({}))
+    exported = {
+        f"{resource}:label_{re.sub('[^a-zA-Z0-9_]', '_', key)}"
+        for entry in values["metricLabelsAllowlist"]
+        for resource, keys in [entry.rstrip("]").split("=[")]
+        for key in keys.split(",")
+    }
+    assert f"nodes:{NODE_INSTANCE_TYPE_LABEL}" in exported
+    # The per-job views of the dashboards: model service and TrainJob (its JobSet's name) of a pod.
+    assert {"pods:label_app_kubernetes_io_name", "pods:label_jobset_sigs_k8s_io_jobset_name"} <= exported
+    rules = all_rules(groups_of(VARIANTS[0]))
+    assert any(NODE_INSTANCE_TYPE_LABEL in rule.get("expr", "") for rule in rules)
+
+
+def test_prices_are_one_accelerator_of_each_type_from_the_plan_table() -> None:
+    rows = {(r["labels"]["instance_type"], r["labels"]["resource"]): r["expr"] for r in price_rules(VARIANTS[1])}
+    # trn1.32xlarge: 21.50 USD per hour, 16 Neuron devices, 32 NeuronCores.
+    assert rows == {
+        ("trn1.32xlarge", "aws.amazon.com/neuron"): "vector(1.343750)",
+        ("trn1.32xlarge", "aws.amazon.com/neuroncore"): "vector(0.671875)",
+    }
+    # A type without a list price (trn2: Capacity Blocks) gets no price row and no cost alert.
+    unpriced = Variant("trn2", "training", "training", False, True, True, ("trn2.48xlarge",))
+    assert cost_rules(unpriced) == []
+
+
+def price_rules(variant: Variant) -> list[dict[str, Any]]:
+    return [rule for rule in cost_rules(variant) if rule.get("record") == ACCELERATOR_PRICE]

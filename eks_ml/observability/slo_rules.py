@@ -30,7 +30,7 @@ HTTP_REQUESTS = "http_requests_total"
 VLLM_LATENCY_COUNT = "vllm:e2e_request_latency_seconds_count"
 API_HANDLERS = "/v1/.+"  # the OpenAI API; /health, /metrics, /ping are excluded by vLLM itself
 ERROR_RATIO = "eksml:model_request_errors:ratio_rate{window}"
-SLOW_RATIO = "eksml:model_requests_slow:ratio_rate{window}"
+SLOW_RATIO = "eksml:model_request_slow:ratio_rate{window}"
 
 
 @dataclass(frozen=True)
