@@ -217,3 +217,33 @@ def test_prices_are_one_accelerator_of_each_type_from_the_plan_table() -> None:
 
 def price_rules(variant: Variant) -> list[dict[str, Any]]:
     return [rule for rule in cost_rules(variant) if rule.get("record") == ACCELERATOR_PRICE]
+
+
+def test_the_readme_figures_are_the_tests(prometheus_synth: Synthesis) -> None:
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
+    variant_groups = [groups_of(variant) for variant in VARIANTS]
+    pairs = [(v, alert) for v, groups in zip(VARIANTS, variant_groups, strict=True) for alert in alert_names(groups)]
+    cases = [case for v, alert in pairs for case in CASES[alert](v)]
+    synthesized = sum(
+        len(yaml.safe_load(ns["Properties"]["Data"])["groups"])
+        for stack in STACKS
+        for ns in of_type(prometheus_synth.templates[stack], "AWS::APS::RuleGroupsNamespace").values()
+    )
+    figures = {
+        "rule groups of the five cluster variants": sum(len(g["groups"]) for g in variant_groups),
+        "groups synthesized": synthesized,
+        "alerts have": len(produced_alerts()),
+        "alert-and-variant pairs": len(pairs),
+        "fire cases": sum(case.fires for case in cases),
+        "silence cases": sum(not case.fires for case in cases),
+    }
+    quoted = {
+        "rule groups of the five cluster variants": r"all (\d+) rule groups of the five cluster variants",
+        "groups synthesized": r"on the (\d+) groups synthesized",
+        "alerts have": r"All (\d+) alerts have",
+        "alert-and-variant pairs": r"(\d+) alert-and-variant pairs",
+        "fire cases": r"with (\d+) fire cases",
+        "silence cases": r"and (\d+) silence cases",
+    }
+    found = {key: int(m.group(1)) if (m := re.search(pattern, readme)) else None for key, pattern in quoted.items()}
+    assert found == figures
