@@ -13,7 +13,7 @@ CHECKOV_VERSION := 3.3.30
 CHECKOV_VENV := .venv-checkov
 CHECKOV_READY := $(CHECKOV_VENV)/.ready-$(CHECKOV_VERSION)
 
-.PHONY: install checkov synth test lint deploy diff clean wheel-check bench
+.PHONY: install checkov synth test lint deploy diff clean wheel-check bench prom-tools
 
 install: $(READY)
 
@@ -38,7 +38,18 @@ synth: $(READY)
 	$(CDK) synth --quiet $(CDK_ARGS)
 	@echo "Stacks written to cdk.out:"; ls -1 cdk.out/*.template.json
 
-test: $(READY) $(CHECKOV_READY)
+# promtool (Debian's prometheus) and amtool (prometheus-alertmanager), unpacked from their .debs without root into
+# .tools/ for the alert rule tests. Never fails: without apt the tests that need them skip with a reason.
+TOOLS := .tools
+PROM_DEBS := prometheus prometheus-alertmanager
+PROM_TOOLS_READY := $(TOOLS)/.ready
+
+prom-tools: $(PROM_TOOLS_READY)
+
+$(PROM_TOOLS_READY):
+	@scripts/prom_tools.sh $(TOOLS) $(PROM_DEBS)
+
+test: $(READY) $(CHECKOV_READY) prom-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(READY)

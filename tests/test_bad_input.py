@@ -31,6 +31,7 @@ from eks_ml import BaseClusterProps, MlVpc, MlVpcProps, SystemNodesProps, Valida
 from eks_ml.cli import main
 from eks_ml.inference import InferenceCluster, InferenceClusterProps, NodePoolProps, PoolKind
 from eks_ml.inference.model_service import ClaimWeights, HubWeights, ModelServiceProps, S3Weights
+from eks_ml.inference.slo import ServiceLevelObjective
 from eks_ml.observability import Backend, ObservabilityAddon, ObservabilityAddonProps
 from eks_ml.observability.prometheus_alerts import Thresholds
 from eks_ml.training import Capacity, TrainingCluster, TrainingClusterProps, TrainingNodeGroupProps
@@ -221,6 +222,28 @@ CASES: list[Case] = [
     Case("types", "service-hub-id-int", service(weights=HubWeights(model_id=8)), "weights.model_id", STR),  # type: ignore[arg-type]
     Case("types", "service-s3-bucket-none", service(weights=S3Weights(bucket=None)), "weights.bucket", STR),  # type: ignore[arg-type]
     Case("types", "service-claim-int", service(weights=ClaimWeights(claim_name=1)), "weights.claim_name", STR),  # type: ignore[arg-type]
+    Case("types", "service-slo-float", service(slo=0.99), "model_services[0].slo", "ServiceLevelObjective("),
+    Case(
+        "types",
+        "service-slo-target-str",
+        service(slo=ServiceLevelObjective(availability_target="99.5%")),
+        "slo.availability_target",
+        NUMBER,
+    ),
+    Case(
+        "sizes",
+        "service-slo-latency-off-bucket",
+        service(slo=ServiceLevelObjective(latency_seconds=45)),
+        "model_services[0].slo.latency_seconds",
+        "use the nearest bound, e.g. 40",
+    ),
+    Case(
+        "sizes",
+        "service-slo-target-percent",
+        service(slo=ServiceLevelObjective(latency_target=99)),
+        "model_services[0].slo.latency_target",
+        "write the objective as a fraction",
+    ),
     Case("types", "pool-accel-limit-str", pool(accelerator_limit="32"), "pools[0].accelerator_limit", INT),
     Case("types", "pool-cpu-limit-float", pool(cpu_limit=10.5), "pools[0].cpu_limit", INT),
     Case("types", "pool-root-str", pool(root_volume_gib="200"), "pools[0].root_volume_gib", INT),
@@ -823,14 +846,14 @@ def test_the_suite_is_large_and_covers_every_entry_point() -> None:
     assert len(CASES) >= 150
     by_category = Counter(c.category for c in CASES)
     assert by_category == {
-        "types": 90,
+        "types": 92,
         "durations": 4,
         "enums": 14,
         "lists": 15,
         "kubernetes-names": 31,
         "aws-names": 5,
         "construct-ids": 5,
-        "sizes": 15,
+        "sizes": 17,
         "network-and-types": 10,
         "extra-args": 8,
         "config": 29,

@@ -18,12 +18,15 @@ from typing import Any
 import cdk8s
 import pytest
 
-from eks_ml.catalog import lookup
+from eks_ml.catalog import EFA_RESOURCE, NEURON_DEVICE_RESOURCE, NVIDIA_GPU_RESOURCE, lookup
 from eks_ml.cluster.device_plugins import efa_values, neuron_values, nvidia_values
 from eks_ml.errors import ValidationError
 from eks_ml.k8s.burn_in import BURN_IN_KEY, BurnInChart, BurnInValues, startup_toleration
 from eks_ml.placement import ClusterModel, Taint, Toleration, Workload, managed_node_group, workloads_from_objects
 from eks_ml.training.burn_in import burn_in_group, expected_values
+
+from .support.manifests import applied_objects
+from .support.releases import releases
 
 SH = "/bin/sh"
 NODE = "ip-10-0-1-23.us-west-2.compute.internal"
@@ -409,6 +412,51 @@ def test_device_plugins_tolerate_the_startup_taint() -> None:
     assert tolerates(efa_values(["p5.48xlarge"], "registry/efa")["tolerations"])
     # The check itself fails on a plugin that tolerates only the accelerator taint.
     assert not tolerates([{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}])
+
+
+ACCELERATOR_TAINTS = (NVIDIA_GPU_RESOURCE, NEURON_DEVICE_RESOURCE, EFA_RESOURCE)
+
+
+def toleration_lists(value: Any) -> Iterator[list[dict[str, Any]]]:
+    """Every ``tolerations`` list in a Helm values tree or a Kubernetes object."""
+    if isinstance(value, Mapping):
+        for key, inner in value.items():
+            if key == "tolerations" and isinstance(inner, list):
+                yield inner
+            else:
+                yield from toleration_lists(inner)
+    elif isinstance(value, list):
+        for item in value:
+            yield from toleration_lists(item)
+
+
+def misses_the_startup_taint(tolerations: list[dict[str, Any]]) -> bool:
+    """A pod meant for accelerator nodes (it tolerates an accelerator taint) that a training node would keep out
+    until its burn-in passed: the burn-in's own checks, device plugins and monitors must run before that."""
+    parsed = [Toleration.of(t) for t in tolerations]
+    for_accelerators = any(t.tolerates(key, "true", "NoSchedule") for t in parsed for key in ACCELERATOR_TAINTS)
+    return for_accelerators and not any(t.tolerates(BURN_IN_KEY, "pending", "NoSchedule") for t in parsed)
+
+
+@pytest.mark.parametrize("variant", ["prometheus_synth", "trainium_synth"])
+def test_every_pod_for_accelerator_nodes_tolerates_the_startup_taint(
+    request: pytest.FixtureRequest, variant: str
+) -> None:
+    synth = request.getfixturevalue(variant)
+    found = [(f"release {r.id}", r.values) for r in releases(synth.templates)] + [
+        (f"{obj['kind']} {obj['metadata']['name']}", obj)
+        for template in synth.templates.values()
+        for obj in applied_objects(template)
+        if obj["kind"] == "DaemonSet"  # node agents; model servers and jobs go to nodes that passed
+    ]
+    assert [
+        name
+        for name, value in found
+        for tolerations in toleration_lists(value)
+        if misses_the_startup_taint(tolerations)
+    ] == []
+    # The check itself: dcgm-exporter as it was before it tolerated the taint.
+    assert misses_the_startup_taint([{"key": NVIDIA_GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}])
 
 
 # -- the cluster model: jobs land only on nodes the burn-in passed -----------------------------------------

@@ -7,9 +7,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +25,7 @@ from eks_ml.observability.metric_tables import CONTAINER_INSIGHTS_SECTIONS, unpu
 from eks_ml.observability.target import ObservedCluster
 from eks_ml.placement import ClusterModel
 
+from .support.promtool import require_tool
 from .support.synth import Synthesis
 
 
@@ -375,10 +374,7 @@ def test_every_table_section_is_published_by_the_oldest_addon_eks_ml_accepts() -
 
 
 def promtool() -> str:
-    path = os.environ.get("PROMTOOL") or shutil.which("promtool")
-    if path is None:
-        pytest.skip("promtool (Debian package prometheus) is not installed; set PROMTOOL or put it on PATH")
-    return path
+    return str(require_tool("promtool"))  # the project's .tools (make prom-tools) or PATH; skips without
 
 
 NS = "training"

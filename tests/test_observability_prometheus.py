@@ -53,8 +53,9 @@ def only(template: dict[str, Any], resource_type: str) -> dict[str, Any]:
 
 
 def rules(template: dict[str, Any]) -> list[dict[str, Any]]:
-    (group,) = yaml.safe_load(only(template, "AWS::APS::RuleGroupsNamespace")["Data"])["groups"]
-    return group["rules"]
+    """The ML alerts (the idle-cost and SLO groups are tested in test_prometheus_rules.py)."""
+    groups = yaml.safe_load(only(template, "AWS::APS::RuleGroupsNamespace")["Data"])["groups"]
+    return next(group for group in groups if group["name"].endswith("-ml"))["rules"]
 
 
 @pytest.mark.parametrize(("stack", "expected"), [(STACKS[0], TRAINING_ALERTS), (STACKS[1], INFERENCE_ALERTS)])
@@ -261,8 +262,10 @@ def test_neuron_monitor_runs_on_neuron_nodes_of_the_inference_cluster(prometheus
     ]
     types = term["matchExpressions"][0]["values"]
     assert "inf2.8xlarge" in types and "trn2.48xlarge" in types and "g6e.xlarge" not in types
+    # Neuron nodes, and training nodes before their burn-in has passed (a node is watched from the start).
     assert pod["spec"]["tolerations"] == [
-        {"key": "aws.amazon.com/neuron", "operator": "Exists", "effect": "NoSchedule"}
+        {"key": "aws.amazon.com/neuron", "operator": "Exists", "effect": "NoSchedule"},
+        {"key": "eks-ml.io/burn-in", "operator": "Exists", "effect": "NoSchedule"},
     ]
     # The p5 training cluster has no Neuron nodes and gets no neuron-monitor.
     training = of_type(prometheus_synth.templates["TrainingObservability"], "Custom::AWSCDK-EKS-KubernetesResource")

@@ -3,6 +3,7 @@
 from .cluster import DEFAULT_AMI_ALIAS, InferenceCluster, InferenceClusterProps
 from .karpenter import Karpenter
 from .pools import INFERENCE_FAMILIES, NodePoolProps, PoolKind, default_pools
+from .slo import ServiceLevelObjective
 
 __all__ = [
     "DEFAULT_AMI_ALIAS",
@@ -12,5 +13,6 @@ __all__ = [
     "Karpenter",
     "NodePoolProps",
     "PoolKind",
+    "ServiceLevelObjective",
     "default_pools",
 ]

@@ -168,6 +168,7 @@ class InferenceCluster(Construct):
         if self.karpenter:
             self.workloads.node.add_dependency(self.karpenter.chart)  # CRDs and controller first
         self.service_charts: dict[str, ModelServiceChart] = {}
+        self.model_services: tuple[ModelServiceProps, ...] = tuple(props.model_services)
         self.admits_managed_scraper = props.managed_scraper_access
         if props.model_services:
             self._add_model_services(props, cluster)

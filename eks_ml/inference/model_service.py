@@ -28,6 +28,7 @@ from .exposure import Exposure
 from .fit import devices_for, fits, types_that_fit, usable_gib, weight_gib
 from .metrics import QUEUE_METRIC
 from .pools import INFERENCE_FAMILIES, POOL_LABEL
+from .slo import ServiceLevelObjective
 
 VLLM_NVIDIA_IMAGE = "vllm/vllm-openai:v0.11.0"
 # The Neuron DLC with vLLM for Inferentia2 and Trainium (Neuron SDK 2.28).
@@ -113,6 +114,9 @@ class ModelServiceProps:
         networks; public: refused unless allow_any_source=True).
     allow_any_source: acknowledge that a public endpoint accepts connections from any address although
         vLLM does not authenticate requests. Default: False.
+    slo: the service's latency and availability objectives (eks_ml.inference.slo.ServiceLevelObjective);
+        the observability add-on's Prometheus backend alerts when their error budgets burn too fast.
+        Default: 99% of requests under 30 s end to end and 99.5% without a server error, over 30 days.
     """
 
     name: str
@@ -133,6 +137,7 @@ class ModelServiceProps:
     allow_any_source: bool = False
     image: str | None = None
     extra_args: Sequence[str] = ()
+    slo: ServiceLevelObjective = field(default_factory=ServiceLevelObjective)
 
     def spec(self) -> InstanceSpec:
         return lookup(self.instance_type, field="instance_type")
@@ -170,6 +175,9 @@ class ModelServiceProps:
             expect_bool(self.allow_any_source, f"{field}.allow_any_source", problems),
             expect_str(self.image, f"{field}.image", problems, optional=True),
             expect_str_list(self.extra_args, f"{field}.extra_args", problems),
+            expect_instance(
+                self.slo, ServiceLevelObjective, f"{field}.slo", problems, fix="pass ServiceLevelObjective(...)"
+            ),
         )
 
     def _check_weight_types(self, field: str, problems: Problems) -> bool:
@@ -239,6 +247,7 @@ class ModelServiceProps:
             problems.add(f"{field}.max_model_len", self.max_model_len, "at least 128 tokens", "use e.g. 8192")
         self._check_weights(field, problems)
         self.exposure().check(field, problems)
+        self.slo.check(f"{field}.slo", problems)
         return True
 
     def _check_extra_args(self, field: str, problems: Problems) -> None:

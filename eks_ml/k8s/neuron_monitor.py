@@ -15,7 +15,7 @@ from constructs import Construct
 
 from ..catalog.spec import NEURON_DEVICE_RESOURCE
 from . import pod_security
-from .burn_in import startup_toleration
+from .burn_in import BURN_IN_KEY
 from .scrape import scrape_annotations
 
 NAMESPACE = "neuron-monitor"
@@ -62,7 +62,7 @@ class NeuronMonitorChart(cdk8s.Chart):
                         # Training nodes before their burn-in passed too: a node is watched from the start.
                         tolerations=[
                             k8s.Toleration(key=NEURON_DEVICE_RESOURCE, operator="Exists", effect="NoSchedule"),
-                            k8s.Toleration(**startup_toleration()),
+                            k8s.Toleration(key=BURN_IN_KEY, operator="Exists", effect="NoSchedule"),
                         ],
                         containers=[
                             k8s.Container(

@@ -65,6 +65,9 @@ class ObservabilityAddonProps:
         Kubernetes version.
     thresholds: model-server latency and queue depth that alert (Prometheus backend only).
         Default: p95 latency 30 s, 16 waiting requests per server, each for 10 minutes.
+
+    Each model service's SLO is a prop of the service (``ModelServiceProps.slo``, a
+    ``ServiceLevelObjective``): with the Prometheus backend it becomes burn-rate alerts.
     """
 
     cluster: TrainingCluster | InferenceCluster

@@ -28,6 +28,7 @@ from .._yaml import dump as to_yaml
 from ..catalog import all_instance_types
 from ..cluster.system_nodes import SystemPlacement
 from ..k8s import DcgmCountersChart, NeuronMonitorChart
+from ..k8s.burn_in import startup_toleration
 from ..k8s.dcgm_counters import CONFIG_MAP as DCGM_COUNTERS_CONFIG_MAP
 from ..k8s.dcgm_counters import FILE as DCGM_COUNTERS_FILE
 from ..k8s.pod_security import HARDENED_CONTAINER
@@ -130,11 +131,30 @@ SIDECAR_RESOURCES = {"requests": {"cpu": "5m", "memory": "8Mi"}, "limits": {"mem
 KUBE_STATE_METRICS_RESOURCES = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
 
 
+# Kubernetes labels kube-state-metrics copies into kube_node_labels / kube_pod_labels (it exports none by
+# default), each as label_<key with every non-alphanumeric character as _>:
+#   node.kubernetes.io/instance-type -> kube_node_labels{label_node_kubernetes_io_instance_type}: the idle-cost
+#     rules price a node's GPUs by it (cost_rules.py);
+#   app.kubernetes.io/name -> kube_pod_labels{label_app_kubernetes_io_name}: the model service of a vLLM pod
+#     (eks_ml/k8s/model_service.py labels its pods with it);
+#   jobset.sigs.k8s.io/jobset-name -> kube_pod_labels{label_jobset_sigs_k8s_io_jobset_name}: the TrainJob of a
+#     training pod (Kubeflow Trainer v2.3.0 names the JobSet after the TrainJob, pkg/runtime/framework/plugins/
+#     jobset/jobset.go; its pods carry no trainer.kubeflow.org/trainjob-name label in that release).
+# Chart key: metricLabelsAllowlist (kube-state-metrics chart 8.4.0 values.yaml), "<resource>=[<keys>]" entries.
+KUBE_STATE_METRICS_LABELS = {
+    "nodes": ("node.kubernetes.io/instance-type",),
+    "pods": ("app.kubernetes.io/name", "jobset.sigs.k8s.io/jobset-name"),
+}
+
+
 def kube_state_metrics_values(placement: SystemPlacement) -> dict[str, Any]:
     return {
         "podAnnotations": scrape_annotations(8080),
         **placement.values(),
         "resources": KUBE_STATE_METRICS_RESOURCES,
+        "metricLabelsAllowlist": [
+            f"{resource}=[{','.join(keys)}]" for resource, keys in KUBE_STATE_METRICS_LABELS.items()
+        ],
     }
 
 
@@ -151,7 +171,8 @@ def dcgm_exporter_values() -> dict[str, Any]:
         "extraConfigMapVolumes": [{"name": "eks-ml-counters", "configMap": {"name": DCGM_COUNTERS_CONFIG_MAP}}],
         "extraVolumeMounts": [{"name": "eks-ml-counters", "mountPath": counters_dir, "readOnly": True}],
         "podAnnotations": scrape_annotations(9400),
-        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        # GPU nodes, training ones before their burn-in passed too (a node is watched from the start).
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}, startup_toleration()],
         "affinity": {
             "nodeAffinity": {
                 "requiredDuringSchedulingIgnoredDuringExecution": {

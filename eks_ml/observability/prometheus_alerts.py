@@ -4,6 +4,7 @@ Series come from dcgm-exporter (DCGM_FI_DEV_*: default counters of dcgm-exporter
 namespace and name when the GPU is allocated to a pod), neuron-monitor (neuroncore_*, execution_*,
 hardware_ecc_events_total), kube-state-metrics (kube_*), and vLLM's own /metrics (vllm:*). The thresholds
 are props of the add-on.
+Every alert has fire and silence cases run by promtool (tests/test_prometheus_rules.py): add cases with a new alert.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..inference.metrics import VLLM_LATENCY_BUCKETS, VLLM_QUEUE_SERIES
+from .cost_rules import cost_rules
 from .limits import GPU_HOT_CELSIUS, IDLE_MINUTES, IDLE_PERCENT
-from .target import ObservedCluster
+from .rule_scope import RuleScope
+from .slo_rules import slo_rules
 
 
 @dataclass(frozen=True)
@@ -30,21 +33,21 @@ class Thresholds:
 class PrometheusAlert:
     name: str
     summary: str
-    applies: Callable[[ObservedCluster], bool]
-    expr: Callable[[ObservedCluster, Thresholds], str]
+    applies: Callable[[RuleScope], bool]
+    expr: Callable[[RuleScope, Thresholds], str]
     duration: str
     severity: str
 
 
-def _always(_: ObservedCluster) -> bool:
+def _always(_: RuleScope) -> bool:
     return True
 
 
-def _nvidia(t: ObservedCluster) -> bool:
+def _nvidia(t: RuleScope) -> bool:
     return t.nvidia
 
 
-def _inference(t: ObservedCluster) -> bool:
+def _inference(t: RuleScope) -> bool:
     return t.workload == "inference"
 
 
@@ -186,9 +189,11 @@ PROMETHEUS_ALERTS = (
 )
 
 
-def rule_groups(target: ObservedCluster, thresholds: Thresholds) -> dict[str, Any]:
-    """The Prometheus rules file (``groups:``) for the cluster."""
-    rules = [
+def rule_groups(target: RuleScope, thresholds: Thresholds) -> dict[str, Any]:
+    """The Prometheus rules file (``groups:``) for the cluster: the ML alerts; the idle-accelerator cost
+    (prices, then the alerts) when the cluster's accelerated types have a list price; the SLO burn-rate
+    rules when it runs model services. Recording rules come before the alerts that read them."""
+    alerts = [
         {
             "alert": alert.name,
             "expr": alert.expr(target, thresholds),
@@ -199,4 +204,9 @@ def rule_groups(target: ObservedCluster, thresholds: Thresholds) -> dict[str, An
         for alert in PROMETHEUS_ALERTS
         if alert.applies(target)
     ]
-    return {"groups": [{"name": f"{target.name}-ml", "rules": rules}]}
+    groups = [{"name": f"{target.name}-ml", "rules": alerts}]
+    if cost := cost_rules(target):
+        groups.append({"name": f"{target.name}-idle-cost", "rules": cost})
+    if slo := slo_rules(target):
+        groups.append({"name": f"{target.name}-slo", "rules": slo})
+    return {"groups": groups}

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aws_cdk import aws_eks_v2 as eks
 
+from ..catalog import InstanceSpec
 from ..cluster import EndpointAccessMode
 from ..cluster._typing import as_icluster
 from ..cluster.system_nodes import SystemPlacement
 from ..inference import InferenceCluster
+from ..inference.slo import ServiceLevelObjective
 from ..placement import ClusterModel
 from ..training import TrainingCluster
 
@@ -18,7 +21,9 @@ from ..training import TrainingCluster
 class ObservedCluster:
     """``workload`` is "training" or "inference"; ``namespace`` is where its jobs or model servers run;
     ``endpoint_access`` is None for an imported cluster (eks-ml does not know it); ``model`` is the
-    cluster model the add-on's own pods join; ``placement`` is where the cluster's controllers run."""
+    cluster model the add-on's own pods join; ``placement`` is where the cluster's controllers run;
+    ``instance_types``: the accelerated instance types its node groups or pools can launch (priced by the
+    idle-accelerator alert); ``service_objectives``: (model service name, its SLO) for each model service."""
 
     cluster: eks.ICluster
     name: str
@@ -30,6 +35,8 @@ class ObservedCluster:
     endpoint_access: EndpointAccessMode | None
     model: ClusterModel
     placement: SystemPlacement
+    instance_types: tuple[str, ...] = ()
+    service_objectives: tuple[tuple[str, ServiceLevelObjective], ...] = ()
 
 
 def observe(cluster: TrainingCluster | InferenceCluster) -> ObservedCluster:
@@ -46,6 +53,7 @@ def observe(cluster: TrainingCluster | InferenceCluster) -> ObservedCluster:
             endpoint_access=cluster.base.endpoint_access if cluster.base else None,
             model=cluster.model,
             placement=cluster.base.system_placement if cluster.base else SystemPlacement({}),
+            instance_types=_accelerated(specs),
         )
     specs = cluster.pool_specs
     return ObservedCluster(
@@ -59,4 +67,10 @@ def observe(cluster: TrainingCluster | InferenceCluster) -> ObservedCluster:
         endpoint_access=cluster.base.endpoint_access,
         model=cluster.model,
         placement=cluster.base.system_placement,
+        instance_types=_accelerated(specs),
+        service_objectives=tuple((service.name, service.slo) for service in cluster.model_services),
     )
+
+
+def _accelerated(specs: Sequence[InstanceSpec]) -> tuple[str, ...]:
+    return tuple(sorted({spec.name for spec in specs if spec.is_nvidia or spec.is_neuron}))

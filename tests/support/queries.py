@@ -15,12 +15,14 @@ from typing import Any, cast
 
 from eks_ml.cluster.system_nodes import SystemPlacement
 from eks_ml.inference.metrics import adapter_values
+from eks_ml.inference.slo import ServiceLevelObjective
 from eks_ml.observability import Backend, Thresholds, dashboard
 from eks_ml.observability.prometheus_alerts import rule_groups
 from eks_ml.observability.target import ObservedCluster
 from eks_ml.placement import ClusterModel
 
 from .promql import adapter_query, analyse, grafana_interpolated
+from .rule_variants import SERVICE
 
 DEFAULT_THRESHOLDS = Thresholds()
 AMP = "Amazon Managed Service for Prometheus (managed scraper)"
@@ -42,8 +44,23 @@ class Query:
 def observed(workload: str, *, nvidia: bool, neuron: bool, efa: bool) -> ObservedCluster:
     """The add-on's view of a cluster; rules and dashboards read only these flags, names and namespace."""
     name = f"ml-{workload}"
+    # Priced types of each vendor (the idle-cost rules record their prices) and, for inference, one model
+    # service with the default objectives (its SLO rules).
+    types = {"training": ("p5.48xlarge", "trn1.32xlarge"), "inference": ("g6e.xlarge", "inf2.xlarge")}[workload]
+    instance_types = tuple(t for t, vendor in zip(types, (nvidia, neuron), strict=True) if vendor)
     return ObservedCluster(
-        cast(Any, None), name, workload, workload, nvidia, neuron, efa, None, ClusterModel(name), SystemPlacement({})
+        cast(Any, None),
+        name,
+        workload,
+        workload,
+        nvidia,
+        neuron,
+        efa,
+        None,
+        ClusterModel(name),
+        SystemPlacement({}),
+        instance_types=instance_types,
+        service_objectives=((SERVICE, ServiceLevelObjective()),) if workload == "inference" else (),
     )
 
 
