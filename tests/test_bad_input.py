@@ -842,14 +842,14 @@ def test_the_suite_is_large_and_covers_every_entry_point() -> None:
     assert len(CASES) >= 150
     by_category = Counter(c.category for c in CASES)
     assert by_category == {
-        "types": 88,
+        "types": 90,
         "durations": 4,
         "enums": 14,
         "lists": 15,
         "kubernetes-names": 31,
         "aws-names": 5,
         "construct-ids": 5,
-        "sizes": 13,
+        "sizes": 15,
         "network-and-types": 10,
         "extra-args": 8,
         "config": 29,
