@@ -22,11 +22,11 @@ from .cluster import rules as cluster_rules
 from .cluster.system_nodes import check_system_instance_type, parse_instance_type
 from .errors import Problem, Problems
 from .inference.model_service import HubWeights, ModelServiceProps
+from .k8s.training_jobs import DEFAULT_MAX_RESTARTS
 from .network import NatGateways
 from .network import rules as network_rules
 from .observability.addon import check_alarm_emails
 from .observability.backend import Backend
-from .k8s.training_jobs import DEFAULT_MAX_RESTARTS
 from .training import Capacity, CapacitySource, FileSystemPin, LustreProps, TrainingNodeGroupProps
 from .training.cluster import MAX_RESTARTS_LIMIT
 

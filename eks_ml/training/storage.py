@@ -150,7 +150,12 @@ class TrainingStorage(Construct):
             "The EBS CSI driver's use of the one KMS key of the gp3 class, inline on its own Pod Identity role.",
         )
         addon = addon_with_role(
-            self, "EbsCsiDriver", cluster=cluster, addon_name=EBS_CSI_ADDON, service_account=EBS_CSI_CONTROLLER_SA, role=role
+            self,
+            "EbsCsiDriver",
+            cluster=cluster,
+            addon_name=EBS_CSI_ADDON,
+            service_account=EBS_CSI_CONTROLLER_SA,
+            role=role,
         )
         return role, addon
 
@@ -161,7 +166,12 @@ def grant_dynamic_provisioning(scope: Construct, role: iam.Role, cluster_name: s
     lists these plus fsx:TagResource and the FSx service-linked role), scoped to this cluster's tag."""
     stack = Stack.of(scope)
     file_systems = Arn.format(
-        {"service": "fsx", "resource": "file-system", "resource_name": "*", "arn_format": ArnFormat.SLASH_RESOURCE_NAME},
+        {
+            "service": "fsx",
+            "resource": "file-system",
+            "resource_name": "*",
+            "arn_format": ArnFormat.SLASH_RESOURCE_NAME,
+        },
         stack,
     )
     # Creating (and tagging at creation, which FSx authorizes as fsx:TagResource) only with this cluster's tag.

@@ -89,7 +89,8 @@ class LustreClassProps:
         if not expect_all(
             expect_str(self.name, f"{field}.name", problems),
             expect_enum(self.deployment, LustreDeployment, f"{field}.deployment", problems),
-            self.throughput_per_tib is None or expect_int(self.throughput_per_tib, f"{field}.throughput_per_tib", problems),
+            self.throughput_per_tib is None
+            or expect_int(self.throughput_per_tib, f"{field}.throughput_per_tib", problems),
             expect_bool(self.efa_enabled, f"{field}.efa_enabled", problems),
             self.reclaim_policy is None
             or expect_enum(self.reclaim_policy, ReclaimPolicy, f"{field}.reclaim_policy", problems),
@@ -193,7 +194,9 @@ class StorageClassesProps:
             )
         if self.gp3 is not None:
             default = " (default class)" if self.gp3.default_class else ""
-            lines.append(f"{self.gp3.name}{default}: EBS gp3, encrypted, {self.gp3.reclaim_policy.value} on claim deletion")
+            lines.append(
+                f"{self.gp3.name}{default}: EBS gp3, encrypted, {self.gp3.reclaim_policy.value} on claim deletion"
+            )
         return lines
 
 
