@@ -273,6 +273,11 @@ def test_an_efa_class_uses_the_nodes_efa_group_in_their_subnet(no_file_system: A
     assert fsx_class_problems(efa) == []
     # EFA file systems grow in larger steps than the driver rounds claims to: at 500 MB/s/TiB, 9600 GiB.
     assert EFA_CLASS.smallest_claim_gib == 9600
+    # What the nodes lack for EFA is said at synth, not left to the README alone.
+    warnings = assertions.Annotations.from_stack(stack).find_warning(
+        "*", assertions.Match.string_like_regexp("fsx-efa")
+    )
+    assert len(warnings) == 1 and "over TCP" in warnings[0].entry.data
 
 
 def test_non_efa_classes_get_a_lustre_only_group(no_file_system: Any) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import cdk8s
-from aws_cdk import Arn, ArnFormat, RemovalPolicy, Stack
+from aws_cdk import Annotations, Arn, ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
@@ -74,6 +74,9 @@ class TrainingStorage(Construct):
             for lustre in props.lustre:
                 group = clients if lustre.efa_enabled else self.security_group
                 classes.append(_lustre_class(lustre, subnet.subnet_id, group.security_group_id, cluster_name))
+            efa_classes = [lustre.name for lustre in props.lustre if lustre.efa_enabled]
+            if efa_classes:
+                Annotations.of(self).add_warning_v2("eks-ml:efa-lustre-client", efa_client_warning(efa_classes))
         self.ebs_csi_role: iam.Role | None = None
         self.ebs_csi_addon: eks.Addon | None = None
         self.volumes_key: kms.Key | None = None
@@ -158,6 +161,14 @@ class TrainingStorage(Construct):
             role=role,
         )
         return role, addon
+
+
+def efa_client_warning(class_names: list[str]) -> str:
+    return (
+        f"StorageClass {', '.join(class_names)} creates EFA-enabled file systems, but eks-ml does not configure "
+        "the nodes' Lustre client for EFA (LNet EFA interfaces): the nodes reach them over TCP until you do. "
+        "See the README, 'EFA-enabled FSx for Lustre: the client side'."
+    )
 
 
 def grant_dynamic_provisioning(scope: Construct, role: iam.Role, cluster_name: str) -> None:
