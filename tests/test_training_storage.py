@@ -15,7 +15,7 @@ import pytest
 from aws_cdk import Stack, assertions
 from rich.console import Console
 
-from eks_ml import BaseClusterProps, MlVpc, MlVpcProps
+from eks_ml import BaseClusterProps, MlVpc, MlVpcProps, ValidationError
 from eks_ml.cli import PIPED_WIDTH, render
 from eks_ml.k8s.storage_classes import DEFAULT_CLASS_ANNOTATION
 from eks_ml.plan import AppPlan, plans_from_assembly
@@ -296,6 +296,25 @@ def test_a_custom_gp3_class_is_not_default_and_keeps_its_volumes(no_file_system:
     cluster, _ = no_file_system
     (ebs,) = [o for o in cluster.storage.chart.to_json() if o["metadata"]["name"] == "ebs"]
     assert "annotations" not in ebs["metadata"] and ebs["reclaimPolicy"] == "Retain"
+
+
+def test_fsx_classes_need_the_groups_in_one_az() -> None:
+    _, stack = library_stack()
+    network = MlVpc(stack, "Network", MlVpcProps(availability_zones=("us-west-2a", "us-west-2b")))
+    groups = [
+        TrainingNodeGroupProps(name="p5", availability_zone="us-west-2b"),
+        TrainingNodeGroupProps(name="trn", instance_type="trn1.32xlarge", availability_zone="us-west-2a"),
+    ]
+    with pytest.raises(
+        ValidationError, match=r"one AZ for every node group when the cluster has FSx for Lustre storage"
+    ):
+        TrainingCluster(
+            stack,
+            "Training",
+            TrainingClusterProps(
+                base=BaseClusterProps(vpc=network.vpc, cluster_name="train"), node_groups=groups, file_system=None
+            ),
+        )
 
 
 def test_no_storage_classes_means_no_ebs_driver() -> None:
