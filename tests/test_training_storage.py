@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import copy
 import io
+import re
 from typing import Any
 
 import pytest
+import yaml
 from aws_cdk import Stack, assertions
 from rich.console import Console
 
@@ -30,7 +32,7 @@ from eks_ml.training.storage_classes import (
 )
 
 from .support.manifests import applied_objects, validate_objects
-from .support.synth import Synthesis, library_stack, of_type
+from .support.synth import ROOT, Synthesis, library_stack, of_type
 
 # StorageClass parameters the FSx for Lustre CSI driver reads (kubernetes-sigs/aws-fsx-csi-driver @ v1.9.0,
 # pkg/driver/controller.go, volumeParams* constants); an unknown key is ignored by the driver, so a typo
@@ -223,6 +225,55 @@ def test_the_plan_lists_the_classes_and_the_restart_budget(default_synth: Synthe
         in text
     )
     assert "a failed training job is restarted up to 3 times" in text
+
+
+# ---- the README's example claims ------------------------------------------------------------------------
+
+ACCESS_MODES = {"fsx.csi.aws.com": ["ReadWriteMany"], "ebs.csi.aws.com": ["ReadWriteOnce"]}
+
+
+def claim_problems(claim: dict[str, Any], classes: dict[str, dict[str, Any]]) -> list[str]:
+    """What keeps a claim from binding on this cluster: no such class, an access mode or size the class's
+    volumes do not offer."""
+    name = claim["metadata"]["name"]
+    wanted = claim["spec"].get("storageClassName")
+    if wanted is None:
+        defaults = [c for c, o in classes.items() if o["metadata"].get("annotations", {}).get(DEFAULT_CLASS_ANNOTATION)]
+        wanted = defaults[0] if len(defaults) == 1 else None
+    if wanted not in classes:
+        return [f"{name}: no StorageClass {wanted!r} (the cluster has {', '.join(sorted(classes))})"]
+    provisioner = classes[wanted]["provisioner"]
+    problems = []
+    if claim["spec"]["accessModes"] != ACCESS_MODES[provisioner]:
+        problems.append(f"{name}: {provisioner} volumes are {ACCESS_MODES[provisioner]}")
+    size = claim["spec"]["resources"]["requests"]["storage"]
+    if provisioner == "fsx.csi.aws.com" and int(size.removesuffix("Gi")) < 1200:
+        problems.append(f"{name}: {size} is below the smallest file system (1200Gi)")
+    return problems
+
+
+def readme_claims() -> list[dict[str, Any]]:
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"^```yaml\n(.*?)^```$", text, flags=re.M | re.S)
+    return [o for block in blocks for o in yaml.safe_load_all(block) if o and o["kind"] == "PersistentVolumeClaim"]
+
+
+def test_the_readme_claims_bind_to_the_default_apps_classes(training: dict[str, Any]) -> None:
+    classes = storage_classes(applied_objects(training))
+    claims = readme_claims()
+    used = {c["spec"].get("storageClassName", "gp3") for c in claims}
+    assert used == set(classes)  # one example claim per class
+    assert validate_objects(claims) == []
+    assert [problem for claim in claims for problem in claim_problems(claim, classes)] == []
+    broken = copy.deepcopy(claims)
+    broken[0]["spec"]["storageClassName"] = "fsx-scratchh"
+    broken[1]["spec"]["accessModes"] = ["ReadWriteOnce"]
+    broken[1]["spec"]["resources"]["requests"]["storage"] = "100Gi"
+    assert [p.split(":")[0] for claim in broken for p in claim_problems(claim, classes)] == [
+        "staging",
+        "results",
+        "results",
+    ]
 
 
 # ---- a cluster without a static file system: the classes bring the FSx driver ----------------------------
