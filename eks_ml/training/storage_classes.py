@@ -5,7 +5,8 @@ pkg/driver/controller.go and examples/kubernetes/dynamic_provisioning/README.md)
 securityGroupIds, deploymentType, kmsKeyId (PERSISTENT_* only), perUnitStorageThroughput (PERSISTENT_*
 only), dataCompressionType, efaEnabled (PERSISTENT_2 with a metadata configuration),
 metadataConfigurationMode (PERSISTENT_2: AUTOMATIC or USER_PROVISIONED), fileSystemTypeVersion and
-extraTags ("k=v,k=v"). The driver rounds a claim up to 1200 GiB, 2400 GiB, then multiples of 2400 GiB for
+extraTags ("k=v,k=v"); efaEnabled and metadataConfigurationMode are read from v1.3.0 on, so every current
+EKS add-on version takes them. The driver rounds a claim up to 1200 GiB, 2400 GiB, then multiples of 2400 GiB for
 SCRATCH_2 and PERSISTENT_2 (pkg/util/util.go RoundUpVolumeSize); it does not know EFA's larger steps.
 
 EBS CSI driver parameters (kubernetes-sigs/aws-ebs-csi-driver, docs/parameters.md): type, encrypted,
