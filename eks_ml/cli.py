@@ -118,6 +118,12 @@ def render(plan: AppPlan, console: Console, checkpoint_gib: float) -> None:
                 f"{' over EFA' if s.efa_enabled else ''}; a {checkpoint_gib:g} GiB checkpoint takes "
                 f"~{s.checkpoint_write_seconds(checkpoint_gib):,.0f} s to write at full throughput"
             )
+        if cluster.max_restarts is not None:
+            console.print(
+                f"  a failed training job is restarted up to {cluster.max_restarts} times, from its newest checkpoint"
+            )
+        for storage_class in cluster.storage_classes:
+            console.print(f"  StorageClass {storage_class}", soft_wrap=True)
         for pool in cluster.pools:
             console.print(f"  Karpenter pool {pool}")
         for note in cluster.notes:

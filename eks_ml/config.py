@@ -22,11 +22,13 @@ from .cluster import rules as cluster_rules
 from .cluster.system_nodes import check_system_instance_type, parse_instance_type
 from .errors import Problem, Problems
 from .inference.model_service import HubWeights, ModelServiceProps
+from .k8s.training_jobs import DEFAULT_MAX_RESTARTS
 from .network import NatGateways
 from .network import rules as network_rules
 from .observability.addon import check_alarm_emails
 from .observability.backend import Backend
 from .training import Capacity, CapacitySource, FileSystemPin, LustreProps, TrainingNodeGroupProps
+from .training.cluster import MAX_RESTARTS_LIMIT
 
 PREFIX = "eks-ml:"
 _NAME = re.compile(r"^[a-z]([a-z0-9-]{0,29}[a-z0-9])?$")  # used in stack and cluster names and label values
@@ -80,6 +82,7 @@ class AppConfig:
     observability_backend: Backend = Backend.CLOUDWATCH
     training_file_system_pin: FileSystemPin | None = None
     allow_file_system_replacement: bool = False
+    training_max_restarts: int = DEFAULT_MAX_RESTARTS
 
     def training_file_system(self) -> LustreProps:
         """The training file system, guarded by its pin (see the README's "State and redeploys")."""
@@ -231,6 +234,7 @@ _KEYS: Mapping[str, tuple[str, Callable[[Any], Any]]] = {
     "observabilityBackend": ("observability_backend", _enum(Backend)),
     "trainingFileSystemPin": ("training_file_system_pin", _file_system_pin),
     "allowFileSystemReplacement": ("allow_file_system_replacement", _boolean),
+    "trainingMaxRestarts": ("training_max_restarts", _integer),
 }
 # Fields of the training node group's own checks -> the context keys that set them.
 _TRAINING_FIELDS = {
@@ -327,6 +331,13 @@ def _validate_training(config: AppConfig, problems: Problems) -> None:
             zone,
             f"one of eks-ml:availabilityZones ({', '.join(config.availability_zones)})",
             "pick an AZ of the VPC, or add it to eks-ml:availabilityZones",
+        )
+    if not 0 <= config.training_max_restarts <= MAX_RESTARTS_LIMIT:
+        problems.add(
+            context_key("training_max_restarts"),
+            config.training_max_restarts,
+            f"a whole number from 0 to {MAX_RESTARTS_LIMIT}",
+            f"use a value from 0 to {MAX_RESTARTS_LIMIT} (0: a failed job is not restarted)",
         )
     group_problems = Problems()
     config.training_node_group().check("training", group_problems)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the eks-ml command reads plans without starting jsii
     from .inference.model_service import ModelServiceProps
     from .inference.pools import NodePoolProps
     from .training import LustreProps, TrainingNodeGroupProps
+    from .training.storage_classes import StorageClassesProps
 
 DEFAULT_CHECKPOINT_GIB = 500  # the example size; pass your own with --checkpoint-gib
 METADATA_TYPE = "eks-ml:plan"
@@ -77,6 +78,9 @@ class ClusterPlan:
     notes: list[str] = field(default_factory=list)
     # Where each workload lands, from the cluster model: "<workload> -> <node source> (<types>)".
     placements: list[str] = field(default_factory=list)
+    # Training only: how often a job's gang is recreated before it fails for good, and the StorageClasses.
+    max_restarts: int | None = None
+    storage_classes: list[str] = field(default_factory=list)
 
     @property
     def unpriced(self) -> list[NodeLine]:
@@ -111,6 +115,8 @@ class ClusterPlan:
             pools=list(data.get("pools") or []),
             notes=list(data.get("notes") or []),
             placements=list(data.get("placements") or []),
+            max_restarts=data.get("max_restarts"),
+            storage_classes=list(data.get("storage_classes") or []),
         )
 
 
@@ -178,6 +184,8 @@ def training_plan(
     file_system: LustreProps | None,
     placements: Sequence[Placement],
     notes: Sequence[str] = (),
+    max_restarts: int | None = None,
+    storage_classes: StorageClassesProps | None = None,
 ) -> ClusterPlan:
     lines = [_system_line(system)] if system else []
     lines += [_line(f"training ({g.name})", lookup(g.instance_type), g.desired_size) for g in groups]
@@ -187,7 +195,15 @@ def training_plan(
         else None
     )
     return ClusterPlan(
-        name, "training", path, lines, storage, notes=list(notes), placements=placement_lines(placements)
+        name,
+        "training",
+        path,
+        lines,
+        storage,
+        notes=list(notes),
+        placements=placement_lines(placements),
+        max_restarts=max_restarts,
+        storage_classes=storage_classes.summary() if storage_classes is not None else [],
     )
 
 

@@ -44,6 +44,7 @@ class TrainingStack(Stack):
                 base=base_cluster_props(config, network, config.training_cluster_name),
                 node_groups=[config.training_node_group()],
                 file_system=config.training_file_system(),
+                max_restarts=config.training_max_restarts,
             ),
         )
         self.base = self.training.base

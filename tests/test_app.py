@@ -84,7 +84,7 @@ def test_resource_counts_state_the_shape_of_the_default_app(default_synth: Synth
         # Only the kubectl provider is Lambda-backed; add-ons and access entries are native resources.
         assert counts[stack]["AWS::Lambda::Function"] == 2
     assert counts["Inference"]["AWS::EKS::Addon"] == 6
-    assert counts["Training"]["AWS::EKS::Addon"] == 7  # plus aws-fsx-csi-driver
+    assert counts["Training"]["AWS::EKS::Addon"] == 8  # plus aws-fsx-csi-driver and aws-ebs-csi-driver
     assert counts["Training"]["AWS::FSx::FileSystem"] == 1
     # In-cluster software goes through the one kubectl provider: NVIDIA and EFA device plugins, Kueue,
     # Kubeflow Trainer (Helm); two manifests (eks_ml.manifest_bundle): the prelude before the releases (their

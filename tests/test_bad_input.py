@@ -36,6 +36,12 @@ from eks_ml.observability import Backend, ObservabilityAddon, ObservabilityAddon
 from eks_ml.observability.prometheus_alerts import Thresholds
 from eks_ml.training import Capacity, TrainingCluster, TrainingClusterProps, TrainingNodeGroupProps
 from eks_ml.training.lustre import DataRepository, LustreProps
+from eks_ml.training.storage_classes import (
+    Gp3ClassProps,
+    LustreClassProps,
+    LustreDeployment,
+    StorageClassesProps,
+)
 
 from .support.synth import CDK_CONTEXT, ROOT
 
@@ -126,6 +132,15 @@ def observability(cluster_name: str = "train", **props: Any) -> Callable[[], obj
         return ObservabilityAddon(cluster, "Observability", ObservabilityAddonProps(cluster=cluster, **props))
 
     return build
+
+
+def classes(*lustre: Any, gp3: Any = None, **props: Any) -> Callable[[], object]:
+    """A training cluster with these StorageClasses (gp3 left out unless given)."""
+    return training(storage_classes=StorageClassesProps(lustre=list(lustre), gp3=gp3, **props))
+
+
+def lustre_class(**props: Any) -> LustreClassProps:
+    return LustreClassProps(**{"name": "fsx", **props})
 
 
 def config(**overrides: Any) -> Callable[[], object]:
@@ -280,7 +295,39 @@ CASES: list[Case] = [
     Case("types", "training-max-restarts-bool", training(max_restarts=True), "max_restarts", INT),
     Case("sizes", "training-max-restarts-negative", training(max_restarts=-1), "max_restarts", "use a value from 0 to 100"),
     Case("sizes", "training-max-restarts-unbounded", training(max_restarts=1000), "max_restarts", "use a value from 0 to 100"),
+    Case(
+        "sizes",
+        "scratch-with-throughput",
+        classes(lustre_class(throughput_per_tib=200)),
+        "storage_classes.lustre[0].throughput_per_tib",
+        "drop throughput_per_tib",
+    ),
+    Case(
+        "sizes",
+        "persistent-throughput-tier",
+        classes(lustre_class(deployment=LustreDeployment.PERSISTENT_2, throughput_per_tib=300)),
+        "storage_classes.lustre[0].throughput_per_tib",
+        "pick a PERSISTENT_2 throughput tier",
+    ),
+    Case(
+        "sizes",
+        "scratch-with-efa",
+        classes(lustre_class(efa_enabled=True)),
+        "storage_classes.lustre[0].efa_enabled",
+        "use deployment=LustreDeployment.PERSISTENT_2",
+    ),
     Case("types", "training-fs-dict", training(file_system={"storage_gib": 1200}), "file_system", "LustreProps("),
+    Case(
+        "types",
+        "storage-classes-dict",
+        training(storage_classes={"gp3": None}),
+        "storage_classes",
+        "StorageClassesProps(",
+    ),
+    Case("types", "lustre-class-dict", classes({"name": "fsx"}), "storage_classes.lustre[0]", "LustreClassProps("),
+    Case("types", "gp3-class-str", classes(gp3="gp3"), "storage_classes.gp3", "Gp3ClassProps()"),
+    Case("types", "lustre-class-efa-str", classes(lustre_class(efa_enabled="true")), ".efa_enabled", BOOL),
+    Case("types", "gp3-default-int", classes(gp3=Gp3ClassProps(default_class=1)), "gp3.default_class", BOOL),
     Case(
         "types",
         "training-base-dict",
@@ -347,6 +394,20 @@ CASES: list[Case] = [
     Case("enums", "group-efa-layout-str", group(efa_layout="efaOnly"), "efa_layout", "EfaLayout."),
     Case(
         "enums",
+        "lustre-deployment-str",
+        classes(lustre_class(deployment="PERSISTENT_2")),
+        "storage_classes.lustre[0].deployment",
+        "use LustreDeployment.PERSISTENT_2",
+    ),
+    Case(
+        "enums",
+        "gp3-reclaim-str",
+        classes(gp3=Gp3ClassProps(reclaim_policy="Retain")),
+        "storage_classes.gp3.reclaim_policy",
+        "use ReclaimPolicy.RETAIN",
+    ),
+    Case(
+        "enums",
         "capacity-source-str",
         group(capacity=Capacity("capacityReservation", "cr-0123456789abcdef0")),
         "capacity.source",
@@ -367,6 +428,13 @@ CASES: list[Case] = [
     ),
     # A string where a list belongs (it would be taken letter by letter).
     Case("lists", "vpc-azs-str", vpc(availability_zones="us-west-2a"), "availability_zones", LIST),
+    Case(
+        "lists",
+        "lustre-classes-single",
+        training(storage_classes=StorageClassesProps(lustre=lustre_class())),
+        "storage_classes.lustre",
+        LIST,
+    ),
     Case(
         "lists",
         "base-admins-str",
@@ -414,6 +482,15 @@ CASES: list[Case] = [
     # Kubernetes names, label keys and values.
     Case("kubernetes-names", "group-name-trailing-dash", group(name="p5-"), "node_groups[0].name", NAME),
     Case("kubernetes-names", "group-name-upper", group(name="P5"), "node_groups[0].name", NAME),
+    Case("kubernetes-names", "lustre-class-upper", classes(lustre_class(name="FSx_Scratch")), ".name", NAME),
+    Case("kubernetes-names", "gp3-class-space", classes(gp3=Gp3ClassProps(name="fast ssd")), "gp3.name", NAME),
+    Case(
+        "kubernetes-names",
+        "storage-class-twice",
+        classes(lustre_class(name="gp3"), gp3=Gp3ClassProps()),
+        "storage_classes.name",
+        "rename one of them",
+    ),
     Case("kubernetes-names", "group-name-long", group(name="p" * 32), "node_groups[0].name", NAME),
     Case("kubernetes-names", "pool-name-trailing-dash", pool(name="gpu-"), "pools[0].name", NAME),
     Case("kubernetes-names", "pool-name-dot", pool(name="gpu.a"), "pools[0].name", NAME),
@@ -713,6 +790,20 @@ CASES: list[Case] = [
         "config", "count-bool", config(trainingNodeCount=True), "eks-ml:trainingNodeCount", "write a number such as 2"
     ),
     Case(
+        "config",
+        "max-restarts-negative",
+        config(trainingMaxRestarts=-1),
+        "eks-ml:trainingMaxRestarts",
+        "use a value from 0 to 100",
+    ),
+    Case(
+        "config",
+        "max-restarts-word",
+        config(trainingMaxRestarts="three"),
+        "eks-ml:trainingMaxRestarts",
+        "write a number such as 2",
+    ),
+    Case(
         "config", "count-plus", config(trainingNodeCount="+2"), "eks-ml:trainingNodeCount", "write a number such as 2"
     ),
     Case("config", "count-huge", config(trainingNodeCount=5000), "eks-ml:trainingNodeCount", "at most 1000"),
@@ -846,17 +937,17 @@ def test_the_suite_is_large_and_covers_every_entry_point() -> None:
     assert len(CASES) >= 150
     by_category = Counter(c.category for c in CASES)
     assert by_category == {
-        "types": 92,
+        "types": 97,
         "durations": 4,
-        "enums": 14,
-        "lists": 15,
-        "kubernetes-names": 31,
+        "enums": 16,
+        "lists": 16,
+        "kubernetes-names": 34,
         "aws-names": 5,
         "construct-ids": 5,
-        "sizes": 17,
+        "sizes": 20,
         "network-and-types": 10,
         "extra-args": 8,
-        "config": 29,
+        "config": 31,
         "cli": 9,
     }
 

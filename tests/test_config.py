@@ -79,6 +79,14 @@ def test_default_training_group_is_two_p5_in_the_first_az() -> None:
     assert group.uses_placement_group
 
 
+def test_the_training_restart_budget_is_a_context_key() -> None:
+    assert load().training_max_restarts == 3  # cdk.json states the default
+    assert load(trainingMaxRestarts="0").training_max_restarts == 0  # -c gives a string
+    assert load(trainingMaxRestarts=100).training_max_restarts == 100
+    with pytest.raises(ValidationError, match=r"eks-ml:trainingMaxRestarts=101: allowed a whole number from 0 to 100"):
+        load(trainingMaxRestarts=101)
+
+
 def test_every_config_field_has_exactly_one_context_key() -> None:
     from dataclasses import fields
 

@@ -98,7 +98,14 @@ def test_exported_objects_are_exactly_what_the_stack_applies(
     # Only the objects holding deploy-time values stay with the stack.
     missing = set(applied) - {key(obj) for obj in exported}
     assert missing == (
-        {("PersistentVolume", "", "fsx-TOKEN"), ("PersistentVolumeClaim", "training", "fsx")}
+        {
+            ("PersistentVolume", "", "fsx-TOKEN"),
+            ("PersistentVolumeClaim", "training", "fsx"),
+            # They name the subnet, the file systems' security group and the volumes key.
+            ("StorageClass", "", "fsx-scratch"),
+            ("StorageClass", "", "fsx-persistent"),
+            ("StorageClass", "", "gp3"),
+        }
         if stack == "Training"
         else set()
     )

@@ -119,13 +119,16 @@ def test_the_price_table_covers_the_catalog_except_documented_gaps() -> None:
 
 
 def test_the_command_plans_the_default_app_with_context_overrides(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["plan", "--json", "--cdk-json", str(CDK_JSON), "-c", "eks-ml:trainingNodeCount=4"])
+    overrides = ["-c", "eks-ml:trainingNodeCount=4", "-c", "eks-ml:trainingMaxRestarts=5"]
+    code = main(["plan", "--json", "--cdk-json", str(CDK_JSON), *overrides])
     assert code == 0, capsys.readouterr().err
     plan = json.loads(capsys.readouterr().out)
     assert plan["prices"] == {"as_of": "2026-01-19", "region": "us-east-1", "kind": "On-Demand list"}
     assert plan["complete"] is True
     training = next(c for c in plan["clusters"] if c["name"] == "eks-ml-training")
     assert training["nodes"][1]["nodes"] == 4
+    # The restart budget travels from the context key through the stack to the cluster's plan.
+    assert training["max_restarts"] == 5
     assert training["usd_per_hour"] == pytest.approx(0.10 + 2 * 0.0816 + 4 * 55.04, abs=0.01)
 
 

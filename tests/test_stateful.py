@@ -200,6 +200,8 @@ STATEFUL_RESOURCES = {
         **CLUSTER_STATE,
         "ClusterFileSystemKey7D8BE6FD": ("AWS::KMS::Key", "Retain"),
         "ClusterFileSystemC017E9D7": ("AWS::FSx::FileSystem", "Retain"),
+        # Encrypts the gp3 class's volumes; a retained volume outlives the stack and needs its key.
+        "ClusterStorageVolumesKeyFC9A8E04": ("AWS::KMS::Key", "Retain"),
     },
     "Inference": {
         **CLUSTER_STATE,

@@ -9,6 +9,7 @@ from eks_ml import BaseClusterProps, MlVpc, MlVpcProps, ValidationError, catalog
 from eks_ml.training import (
     Capacity,
     EfaLayout,
+    StorageClassesProps,
     TrainingCluster,
     TrainingClusterProps,
     TrainingNodeGroupProps,
@@ -26,14 +27,17 @@ def resources(template: dict[str, Any], resource_type: str) -> list[dict[str, An
     return list(of_type(template, resource_type).values())
 
 
-def synth(*groups: TrainingNodeGroupProps) -> tuple[Any, dict[str, Any]]:
+def synth(*groups: TrainingNodeGroupProps, **props: Any) -> tuple[Any, dict[str, Any]]:
     _, stack = library_stack()
     network = MlVpc(stack, "Network", MlVpcProps(availability_zones=AZS))
     cluster = TrainingCluster(
         stack,
         "Training",
         TrainingClusterProps(
-            base=BaseClusterProps(vpc=network.vpc, cluster_name="train"), node_groups=groups, file_system=None
+            base=BaseClusterProps(vpc=network.vpc, cluster_name="train"),
+            node_groups=groups,
+            file_system=None,
+            **props,
         ),
     )
     return cluster, assertions.Template.from_stack(stack).to_json()
@@ -169,7 +173,7 @@ def test_efa_security_group_allows_all_traffic_to_and_from_itself(wired: Any) ->
     (ingress,) = [
         r["Properties"]
         for r in resources(template, "AWS::EC2::SecurityGroupIngress")
-        if r["Properties"].get("SourceSecurityGroupId") == group_id
+        if r["Properties"].get("SourceSecurityGroupId") == group_id and r["Properties"]["GroupId"] == group_id
     ]
     (egress,) = [
         r["Properties"]
@@ -229,9 +233,11 @@ def test_capacity_block_with_nodes_requested_warns() -> None:
 
 
 def test_groups_in_a_chosen_az_and_several_groups() -> None:
+    # Groups in several AZs: only without FSx for Lustre (a file system, or classes that create them).
     cluster, template = synth(
         TrainingNodeGroupProps(name="p5", availability_zone="us-west-2b"),
         TrainingNodeGroupProps(name="trn", instance_type="trn1.32xlarge"),
+        storage_classes=StorageClassesProps(lustre=[]),
     )
     assert cluster.node_groups["p5"].subnet.availability_zone == "us-west-2b"
     assert cluster.node_groups["trn"].subnet.availability_zone == "us-west-2a"

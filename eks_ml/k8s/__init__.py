@@ -4,6 +4,7 @@ from .dcgm_counters import DcgmCountersChart
 from .kueue_queues import QUEUE_NAME_LABEL, FlavorQuota, TrainingQueuesChart, TrainingQueuesValues
 from .lustre_volume import LustreVolumeChart, LustreVolumeValues
 from .neuron_monitor import NeuronMonitorChart
+from .storage_classes import StorageClassesChart, StorageClassValues
 from .training_jobs import JobValues, RuntimeValues, TrainingRuntimesChart, TrainJobsChart
 
 __all__ = [
@@ -17,6 +18,8 @@ __all__ = [
     "TrainingRuntimesChart",
     "LustreVolumeChart",
     "LustreVolumeValues",
+    "StorageClassesChart",
+    "StorageClassValues",
     "TrainingQueuesChart",
     "TrainingQueuesValues",
 ]

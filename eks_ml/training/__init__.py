@@ -13,6 +13,8 @@ from .node_group import (
     TrainingNodeGroupProps,
     training_instance_types,
 )
+from .storage import TrainingStorage
+from .storage_classes import Gp3ClassProps, LustreClassProps, LustreDeployment, ReclaimPolicy, StorageClassesProps
 
 __all__ = [
     "ACCELERATOR_LABEL",
@@ -21,6 +23,12 @@ __all__ = [
     "Capacity",
     "DataRepository",
     "FileSystemPin",
+    "Gp3ClassProps",
+    "LustreClassProps",
+    "LustreDeployment",
+    "ReclaimPolicy",
+    "StorageClassesProps",
+    "TrainingStorage",
     "LustreProps",
     "TrainingFileSystem",
     "CapacitySource",

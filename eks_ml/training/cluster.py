@@ -35,6 +35,8 @@ from .lustre import LustreProps, TrainingFileSystem
 from .node_group import TrainingNodeGroup, TrainingNodeGroupProps
 from .queues import flavor_quota
 from .software import TrainingSoftware
+from .storage import TrainingStorage
+from .storage_classes import StorageClassesProps
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,6 +50,8 @@ class TrainingClusterProps:
     max_restarts: how many times a training job's whole gang is recreated after a failure (a node died, a pod
         was evicted or crashed) before the TrainJob fails for good; each restart resumes from the newest
         complete checkpoint. Default 3.
+    storage_classes: StorageClasses for claims that create their own volume: FSx for Lustre ``fsx-scratch``
+        and ``fsx-persistent`` in the node groups' AZ, and ``gp3`` (the default class). None: no classes.
     """
 
     base: BaseClusterProps | None = None
@@ -56,6 +60,7 @@ class TrainingClusterProps:
     file_system: LustreProps | None = field(default_factory=LustreProps)
     namespace: str = "training"
     max_restarts: int = DEFAULT_MAX_RESTARTS
+    storage_classes: StorageClassesProps | None = field(default_factory=StorageClassesProps)
 
 
 class TrainingCluster(Construct):
@@ -122,6 +127,16 @@ class TrainingCluster(Construct):
                 )
             elif zones and not Token.is_unresolved(zones[0]):
                 props.file_system.check_replacement(zones[0], problems)
+        if props.storage_classes is not None:
+            props.storage_classes.check(problems)
+            zones = sorted({s.availability_zone for s in subnets if s is not None})
+            if props.storage_classes.lustre and len(zones) > 1 and props.file_system is None:
+                problems.add(
+                    "node_groups.availability_zone",
+                    zones,
+                    "one AZ for every node group when the cluster has FSx for Lustre storage classes",
+                    "put the groups in one AZ, or set storage_classes=StorageClassesProps(lustre=[])",
+                )
         problems.raise_if_any()
 
         self.base = BaseCluster(self, "Base", props.base) if props.base else None
@@ -206,6 +221,27 @@ class TrainingCluster(Construct):
             self.workloads.add_chart(self.file_system.chart)
             self.workloads.node.add_dependency(self.file_system.csi_addon)
 
+        # StorageClasses for claims that create their own volume; the file systems land in the first group's
+        # subnet (every group shares its AZ when there are FSx classes).
+        self.storage = (
+            TrainingStorage(
+                self,
+                "Storage",
+                cluster=cluster,
+                cluster_name=self.base_cluster_name,
+                vpc=vpc,
+                subnet=first_subnet,
+                clients=self.efa_security_group,
+                props=props.storage_classes,
+                fsx_csi_role=self.file_system.csi_role if self.file_system is not None else None,
+                fsx_csi_addon=self.file_system.csi_addon if self.file_system is not None else None,
+            )
+            if props.storage_classes is not None and first_subnet is not None
+            else None
+        )
+        if self.storage is not None:
+            self.workloads.add_chart(self.storage.chart)
+
         claim = props.file_system.claim_name if props.file_system is not None else None
         self.runtimes_chart = TrainingRuntimesChart(
             cdk8s.App(),
@@ -226,6 +262,7 @@ class TrainingCluster(Construct):
             ("burn-in", self.burn_in_chart),
             ("training-queues", self.queues_chart),
             *([("lustre-volume", self.file_system.chart)] if self.file_system is not None else []),
+            *([("storage-classes", self.storage.chart)] if self.storage is not None else []),
             ("training-runtimes", self.runtimes_chart),
         ]
         # Jobs are not applied by the stack (a finished TrainJob cannot be re-run by a redeploy): they are
@@ -253,6 +290,8 @@ class TrainingCluster(Construct):
             file_system=props.file_system,
             placements=placements,
             notes=notes,
+            max_restarts=props.max_restarts,
+            storage_classes=props.storage_classes,
         )
         plan.record(self, self.plan)
 
@@ -299,7 +338,7 @@ def _has_security_group(cluster: eks.ICluster) -> bool:
 MAX_RESTARTS_LIMIT = 100
 
 # Children of TrainingCluster with fixed ids; a group id (<Name>Group) must not take one of them.
-_FIXED_CHILDREN = ("Base", "EfaSecurityGroup", "Software", "FileSystem", PRELUDE, WORKLOADS)
+_FIXED_CHILDREN = ("Base", "EfaSecurityGroup", "Software", "FileSystem", "Storage", PRELUDE, WORKLOADS)
 
 
 def _group_id(name: str) -> str:
@@ -317,6 +356,14 @@ def _check_shapes(props: TrainingClusterProps, problems: Problems) -> bool:
             props.file_system, LustreProps, "file_system", problems, fix="pass LustreProps(...) or None"
         ),
         expect_str(props.namespace, "namespace", problems),
+        props.storage_classes is None
+        or expect_instance(
+            props.storage_classes,
+            StorageClassesProps,
+            "storage_classes",
+            problems,
+            fix="pass StorageClassesProps(...) or None",
+        ),
         # Bounded: a job that failed this often has a bug or a bad image, not bad luck; it should stop.
         expect_int(props.max_restarts, "max_restarts", problems, minimum=0, maximum=MAX_RESTARTS_LIMIT),
     )
