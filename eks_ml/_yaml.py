@@ -8,7 +8,10 @@ import yaml
 
 
 class _Dumper(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML ships no type stubs
-    pass
+    def ignore_aliases(self, data: Any) -> bool:
+        # An object used twice (e.g. one labels mapping shared by several rules) is written out each time, not
+        # as an anchor and "*id001" alias a reader would have to look up.
+        return True
 
 
 def _string(dumper: yaml.SafeDumper, value: str) -> yaml.Node:

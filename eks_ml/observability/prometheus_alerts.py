@@ -19,6 +19,10 @@ from .limits import GPU_HOT_CELSIUS, IDLE_MINUTES, IDLE_PERCENT
 from .rule_scope import RuleScope
 from .slo_rules import slo_rules
 
+# GpuClocksThrottled: power- plus heat-throttled nanoseconds per second above which a GPU has spent over 10% of
+# the time throttled (1e9 ns per second).
+THROTTLED_NS_PER_S = 100_000_000
+
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -88,8 +92,12 @@ PROMETHEUS_ALERTS = (
         "GpuClocksThrottled",
         "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} spends over 10% of the time power- or heat-throttled",
         _nvidia,
-        # The violation counters count microseconds of throttling: per second, 100000 is 10% of the time.
-        lambda t, _: "(rate(DCGM_FI_DEV_POWER_VIOLATION[5m]) + rate(DCGM_FI_DEV_THERMAL_VIOLATION[5m])) > 100000",
+        # The violation counters count nanoseconds of throttling (NVML's violationTime; DCGM's dcgm_fields.h and
+        # dcgm-exporter's etc/default-counters.csv said "us" until NVIDIA/dcgm-exporter e61056b, #589, first in
+        # 4.4.2-4.7.1, and say "ns" in the pinned 4.5.3-4.8.2): per second, 1e8 ns is 10% of the time.
+        lambda t, _: (
+            f"(rate(DCGM_FI_DEV_POWER_VIOLATION[5m]) + rate(DCGM_FI_DEV_THERMAL_VIOLATION[5m])) > {THROTTLED_NS_PER_S}"
+        ),
         "10m",
         "warning",
     ),
