@@ -122,9 +122,17 @@ def restart_problems(runtime: dict[str, Any], max_restarts: int) -> list[str]:
         problems.append(f"failurePolicy.maxRestarts is {policy.get('maxRestarts')!r}, not {max_restarts}")
     if policy.get("restartStrategy") != "BlockingRecreate":
         problems.append(f"failurePolicy.restartStrategy is {policy.get('restartStrategy')!r}")
-    if policy.get("rules"):
-        problems.append("failurePolicy.rules could fail the gang without a restart")
+    # Only disruptions restart for free, and only through the node Jobs' pod failure policy; any other rule
+    # could fail the gang without a restart, or restart a crashing script forever.
+    free = [{"name": rule.get("name"), "action": rule.get("action")} for rule in policy.get("rules", [])]
+    if free != [{"name": "RestartOnDisruptionWithoutCounting", "action": "RestartJobSetAndIgnoreMaxRestarts"}]:
+        problems.append(f"failurePolicy.rules are {policy.get('rules')!r}")
+    elif policy["rules"][0].get("onJobFailureReasons") != ["PodFailurePolicy"]:
+        problems.append("the free restart is not limited to Jobs failed by their pod failure policy")
     for job in jobset["replicatedJobs"]:
+        pod_failure_rules = job["template"]["spec"].get("podFailurePolicy", {}).get("rules", [])
+        if pod_failure_rules != [{"action": "FailJob", "onPodConditions": [{"type": "DisruptionTarget"}]}]:
+            problems.append(f"{job['name']}: podFailurePolicy does not mark exactly disruptions: {pod_failure_rules!r}")
         if job["template"]["spec"].get("backoffLimit") != 0:
             problems.append(f"{job['name']}: backoffLimit is not 0 (one pod would retry inside a broken gang)")
         if job["template"]["spec"]["template"]["spec"].get("restartPolicy") != "Never":
@@ -157,6 +165,20 @@ def test_a_runtime_without_its_restart_policy_is_caught(mixed: Any, path: tuple[
         parent = parent[key]
     del parent[path[-1]]
     assert expected in restart_problems(runtime, DEFAULT_MAX_RESTARTS)
+
+
+def test_disruptions_restart_for_free_only_through_the_pod_failure_policy(mixed: Any) -> None:
+    cluster, _ = mixed
+    original = runtimes(cluster)["eks-ml-torch-nvidia"]
+    no_rule = copy.deepcopy(original)
+    del no_rule["spec"]["template"]["spec"]["failurePolicy"]["rules"]
+    assert any("failurePolicy.rules" in p for p in restart_problems(no_rule, DEFAULT_MAX_RESTARTS))
+    every_failure_free = copy.deepcopy(original)
+    del every_failure_free["spec"]["template"]["spec"]["failurePolicy"]["rules"][0]["onJobFailureReasons"]
+    assert any("not limited" in p for p in restart_problems(every_failure_free, DEFAULT_MAX_RESTARTS))
+    no_pod_policy = copy.deepcopy(original)
+    del no_pod_policy["spec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["podFailurePolicy"]
+    assert any("podFailurePolicy" in p for p in restart_problems(no_pod_policy, DEFAULT_MAX_RESTARTS))
 
 
 def test_a_node_job_that_retries_one_pod_is_caught(mixed: Any) -> None:

@@ -39,6 +39,15 @@ POD_SECURITY = {"seccompProfile": {"type": "RuntimeDefault"}}
 # of the template spec; pkg/runtime/framework/plugins/jobset/jobset.go Build, WithSpec), so the policy is kept.
 DEFAULT_MAX_RESTARTS = 3
 RESTART_STRATEGY = "BlockingRecreate"
+# A restart caused by the platform, not by the job, is free: a pod that was disrupted (its node was drained,
+# evicted by the taint manager when the node went NotReady, or garbage-collected with a lost node) carries the
+# DisruptionTarget condition; the node Job's podFailurePolicy fails the Job with reason PodFailurePolicy for it,
+# and the JobSet rule restarts the gang without spending max_restarts (JobSet v0.12.0 FailurePolicyRule action
+# RestartJobSetAndIgnoreMaxRestarts; Kubernetes Job podFailurePolicy, which needs restartPolicy Never).
+# Every other failure (the script crashed, OOM, a bad image) spends one of max_restarts.
+DISRUPTION_RULE = "RestartOnDisruptionWithoutCounting"
+JOB_FAILED_BY_POD_FAILURE_POLICY = "PodFailurePolicy"
+POD_FAILURE_POLICY = {"rules": [{"action": "FailJob", "onPodConditions": [{"type": "DisruptionTarget"}]}]}
 
 
 def _env(values: Mapping[str, str]) -> list[dict[str, str]]:
@@ -101,8 +110,19 @@ class TrainingRuntimesChart(cdk8s.Chart):
 
 
 def failure_policy(max_restarts: int) -> dict[str, Any]:
-    """The JobSet failure policy of every runtime: recreate the whole gang, a bounded number of times."""
-    return {"maxRestarts": max_restarts, "restartStrategy": RESTART_STRATEGY}
+    """The JobSet failure policy of every runtime: recreate the whole gang, a bounded number of times for the
+    job's own failures and without counting for disruptions (see DISRUPTION_RULE)."""
+    return {
+        "maxRestarts": max_restarts,
+        "restartStrategy": RESTART_STRATEGY,
+        "rules": [
+            {
+                "name": DISRUPTION_RULE,
+                "action": "RestartJobSetAndIgnoreMaxRestarts",
+                "onJobFailureReasons": [JOB_FAILED_BY_POD_FAILURE_POLICY],
+            }
+        ],
+    }
 
 
 def _runtime_spec(runtime: RuntimeValues) -> dict[str, Any]:
@@ -129,6 +149,7 @@ def _runtime_spec(runtime: RuntimeValues) -> dict[str, Any]:
                             "metadata": {"labels": {ANCESTOR_LABEL: "trainer"}},
                             "spec": {
                                 "backoffLimit": 0,
+                                "podFailurePolicy": POD_FAILURE_POLICY,
                                 "template": {
                                     "spec": {
                                         "restartPolicy": "Never",
