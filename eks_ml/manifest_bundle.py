@@ -28,6 +28,30 @@ from constructs import Construct, IConstruct, IDependable
 # update runs `kubectl apply --prune -l <label>`; objects without the label would be skipped by that selector.
 # tests/test_manifest_bundle.py checks the label here equals the PruneLabel the construct writes.
 PRUNE_LABEL_PREFIX = "aws.cdk.eks/prune-"
+# That handler passes no --prune-allowlist, so kubectl prunes only its default kinds (kubernetes/kubectl
+# pkg/util/prune/prune.go: defaultNamespacedPruneResources and defaultNonNamespacedPruneResources). An object
+# of any other kind that leaves a bundle (a pool or a model removed from the config) stays in the cluster
+# until someone deletes it; ManifestBundle.unpruned_kinds names them and the README says how to clean up.
+KUBECTL_DEFAULT_PRUNE = frozenset(
+    {
+        ("", "ConfigMap"),
+        ("", "Endpoints"),
+        ("", "PersistentVolumeClaim"),
+        ("", "Pod"),
+        ("", "ReplicationController"),
+        ("", "Secret"),
+        ("", "Service"),
+        ("batch", "Job"),
+        ("batch", "CronJob"),
+        ("networking.k8s.io", "Ingress"),
+        ("apps", "DaemonSet"),
+        ("apps", "Deployment"),
+        ("apps", "ReplicaSet"),
+        ("apps", "StatefulSet"),
+        ("", "Namespace"),
+        ("", "PersistentVolume"),
+    }
+)
 
 
 class ManifestBundle(Construct):
@@ -69,6 +93,12 @@ class ManifestBundle(Construct):
     @property
     def prune_label(self) -> str | None:
         return None if self.manifest is None else f"{PRUNE_LABEL_PREFIX}{self.manifest.node.addr}"
+
+    def unpruned_kinds(self) -> list[str]:
+        """The kinds in this bundle that a later deploy does not delete when they leave it ("Kind.group", or
+        "Kind" for the core group), sorted: see KUBECTL_DEFAULT_PRUNE."""
+        kinds = {identity(obj)[:2] for obj in self.objects} - KUBECTL_DEFAULT_PRUNE
+        return sorted(f"{kind}.{group}" if group else kind for group, kind in kinds)
 
     def labelled_objects(self) -> list[dict[str, Any]]:
         """The objects as applied: each carries the prune label (see PRUNE_LABEL_PREFIX)."""

@@ -4,6 +4,9 @@ with the label aws_eks_v2's prune step selects on."""
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
+from typing import Any
 
 import pytest
 from aws_cdk import Stack
@@ -13,10 +16,10 @@ from aws_cdk.assertions import Template
 
 from eks_ml import helm
 from eks_ml.cluster.versions import RELEASES
-from eks_ml.manifest_bundle import PRELUDE, ManifestBundle, identity
+from eks_ml.manifest_bundle import KUBECTL_DEFAULT_PRUNE, PRELUDE, ManifestBundle, identity
 from eks_ml.placement import ClusterModel
 
-from .support.synth import joined, library_stack, of_type
+from .support.synth import Synthesis, joined, library_stack, of_type
 
 MANIFEST = "Custom::AWSCDK-EKS-KubernetesResource"
 
@@ -105,3 +108,47 @@ def test_a_chart_with_crd_files_not_in_the_clusters_crd_job_is_refused() -> None
         helm.install(stack, "LoadBalancer", cluster, helm.AWS_LOAD_BALANCER_CONTROLLER, model=model, placement={})
     with pytest.raises(TypeError, match="already has its CRD upgrade Job"):
         helm.upgrade_crds(prelude, [helm.AWS_LOAD_BALANCER_CONTROLLER], placement={}, model=model)
+
+
+def _bundled_kinds(templates: dict[str, dict[str, Any]]) -> set[tuple[str, str]]:
+    """(API group, kind) of every object in a pruned kubectl-provider manifest of ``templates``."""
+    found = set()
+    for template in templates.values():
+        for resource in of_type(template, MANIFEST).values():
+            if "PruneLabel" not in resource["Properties"]:
+                continue
+            for obj in json.loads(joined(resource["Properties"]["Manifest"])):
+                found.add(identity(obj)[:2])
+    return found
+
+
+def _readme_section(title: str) -> str:
+    text = (Path(__file__).parent.parent / "README.md").read_text()
+    start = text.index(title)
+    return text[start : text.index("\n- **", start + 1)]
+
+
+def test_the_readme_names_every_bundled_kind_a_later_deploy_does_not_delete(
+    default_synth: Synthesis, prometheus_synth: Synthesis
+) -> None:
+    # A kind kubectl's default prune list lacks stays in the cluster once it leaves a bundle: users must be told.
+    section = _readme_section("**What a later deploy does not delete.**")
+    kinds = _bundled_kinds(default_synth.templates) | _bundled_kinds(prometheus_synth.templates)
+    unpruned = {kind for group, kind in kinds if (group, kind) not in KUBECTL_DEFAULT_PRUNE}
+    assert {"NodePool", "ClusterQueue", "HorizontalPodAutoscaler", "ClusterRole"} <= unpruned  # the check sees them
+    missing = sorted(kind for kind in unpruned if not re.search(rf"\b{kind}\b", section))
+    assert missing == [], f"README does not say these kinds stay after removal: {missing}"
+
+
+def test_unpruned_kinds_are_the_kinds_outside_kubectls_default_prune_list() -> None:
+    stack, cluster = _cluster()
+    bundle = ManifestBundle(stack, "Bundle", cluster=cluster)
+    bundle.add(
+        [
+            _namespace("serving"),
+            _config_map("settings", "serving"),
+            {"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": "gpu"}},
+            {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "m", "namespace": "serving"}},
+        ]
+    )
+    assert bundle.unpruned_kinds() == ["NodePool.karpenter.sh", "PodDisruptionBudget.policy"]
