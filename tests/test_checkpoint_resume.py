@@ -99,6 +99,10 @@ def test_the_job_directory_comes_from_the_runtime_environment() -> None:
     env = {"EKS_ML_CHECKPOINT_DIR": "/fsx/checkpoints", "EKS_ML_JOB_NAME": "h100-example"}
     assert contract.job_directory(env) == Path("/fsx/checkpoints/h100-example")
     assert contract.job_directory({"EKS_ML_CHECKPOINT_DIR": "/fsx/checkpoints"}) == Path("/fsx/checkpoints/example")
+    # A job that sets no name of its own gets its TrainJob's (the runtime's EKS_ML_JOBSET_NAME), never a shared one.
+    from_runtime = {"EKS_ML_CHECKPOINT_DIR": "/fsx/checkpoints", "EKS_ML_JOBSET_NAME": "sweep-3"}
+    assert contract.job_directory(from_runtime) == Path("/fsx/checkpoints/sweep-3")
+    assert contract.job_directory({**from_runtime, **env}) == Path("/fsx/checkpoints/h100-example")
     assert contract.job_directory({}) is None  # no file system: the job runs, and cannot resume
 
 

@@ -108,8 +108,13 @@ def test_runtime_mounts_shared_memory_scripts_and_the_file_system(mixed: Any) ->
     assert volumes["dshm"]["emptyDir"] == {"medium": "Memory", "sizeLimit": "64Gi"}
     assert volumes["fsx"]["persistentVolumeClaim"] == {"claimName": "fsx"}
     assert volumes["workloads"]["configMap"] == {"name": "eks-ml-workloads"}
-    env = {e["name"]: e["value"] for e in container["env"]}
-    assert env == {"FI_PROVIDER": "efa", "EKS_ML_CHECKPOINT_DIR": "/fsx/checkpoints"}
+    env = {e["name"]: e.get("value") or e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"]}
+    assert env == {
+        "FI_PROVIDER": "efa",
+        "EKS_ML_CHECKPOINT_DIR": "/fsx/checkpoints",
+        # each job's own checkpoint directory when it names none (the JobSet, hence the TrainJob, name)
+        "EKS_ML_JOBSET_NAME": "metadata.labels['jobset.sigs.k8s.io/jobset-name']",
+    }
     assert not OBSOLETE_FABRIC_ENV & set(env)
 
 
@@ -228,7 +233,7 @@ def test_the_validator_rejects_a_failure_policy_the_jobset_api_does_not_accept(
 def test_example_jobs_resume_from_the_shared_checkpoint_directory(mixed: Any) -> None:
     cluster, _ = mixed
     (runtime_env,) = {
-        tuple((e["name"], e["value"]) for e in pod_spec(r)["containers"][0]["env"]) for r in runtimes(cluster).values()
+        tuple((e["name"], e.get("value")) for e in pod_spec(r)["containers"][0]["env"]) for r in runtimes(cluster).values()
     }
     assert ("EKS_ML_CHECKPOINT_DIR", "/fsx/checkpoints") in runtime_env
     for name, job in jobs(cluster).items():

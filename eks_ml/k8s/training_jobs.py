@@ -50,6 +50,15 @@ JOB_FAILED_BY_POD_FAILURE_POLICY = "PodFailurePolicy"
 POD_FAILURE_POLICY = {"rules": [{"action": "FailJob", "onPodConditions": [{"type": "DisruptionTarget"}]}]}
 
 
+# The TrainJob's name (JobSet names its pods' label after it), for the checkpoint contract's per-job directory
+# when the job sets no EKS_ML_JOB_NAME. A different variable from the one jobs set: Trainer merges the job's
+# env into the runtime's by name, and one entry with both a value and a valueFrom would be invalid.
+JOBSET_NAME_FROM_LABEL = {
+    "name": "EKS_ML_JOBSET_NAME",
+    "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['jobset.sigs.k8s.io/jobset-name']"}},
+}
+
+
 def _env(values: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"name": name, "value": value} for name, value in sorted(values.items())]
 
@@ -157,7 +166,7 @@ def _runtime_spec(runtime: RuntimeValues) -> dict[str, Any]:
                                             {
                                                 "name": NODE_JOB,
                                                 "image": runtime.image,
-                                                "env": _env(runtime.env),
+                                                "env": [*_env(runtime.env), JOBSET_NAME_FROM_LABEL],
                                                 "volumeMounts": mounts,
                                                 "securityContext": CONTAINER_SECURITY,
                                             }

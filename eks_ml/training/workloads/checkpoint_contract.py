@@ -5,7 +5,9 @@ unless it reads back what it wrote. This module is that contract, in pure Python
 training script can follow it and tests can run it:
 
 - ``EKS_ML_CHECKPOINT_DIR`` (set by the runtime when the cluster has a file system: /fsx/checkpoints) and
-  ``EKS_ML_JOB_NAME`` (set per job) give the job's directory: ``<dir>/<job>/``.
+  the job's name give the job's directory: ``<dir>/<job>/``. The name is ``EKS_ML_JOB_NAME`` when the job
+  sets it, else ``EKS_ML_JOBSET_NAME`` (the runtime sets it from the pod's JobSet label, which is the
+  name of the training job), so two jobs never resume from each other's checkpoints.
 - Step N is saved as ``step-<N, 6 digits>.pt`` plus the marker ``step-<N>.complete`` (JSON: step, file, bytes).
 - Both are written to a temporary file in the same directory, flushed and fsynced, then renamed over the
   final name with os.replace (atomic on POSIX file systems, Lustre included), and the directory is fsynced.
@@ -29,6 +31,7 @@ from typing import IO, Any
 
 CHECKPOINT_DIR_ENV = "EKS_ML_CHECKPOINT_DIR"
 JOB_NAME_ENV = "EKS_ML_JOB_NAME"
+JOBSET_NAME_ENV = "EKS_ML_JOBSET_NAME"
 DEFAULT_JOB_NAME = "example"
 CHECKPOINT_SUFFIX = ".pt"
 MARKER_SUFFIX = ".complete"
@@ -48,7 +51,7 @@ def job_directory(environ: Mapping[str, str] | None = None) -> Path | None:
     root = env.get(CHECKPOINT_DIR_ENV)
     if not root:
         return None
-    return Path(root) / env.get(JOB_NAME_ENV, DEFAULT_JOB_NAME)
+    return Path(root) / (env.get(JOB_NAME_ENV) or env.get(JOBSET_NAME_ENV) or DEFAULT_JOB_NAME)
 
 
 def checkpoint_path(directory: Path, step: int) -> Path:
