@@ -31,6 +31,7 @@ from eks_ml.plan import AppPlan, ClusterPlan
 from eks_ml.training import Capacity, CapacitySource, TrainingCluster, TrainingClusterProps, TrainingNodeGroupProps
 from eks_ml.training.block_watch import block_watches
 from eks_ml.training.capacity_block import BlockWindow
+from eks_ml.training.jobs import workload_scripts
 from eks_ml.training.workloads import capacity_block_watch as watch
 from eks_ml.training.workloads import checkpoint_contract as contract
 
@@ -216,16 +217,18 @@ def test_the_watch_names_what_the_other_charts_apply(cluster: TrainingCluster) -
     pod = cron_job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     script = pod["containers"][0]["command"][-1]
     assert Path(script).name in config_map["data"] and "checkpoint_contract.py" in config_map["data"]
+    assert Path(script).name not in workload_scripts()  # only clusters with a watch ship it
     assert {v["configMap"]["name"] for v in pod["volumes"] if "configMap" in v} == {config_map["metadata"]["name"]}
     # The signal goes where the jobs look, on the claim they mount.
     runtime = objects(cluster, "ClusterTrainingRuntime", "runtimes")[0]
     node_pod = runtime["spec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]
     runtime_env = {item["name"]: item["value"] for item in node_pod["containers"][0]["env"]}
     assert env["SIGNAL_ROOT"] == runtime_env[contract.CHECKPOINT_DIR_ENV]
-    claims = lambda spec: {
-        v["persistentVolumeClaim"]["claimName"] for v in spec["volumes"] if "persistentVolumeClaim" in v
-    }  # noqa: E731
-    assert claims(pod) == claims(node_pod) != set()
+    assert _claims(pod) == _claims(node_pod) != set()
+
+
+def _claims(pod: dict[str, Any]) -> set[str]:
+    return {v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v}
 
 
 def test_the_watch_may_only_get_and_patch_its_cluster_queue(cluster: TrainingCluster) -> None:

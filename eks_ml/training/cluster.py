@@ -28,7 +28,7 @@ from ..manifest_bundle import PRELUDE, WORKLOADS, ManifestBundle
 from ..network.rules import private_subnets
 from ..placement import ClusterModel, managed_node_group, workloads_from_objects
 from ..placement.nodes import existing_nodes
-from .block_watch import block_watch_chart
+from .block_watch import block_watch_chart, block_watches
 from .burn_in import burn_in_chart
 from .efa import efa_security_group
 from .jobs import group_jobs, runtimes, workload_scripts
@@ -213,7 +213,7 @@ class TrainingCluster(Construct):
             cdk8s.App(),
             "TrainingRuntimes",
             namespace=props.namespace,
-            scripts=workload_scripts(),
+            scripts=workload_scripts(capacity_block_watch=bool(block_watches(list(self.node_groups.values())))),
             runtimes=runtimes(
                 self,
                 {group.spec.vendor for group in self.node_groups.values()},

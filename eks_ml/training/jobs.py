@@ -22,8 +22,9 @@ DLC_REGISTRY_ACCOUNT = "763104351884"  # the DLC registry account in most commer
 CPU_FRACTION = 0.9
 MEMORY_FRACTION = 0.85
 # train_example.py imports checkpoint_contract.py from its own directory (the ConfigMap mount).
-# capacity_block_watch.py is run by the Capacity Block watch CronJob (eks_ml.k8s.capacity_block_watch).
-SCRIPTS = ("allreduce_bench.py", "capacity_block_watch.py", "checkpoint_contract.py", "train_example.py")
+SCRIPTS = ("allreduce_bench.py", "checkpoint_contract.py", "train_example.py")
+# Run by the Capacity Block watch CronJob (eks_ml.k8s.capacity_block_watch), shipped only to clusters that have one.
+BLOCK_WATCH_SCRIPT = "capacity_block_watch.py"
 # Only the settings current aws-ofi-nccl and Neuron collectives need: use the EFA libfabric provider.
 FABRIC_ENV = {"FI_PROVIDER": "efa"}
 # Where jobs checkpoint (EKS_ML_CHECKPOINT_DIR) when the cluster has a shared file system.
@@ -38,9 +39,10 @@ def backend(spec: InstanceSpec) -> str:
     return "nccl" if spec.is_nvidia else "xla"
 
 
-def workload_scripts() -> dict[str, str]:
+def workload_scripts(*, capacity_block_watch: bool = False) -> dict[str, str]:
     package = resources.files("eks_ml.training.workloads")
-    return {name: package.joinpath(name).read_text() for name in SCRIPTS}
+    names = (*SCRIPTS, BLOCK_WATCH_SCRIPT) if capacity_block_watch else SCRIPTS
+    return {name: package.joinpath(name).read_text() for name in sorted(names)}
 
 
 def node_resources(spec: InstanceSpec) -> dict[str, int | str]:
