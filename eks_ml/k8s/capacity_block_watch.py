@@ -19,7 +19,8 @@ from .kueue_queues import KUEUE_API
 from .training_jobs import FSX_PATH, WORKLOADS_CONFIG_MAP, WORKLOADS_PATH
 
 # The Docker official Python image (multi-arch: the system nodes may be Graviton), as mirrored on ECR Public
-# (no Docker Hub pull limits). The script needs only the standard library.
+# (no Docker Hub pull limits). The script needs only the standard library, so the tag names the Python minor
+# version and the Debian release, not a patch release: it is pulled on every run (imagePullPolicy Always).
 PYTHON_IMAGE = "public.ecr.aws/docker/library/python:3.12-slim-bookworm"
 SCRIPT = "capacity_block_watch.py"
 SERVICE_ACCOUNT = "capacity-block-watch"
@@ -126,6 +127,8 @@ class CapacityBlockWatchChart(cdk8s.Chart):
         container = k8s.Container(
             name="watch",
             image=values.image,
+            # The tag follows Python 3.12's patch releases and Debian's security fixes: each run takes the newest.
+            image_pull_policy="Always",
             command=["python3", f"{WORKLOADS_PATH}/{SCRIPT}"],
             env=[k8s.EnvVar(name=name, value=value) for name, value in sorted(env.items())],
             volume_mounts=mounts,
@@ -145,6 +148,12 @@ class CapacityBlockWatchChart(cdk8s.Chart):
         )
         pod = k8s.PodSpec(
             restart_policy="Never",
+            security_context=k8s.PodSecurityContext(
+                run_as_non_root=user != ROOT,
+                run_as_user=user,
+                run_as_group=user,
+                seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault"),
+            ),
             service_account_name=SERVICE_ACCOUNT,
             node_selector=dict(values.node_selector) or None,
             tolerations=[
