@@ -128,7 +128,9 @@ def hold(cluster_queue: str, flavor: str) -> str:
         try:
             _request("PATCH", path, patch)
         except urllib.error.HTTPError as error:
-            if error.code in (409, 422):  # the resourceVersion test failed: someone changed the queue, read again
+            # A failed test operation is 422 (k8s.io/apiserver, pkg/endpoints/handlers/patch.go applyJSPatch), a
+            # conflicting write 409: either way someone changed the queue since it was read; read it again.
+            if error.code in (409, 422):
                 continue
             raise
         return f"ClusterQueue {cluster_queue}: flavor {flavor} admits nothing from now on"
