@@ -80,6 +80,7 @@ class AppConfig:
     training_capacity_block_start: str | None = None
     training_capacity_block_end: str | None = None
     training_capacity_block_upfront_usd: float | None = None
+    training_capacity_block_instance_count: int | None = None
     alarm_emails: tuple[str, ...] = ()
     observability_backend: Backend = Backend.CLOUDWATCH
     training_file_system_pin: FileSystemPin | None = None
@@ -110,6 +111,7 @@ class AppConfig:
             self.training_capacity_block_start,
             self.training_capacity_block_end,
             self.training_capacity_block_upfront_usd,
+            self.training_capacity_block_instance_count,
         )
         if self.training_capacity is CapacitySource.CAPACITY_BLOCK and any(v is not None for v in window):
             # A missing reservation id is reported by the group's check, naming eks-ml:trainingReservationId.
@@ -118,6 +120,7 @@ class AppConfig:
                 start=self.training_capacity_block_start,
                 end=self.training_capacity_block_end,
                 upfront_usd=self.training_capacity_block_upfront_usd,
+                instance_count=self.training_capacity_block_instance_count,
             )
         return Capacity(self.training_capacity, self.training_reservation_id)
 
@@ -216,6 +219,10 @@ def _integer(value: Any) -> int:
     raise _Invalid("a whole number", "write a number such as 2")
 
 
+def _optional_integer(value: Any) -> int | None:
+    return None if value is None else _integer(value)
+
+
 def _optional_number(value: Any) -> float | None:
     if value is None:
         return None
@@ -263,6 +270,7 @@ _KEYS: Mapping[str, tuple[str, Callable[[Any], Any]]] = {
     "trainingCapacityBlockStart": ("training_capacity_block_start", _optional_string),
     "trainingCapacityBlockEnd": ("training_capacity_block_end", _optional_string),
     "trainingCapacityBlockUpfrontUsd": ("training_capacity_block_upfront_usd", _optional_number),
+    "trainingCapacityBlockInstanceCount": ("training_capacity_block_instance_count", _optional_integer),
     "alarmEmails": ("alarm_emails", _string_list),
     "observabilityBackend": ("observability_backend", _enum(Backend)),
     "trainingFileSystemPin": ("training_file_system_pin", _file_system_pin),
@@ -279,6 +287,7 @@ _TRAINING_FIELDS = {
     "training.capacity.window.start": "trainingCapacityBlockStart",
     "training.capacity.window.end": "trainingCapacityBlockEnd",
     "training.capacity.window.upfront_usd": "trainingCapacityBlockUpfrontUsd",
+    "training.capacity.window.instance_count": "trainingCapacityBlockInstanceCount",
 }
 
 

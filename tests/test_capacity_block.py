@@ -153,6 +153,11 @@ def test_the_app_configuration_names_its_keys() -> None:
         load_app_config({**keys, "eks-ml:trainingCapacityBlockEnd": "2026-12-03T11:30:00+01:00"})
     with pytest.raises(ValidationError, match=r"eks-ml:trainingCapacityBlockUpfrontUsd='lots': allowed a number"):
         load_app_config({**keys, "eks-ml:trainingCapacityBlockUpfrontUsd": "lots"})
+    # The fee is spread over the block's instances, not over the node group's (zero before the block starts).
+    counted = load_app_config({**keys, "eks-ml:trainingNodeCount": 0, "eks-ml:trainingCapacityBlockInstanceCount": 4})
+    assert counted.training_node_group().capacity.window.instance_count == 4  # type: ignore[union-attr]
+    with pytest.raises(ValidationError, match=r"eks-ml:trainingCapacityBlockInstanceCount=1: allowed at least"):
+        load_app_config({**keys, "eks-ml:trainingNodeCount": 2, "eks-ml:trainingCapacityBlockInstanceCount": 1})
 
 
 # ---- the cluster: watch chart, jobs, model, plan -------------------------------------------------------------
