@@ -22,7 +22,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .plan import DEFAULT_CHECKPOINT_GIB, AppPlan, plans_from_assembly
+from .plan import DEFAULT_CHECKPOINT_GIB, AppPlan, CapacityBlockLine, plans_from_assembly
 
 # Piped output is not cut to 80 columns: rows keep their natural width.
 PIPED_WIDTH = 1000
@@ -124,6 +124,8 @@ def render(plan: AppPlan, console: Console, checkpoint_gib: float) -> None:
             )
         for storage_class in cluster.storage_classes:
             console.print(f"  StorageClass {storage_class}", soft_wrap=True)
+        for block in cluster.capacity_blocks:
+            console.print(f"  {capacity_block_line(block)}", soft_wrap=True)
         for pool in cluster.pools:
             console.print(f"  Karpenter pool {pool}")
         for note in cluster.notes:
@@ -137,6 +139,31 @@ def render(plan: AppPlan, console: Console, checkpoint_gib: float) -> None:
         f"prices of {plan.prices_as_of}; FSx, EBS, load balancers, NAT and data transfer not included).",
         soft_wrap=True,
     )
+
+
+def capacity_block_line(block: CapacityBlockLine) -> str:
+    """The block's window, when work winds down, and its price beside On-Demand for the same instance-hours."""
+    window = (
+        f"Capacity Block {block.reservation_id} ({block.group}: {block.instances} x {block.instance_type}) "
+        f"{block.start} .. {block.end} ({block.hours:g} h); Kueue stops admitting onto it at "
+        f"{block.stop_admitting_at}, jobs checkpoint at {block.checkpoint_at}, instances terminate from "
+        f"{block.termination_starts}"
+    )
+    if block.usd_per_instance_hour is None:
+        price = "no price given (pass upfront_usd, the offering's UpfrontFee)"
+    else:
+        price = f"{_money(block.upfront_usd)} upfront = {_money(block.usd_per_instance_hour)}/instance-hour"
+    if block.on_demand_usd_per_instance_hour is None:
+        versus = f"no On-Demand price for {block.instance_type} in the table"
+    else:
+        versus = (
+            f"On-Demand {_money(block.on_demand_usd_per_instance_hour)}/instance-hour, "
+            f"{_money(block.on_demand_usd)} for the same hours"
+        )
+        if block.saving_percent is not None:
+            cheaper = block.saving_percent >= 0
+            versus += f" (the block is {abs(block.saving_percent):.0f}% {'cheaper' if cheaper else 'dearer'})"
+    return f"{window}; {price}; {versus}"
 
 
 def _left_out(unpriced: Sequence[Any]) -> str:

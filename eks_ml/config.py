@@ -78,6 +78,11 @@ class AppConfig:
     training_availability_zone: str | None = None
     training_capacity: CapacitySource = CapacitySource.ON_DEMAND
     training_reservation_id: str | None = None
+    # A Capacity Block's window (UTC) and upfront fee: the block's lifecycle and its price in the plan.
+    training_capacity_block_start: str | None = None
+    training_capacity_block_end: str | None = None
+    training_capacity_block_upfront_usd: float | None = None
+    training_capacity_block_instance_count: int | None = None
     alarm_emails: tuple[str, ...] = ()
     observability_backend: Backend = Backend.CLOUDWATCH
     training_file_system_pin: FileSystemPin | None = None
@@ -101,8 +106,26 @@ class AppConfig:
             desired_size=self.training_node_count,
             max_size=max(self.training_node_count, 1),
             availability_zone=self.training_availability_zone or self.availability_zones[0],
-            capacity=Capacity(self.training_capacity, self.training_reservation_id),
+            capacity=self._training_capacity(),
         )
+
+    def _training_capacity(self) -> Capacity:
+        window = (
+            self.training_capacity_block_start,
+            self.training_capacity_block_end,
+            self.training_capacity_block_upfront_usd,
+            self.training_capacity_block_instance_count,
+        )
+        if self.training_capacity is CapacitySource.CAPACITY_BLOCK and any(v is not None for v in window):
+            # A missing reservation id is reported by the group's check, naming eks-ml:trainingReservationId.
+            return Capacity.capacity_block(
+                self.training_reservation_id,  # type: ignore[arg-type]
+                start=self.training_capacity_block_start,
+                end=self.training_capacity_block_end,
+                upfront_usd=self.training_capacity_block_upfront_usd,
+                instance_count=self.training_capacity_block_instance_count,
+            )
+        return Capacity(self.training_capacity, self.training_reservation_id)
 
     @property
     def training_cluster_name(self) -> str:
@@ -199,6 +222,23 @@ def _integer(value: Any) -> int:
     raise _Invalid("a whole number", "write a number such as 2")
 
 
+def _optional_integer(value: Any) -> int | None:
+    return None if value is None else _integer(value)
+
+
+def _optional_number(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise _Invalid("a number", "write a number such as 2500.0")
+
+
 def _enum(enum_type: type[Enum]) -> Callable[[Any], Any]:
     choices = [member.value for member in enum_type]
 
@@ -230,6 +270,10 @@ _KEYS: Mapping[str, tuple[str, Callable[[Any], Any]]] = {
     "trainingAvailabilityZone": ("training_availability_zone", _optional_string),
     "trainingCapacity": ("training_capacity", _enum(CapacitySource)),
     "trainingReservationId": ("training_reservation_id", _optional_string),
+    "trainingCapacityBlockStart": ("training_capacity_block_start", _optional_string),
+    "trainingCapacityBlockEnd": ("training_capacity_block_end", _optional_string),
+    "trainingCapacityBlockUpfrontUsd": ("training_capacity_block_upfront_usd", _optional_number),
+    "trainingCapacityBlockInstanceCount": ("training_capacity_block_instance_count", _optional_integer),
     "alarmEmails": ("alarm_emails", _string_list),
     "observabilityBackend": ("observability_backend", _enum(Backend)),
     "trainingFileSystemPin": ("training_file_system_pin", _file_system_pin),
@@ -244,6 +288,10 @@ _TRAINING_FIELDS = {
     "training.max_size": "trainingNodeCount",
     "training.availability_zone": "trainingAvailabilityZone",
     "training.capacity.reservation_id": "trainingReservationId",
+    "training.capacity.window.start": "trainingCapacityBlockStart",
+    "training.capacity.window.end": "trainingCapacityBlockEnd",
+    "training.capacity.window.upfront_usd": "trainingCapacityBlockUpfrontUsd",
+    "training.capacity.window.instance_count": "trainingCapacityBlockInstanceCount",
 }
 
 

@@ -68,6 +68,40 @@ class StoragePlan:
 
 
 @dataclass(frozen=True)
+class CapacityBlockLine:
+    """A node group's Capacity Block: its window, when eks-ml winds work down, and its price beside On-Demand.
+    Times are ISO-8601 UTC; prices are per instance-hour (the upfront fee spread over instances and hours)."""
+
+    group: str
+    reservation_id: str
+    instance_type: str
+    instances: int
+    start: str
+    end: str
+    hours: float
+    stop_admitting_at: str
+    checkpoint_at: str
+    termination_starts: str
+    upfront_usd: float | None = None
+    usd_per_instance_hour: float | None = None
+    on_demand_usd_per_instance_hour: float | None = None
+
+    @property
+    def on_demand_usd(self) -> float | None:
+        """What the same instance-hours would cost On-Demand."""
+        if self.on_demand_usd_per_instance_hour is None:
+            return None
+        return self.on_demand_usd_per_instance_hour * self.instances * self.hours
+
+    @property
+    def saving_percent(self) -> float | None:
+        """How much cheaper than On-Demand the block is (negative: dearer); None without both prices."""
+        if self.usd_per_instance_hour is None or not self.on_demand_usd_per_instance_hour:
+            return None
+        return 100 * (1 - self.usd_per_instance_hour / self.on_demand_usd_per_instance_hour)
+
+
+@dataclass(frozen=True)
 class ClusterPlan:
     name: str
     workload: str
@@ -81,6 +115,7 @@ class ClusterPlan:
     # Training only: how often a job's gang is recreated before it fails for good, and the StorageClasses.
     max_restarts: int | None = None
     storage_classes: list[str] = field(default_factory=list)
+    capacity_blocks: list[CapacityBlockLine] = field(default_factory=list)
 
     @property
     def unpriced(self) -> list[NodeLine]:
@@ -117,6 +152,7 @@ class ClusterPlan:
             placements=list(data.get("placements") or []),
             max_restarts=data.get("max_restarts"),
             storage_classes=list(data.get("storage_classes") or []),
+            capacity_blocks=[CapacityBlockLine(**block) for block in data.get("capacity_blocks") or []],
         )
 
 
@@ -204,6 +240,32 @@ def training_plan(
         placements=placement_lines(placements),
         max_restarts=max_restarts,
         storage_classes=storage_classes.summary() if storage_classes is not None else [],
+        capacity_blocks=[block for group in groups if (block := _capacity_block(group)) is not None],
+    )
+
+
+def _capacity_block(group: TrainingNodeGroupProps) -> CapacityBlockLine | None:
+    window, reservation_id = group.capacity.block_window, group.capacity.reservation_id
+    if window is None or reservation_id is None:
+        return None
+    from .training.capacity_block import format_utc  # the eks-ml command reads plans without starting jsii
+
+    instances = window.instance_count or group.resolved_max_size
+    per_hour = window.usd_per_instance_hour(instances)
+    return CapacityBlockLine(
+        group=group.name,
+        reservation_id=reservation_id,
+        instance_type=group.instance_type,
+        instances=instances,
+        start=format_utc(window.start_time),
+        end=format_utc(window.end_time),
+        hours=round(window.hours, 2),
+        stop_admitting_at=format_utc(window.stop_admitting_at),
+        checkpoint_at=format_utc(window.checkpoint_at),
+        termination_starts=format_utc(window.termination_starts),
+        upfront_usd=window.upfront_usd,
+        usd_per_instance_hour=None if per_hour is None else round(per_hour, 4),
+        on_demand_usd_per_instance_hour=on_demand_price(group.instance_type),
     )
 
 

@@ -63,8 +63,19 @@ def prometheus_synth(run_dir: Path | None) -> Synthesis:
 
 @pytest.fixture(scope="session")
 def trainium_synth(run_dir: Path | None) -> Synthesis:
-    """The default app training on Trainium (Neuron device plugin instead of NVIDIA's)."""
-    return _variant(run_dir, "trainium-app", {"eks-ml:trainingInstanceType": "trn1.32xlarge"})
+    """The default app training on Trainium (Neuron device plugin instead of NVIDIA's), from a Capacity Block
+    with a known window (so the gates also see the Capacity Block watch)."""
+    return _variant(run_dir, "trainium-app", {"eks-ml:trainingInstanceType": "trn1.32xlarge", **CAPACITY_BLOCK})
+
+
+# A Capacity Block for the trainium variant: two days, ending at 11:30 UTC as every block does.
+CAPACITY_BLOCK = {
+    "eks-ml:trainingCapacity": "capacityBlock",
+    "eks-ml:trainingReservationId": "cr-0123456789abcdef0",
+    "eks-ml:trainingCapacityBlockStart": "2026-12-01T11:30:00Z",
+    "eks-ml:trainingCapacityBlockEnd": "2026-12-03T11:30:00Z",
+    "eks-ml:trainingCapacityBlockUpfrontUsd": 1500.0,
+}
 
 
 @pytest.fixture(scope="session")

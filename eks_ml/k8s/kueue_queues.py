@@ -63,6 +63,7 @@ class TrainingQueuesChart(cdk8s.Chart):
     def __init__(self, scope: Construct, construct_id: str, values: TrainingQueuesValues) -> None:
         super().__init__(scope, construct_id, disable_resource_name_hashes=True)
         self.local_queue = values.local_queue
+        self.cluster_queue = values.cluster_queue
         # baseline, not restricted: the training images (PyTorch, NeMo and Neuron deep learning containers) run as
         # root, which restricted refuses; their pods need nothing beyond baseline (devices come from device plugins).
         self.namespace_object = pod_security.namespace(

@@ -86,6 +86,7 @@ class JobValues:
     resources: Mapping[str, int | str]
     command: Sequence[str]
     env: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 class TrainingRuntimesChart(cdk8s.Chart):
@@ -174,11 +175,11 @@ def _runtime_spec(runtime: RuntimeValues) -> dict[str, Any]:
                                         "securityContext": POD_SECURITY,
                                         "volumes": volumes,
                                     }
-                                }
+                                },
                             },
                         },
                     }
-                ]
+                ],
             }
         },
     }
@@ -196,7 +197,7 @@ class TrainJobsChart(cdk8s.Chart):
                 api_version=TRAINER_API,
                 kind="TrainJob",
                 metadata=cdk8s.ApiObjectMetadata(
-                    name=job.name, namespace=job.namespace, labels={QUEUE_NAME_LABEL: job.queue}
+                    name=job.name, namespace=job.namespace, labels={**job.labels, QUEUE_NAME_LABEL: job.queue}
                 ),
             )
             resources = {name: str(value) for name, value in job.resources.items()}

@@ -171,6 +171,9 @@ def workloads_from_objects(objects: Sequence[Mapping[str, Any]], origin: str) ->
         if obj.get("kind") in POD_KINDS:
             pod = workload(_name(obj), origin, obj["kind"], obj["spec"]["template"].get("spec") or {})
             found.append(_with_node_effects(pod, obj) if obj["kind"] == "DaemonSet" else pod)
+        elif obj.get("kind") == "CronJob":  # its pods come from the Job template inside
+            template = obj["spec"]["jobTemplate"]["spec"]["template"]
+            found.append(workload(_name(obj), origin, "CronJob", template.get("spec") or {}))
     found.extend(_train_jobs(objects, origin))
     return found
 

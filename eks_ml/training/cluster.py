@@ -28,6 +28,7 @@ from ..manifest_bundle import PRELUDE, WORKLOADS, ManifestBundle
 from ..network.rules import private_subnets
 from ..placement import ClusterModel, managed_node_group, workloads_from_objects
 from ..placement.nodes import existing_nodes
+from .block_watch import block_watch_chart, block_watches
 from .burn_in import burn_in_chart
 from .efa import efa_security_group
 from .jobs import group_jobs, runtimes, workload_scripts
@@ -69,6 +70,7 @@ class TrainingCluster(Construct):
     ``burn_in_chart`` (the burn-in DaemonSets that lift the nodes' startup taint, applied), ``queues_chart``,
     ``file_system`` (TrainingFileSystem or None), ``runtimes_chart`` (applied), ``prelude`` and ``workloads``
     (the manifests applied before and after the Helm releases),
+    ``capacity_block_chart`` (the Capacity Block watch CronJobs, applied; None without a block window),
     ``jobs_chart`` (rendered, not applied), ``namespace`` (where jobs run), ``applied_charts`` ((file stem,
     chart) in apply order), ``model`` (the cluster model: node sources and workloads, proven placeable)."""
 
@@ -247,7 +249,7 @@ class TrainingCluster(Construct):
             cdk8s.App(),
             "TrainingRuntimes",
             namespace=props.namespace,
-            scripts=workload_scripts(),
+            scripts=workload_scripts(capacity_block_watch=bool(block_watches(list(self.node_groups.values())))),
             runtimes=runtimes(
                 self,
                 {group.spec.vendor for group in self.node_groups.values()},
@@ -257,6 +259,16 @@ class TrainingCluster(Construct):
         )
         self.workloads.add_chart(self.runtimes_chart)
         self.workloads.node.add_dependency(self.software.trainer)  # its webhook validates the runtimes
+        # Groups on a Capacity Block with a known window: stop admitting and signal a checkpoint before it ends.
+        self.capacity_block_chart = block_watch_chart(
+            list(self.node_groups.values()),
+            namespace=props.namespace,
+            cluster_queue=self.queues_chart.cluster_queue,
+            claim_name=claim,
+            placement=placement,
+        )
+        if self.capacity_block_chart is not None:  # after the runtimes: its pods mount their scripts ConfigMap
+            self.workloads.add_chart(self.capacity_block_chart)
         # Every chart the stack applies, in apply order, for GitOps export (eks_ml.gitops).
         self.applied_charts: list[tuple[str, cdk8s.Chart]] = [
             ("burn-in", self.burn_in_chart),
@@ -264,6 +276,7 @@ class TrainingCluster(Construct):
             *([("lustre-volume", self.file_system.chart)] if self.file_system is not None else []),
             *([("storage-classes", self.storage.chart)] if self.storage is not None else []),
             ("training-runtimes", self.runtimes_chart),
+            *([("capacity-block-watch", self.capacity_block_chart)] if self.capacity_block_chart is not None else []),
         ]
         # Jobs are not applied by the stack (a finished TrainJob cannot be re-run by a redeploy): they are
         # rendered for kubectl or GitOps, see ``jobs_yaml``.

@@ -11,6 +11,7 @@ from constructs import Construct
 from ..catalog import AcceleratorVendor, InstanceSpec
 from ..k8s.training_jobs import FSX_PATH, WORKLOADS_PATH, JobValues, RuntimeValues
 from .node_group import TrainingNodeGroup
+from .workloads.checkpoint_contract import CAPACITY_BLOCK_ENV
 
 # AWS Deep Learning Containers with PyTorch, NCCL, EFA and aws-ofi-nccl (NVIDIA) or the Neuron SDK.
 NVIDIA_IMAGE = "public.ecr.aws/deep-learning-containers/pytorch-training:2.8.0-gpu-py312-cu129-ubuntu22.04-ec2"
@@ -22,8 +23,12 @@ CPU_FRACTION = 0.9
 MEMORY_FRACTION = 0.85
 # train_example.py imports checkpoint_contract.py from its own directory (the ConfigMap mount).
 SCRIPTS = ("allreduce_bench.py", "checkpoint_contract.py", "train_example.py")
+# Run by the Capacity Block watch CronJob (eks_ml.k8s.capacity_block_watch), shipped only to clusters that have one.
+BLOCK_WATCH_SCRIPT = "capacity_block_watch.py"
 # Only the settings current aws-ofi-nccl and Neuron collectives need: use the EFA libfabric provider.
 FABRIC_ENV = {"FI_PROVIDER": "efa"}
+# Where jobs checkpoint (EKS_ML_CHECKPOINT_DIR) when the cluster has a shared file system.
+CHECKPOINT_ROOT = f"{FSX_PATH}/checkpoints"
 
 
 def runtime_name(vendor: AcceleratorVendor) -> str:
@@ -34,9 +39,10 @@ def backend(spec: InstanceSpec) -> str:
     return "nccl" if spec.is_nvidia else "xla"
 
 
-def workload_scripts() -> dict[str, str]:
+def workload_scripts(*, capacity_block_watch: bool = False) -> dict[str, str]:
     package = resources.files("eks_ml.training.workloads")
-    return {name: package.joinpath(name).read_text() for name in SCRIPTS}
+    names = (*SCRIPTS, BLOCK_WATCH_SCRIPT) if capacity_block_watch else SCRIPTS
+    return {name: package.joinpath(name).read_text() for name in sorted(names)}
 
 
 def node_resources(spec: InstanceSpec) -> dict[str, int | str]:
@@ -58,7 +64,7 @@ def runtimes(
 ) -> list[RuntimeValues]:
     env = dict(FABRIC_ENV)
     if claim_name:
-        env["EKS_ML_CHECKPOINT_DIR"] = f"{FSX_PATH}/checkpoints"
+        env["EKS_ML_CHECKPOINT_DIR"] = CHECKPOINT_ROOT
     images = {AcceleratorVendor.NVIDIA: NVIDIA_IMAGE, AcceleratorVendor.AWS_NEURON: neuron_image(scope)}
     return [
         RuntimeValues(
@@ -79,17 +85,38 @@ def group_jobs(group: TrainingNodeGroup, *, namespace: str, queue: str) -> list[
         "procs_per_node": spec.workers_per_node,
         "resources": node_resources(spec),
     }
+    block_env, block_labels = capacity_block_job_settings(group)
     return [
         JobValues(
             name=f"{group.name}-example",
             command=["torchrun", f"{WORKLOADS_PATH}/train_example.py", "--backend", backend(spec)],
-            env={"EKS_ML_JOB_NAME": f"{group.name}-example"},
+            env={"EKS_ML_JOB_NAME": f"{group.name}-example", **block_env},
+            labels=block_labels,
             **common,  # type: ignore[arg-type]
         ),
         JobValues(
             name=f"{group.name}-fabric-test",
             command=["torchrun", f"{WORKLOADS_PATH}/allreduce_bench.py", "--backend", backend(spec)],
-            env={"EKS_ML_EFA_GBPS": f"{spec.network_bandwidth_gbps:g}"},
+            env={"EKS_ML_EFA_GBPS": f"{spec.network_bandwidth_gbps:g}", **block_env},
+            labels=block_labels,
             **common,  # type: ignore[arg-type]
         ),
     ]
+
+
+# Kueue deactivates a workload admitted longer than this many seconds (Kueue v0.19.2,
+# pkg/controller/constants/constants.go MaxExecTimeSecondsLabel; the Workload's maximumExecutionTimeSeconds).
+MAX_EXEC_TIME_LABEL = "kueue.x-k8s.io/max-exec-time-seconds"
+
+
+def capacity_block_job_settings(group: TrainingNodeGroup) -> tuple[dict[str, str], dict[str, str]]:
+    """The env and labels of a job on a Capacity Block with a known window: the reservation id (the checkpoint
+    contract's signal names it) and the block's longest job as Kueue's maximum execution time, so a job
+    admitted before Kueue stops admitting onto the block is over (or stopped) before its nodes go."""
+    window = group.capacity.block_window
+    if window is None or group.capacity.reservation_id is None:
+        return {}, {}
+    return (
+        {CAPACITY_BLOCK_ENV: group.capacity.reservation_id},
+        {MAX_EXEC_TIME_LABEL: str(int(window.longest_job.to_seconds()))},
+    )

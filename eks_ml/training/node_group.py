@@ -113,7 +113,7 @@ class TrainingNodeGroupProps:
             problems.add(
                 f"{field}.sizes", sizes, "0 <= min_size <= desired_size <= max_size, max_size >= 1", "fix the sizes"
             )
-        self.capacity.check(f"{field}.capacity", problems)
+        self.capacity.check(f"{field}.capacity", problems, max_size=self.resolved_max_size)
         if self.placement_group and self.capacity.is_reserved:
             problems.add(
                 f"{field}.placement_group",
@@ -173,6 +173,7 @@ class TrainingNodeGroup(Construct):
         self.subnet = subnet
         self.name = props.name
         self.max_size = props.resolved_max_size
+        self.capacity = props.capacity
         self.taint_key = spec.accelerator_resource
         self.taints = _taints(spec)
         self.labels = {

@@ -102,6 +102,8 @@ MODEL_SERVERS = ("Deployment/inference/qwen3-8b", "Deployment/inference/qwen3-8b
 NEURON_MONITOR = "DaemonSet/neuron-monitor/neuron-monitor"
 # One per training node group of the variants (default: p5, trainium: trn1).
 BURN_IN = ("DaemonSet/eks-ml-burn-in/burn-in-p5", "DaemonSet/eks-ml-burn-in/burn-in-trn1")
+# The trainium variant runs on a Capacity Block with a window (tests/conftest.py).
+CAPACITY_BLOCK_WATCH = ("CronJob/training/capacity-block-trn1",)
 # The Jobs' names carry a hash of their spec (eks_ml.k8s.crd_upgrade.job_name): one per cluster of the variants
 # that run them (Auto Mode has neither Karpenter nor the load balancer controller release; it runs its own).
 _CRD_JOBS = (
@@ -137,6 +139,30 @@ OWN_OBJECTS = (
         "CKV_K8S_28",
         BURN_IN,
         "NET_RAW comes with privilege in the two check containers (CKV_K8S_16); the others drop ALL.",
+    ),
+    Suppression(
+        "CKV_K8S_23",
+        CAPACITY_BLOCK_WATCH,
+        "The watch writes the checkpoint signal into the jobs' checkpoint directory on FSx, which the training "
+        "images (root) own; it drops ALL capabilities, forbids escalation and has a read-only root. Without a "
+        "file system it runs as nobody (eks_ml.k8s.capacity_block_watch).",
+    ),
+    Suppression(
+        "CKV_K8S_40",
+        CAPACITY_BLOCK_WATCH,
+        "Runs as root (uid 0) to write beside the root-owned checkpoints, see CKV_K8S_23.",
+    ),
+    Suppression(
+        "CKV_K8S_38",
+        CAPACITY_BLOCK_WATCH,
+        "The watch gets and JSON-patches the training ClusterQueue (zeroing the block's quota); its RBAC allows "
+        "only get and patch on that one queue, by resourceNames.",
+    ),
+    Suppression(
+        "CKV_K8S_43",
+        CAPACITY_BLOCK_WATCH,
+        "python:3.12-slim-bookworm is a patch-series tag pulled on every run (imagePullPolicy Always) so that "
+        "Python and Debian security fixes arrive; a digest would freeze them out.",
     ),
     Suppression(
         "CKV_K8S_22",

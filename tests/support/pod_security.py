@@ -46,6 +46,8 @@ def pod_specs(obj: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]
     name = f"{obj.get('kind')}/{(obj.get('metadata') or {}).get('name')}"
     if obj.get("kind") in POD_KINDS:
         yield name, obj["spec"]["template"].get("spec") or {}
+    elif obj.get("kind") == "CronJob":
+        yield name, obj["spec"]["jobTemplate"]["spec"]["template"].get("spec") or {}
     elif obj.get("kind") == "ClusterTrainingRuntime":
         for job in obj["spec"]["template"]["spec"]["replicatedJobs"]:
             yield f"{name}/{job['name']}", job["template"]["spec"]["template"]["spec"]

@@ -135,3 +135,41 @@ def latest_complete(directory: Path | None) -> Checkpoint | None:
 def first_step(latest: Checkpoint | None) -> int:
     """The step a (re)started job trains first: one after the checkpoint it loaded, else 1."""
     return 1 if latest is None else latest.step + 1
+
+
+# --- Checkpoint now: a Capacity Block is about to end ------------------------------------------------------------
+#
+# Jobs on a Capacity Block get EKS_ML_CAPACITY_BLOCK (the reservation id). Before the block's instances are
+# terminated, the cluster's block watch (capacity_block_watch.py) writes ``<EKS_ML_CHECKPOINT_DIR>/.capacity-blocks/
+# <id>.ending`` (JSON: reservation, end, termination_starts, written_at), atomically and once. A job polls it
+# (a stat per step) and saves a checkpoint at once, then trains on: a restart on new capacity resumes from it.
+
+CAPACITY_BLOCK_ENV = "EKS_ML_CAPACITY_BLOCK"
+SIGNALS_DIR = ".capacity-blocks"
+SIGNAL_SUFFIX = ".ending"
+
+
+def block_signal_path(root: Path, reservation_id: str) -> Path:
+    return root / SIGNALS_DIR / f"{reservation_id}{SIGNAL_SUFFIX}"
+
+
+def write_block_signal(root: Path, reservation_id: str, signal: Mapping[str, str]) -> bool:
+    """Write the signal unless it is already there; True when this call wrote it."""
+    path = block_signal_path(root, reservation_id)
+    if path.exists():
+        return False
+    write_atomically(path, lambda stream: stream.write(json.dumps(dict(signal), sort_keys=True).encode()))
+    return True
+
+
+def block_ending(environ: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+    """The signal for this job's Capacity Block, or None (no block, no checkpoint directory, or not yet)."""
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    root, reservation_id = env.get(CHECKPOINT_DIR_ENV), env.get(CAPACITY_BLOCK_ENV)
+    if not root or not reservation_id:
+        return None
+    try:
+        signal = json.loads(block_signal_path(Path(root), reservation_id).read_text())
+    except (OSError, ValueError):  # absent, or (never, as it is renamed into place) torn
+        return None
+    return signal if isinstance(signal, dict) else None

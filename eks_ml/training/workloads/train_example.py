@@ -5,6 +5,8 @@ needs from the platform: every accelerator of every node, the collective fabric 
 all-reduce, and the shared file system for checkpoints (EKS_ML_CHECKPOINT_DIR), and it survives failures:
 a restarted job (the runtime's JobSet restart after a node died, or a Kueue requeue) loads the newest
 complete checkpoint (checkpoint_contract.py, shipped beside this script) and continues with the next step.
+On a Capacity Block (EKS_ML_CAPACITY_BLOCK set), it saves a checkpoint as soon as the block's signal appears,
+then trains on until its nodes go.
 """
 
 from __future__ import annotations
@@ -125,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{contract.CHECKPOINT_DIR_ENV} is not set: this run writes no checkpoints and cannot resume")
 
     ddp = DistributedDataParallel(model, gradient_as_bucket_view=True)
+    handled_signal = None  # the Capacity Block signal already answered with a checkpoint
     for step in range(contract.first_step(latest), args.steps + 1):
         batch = synthetic_batch(step, rank, world_size, args.batch, args.width).to(device)
         loss = ddp(batch).pow(2).mean()
@@ -134,7 +137,17 @@ def main(argv: list[str] | None = None) -> int:
         step_done()
         if args.fail_at_step == step and rank == world_size - 1:
             os.kill(os.getpid(), signal.SIGKILL)
-        if rank == 0 and directory is not None and should_checkpoint(step, args.checkpoint_every, args.steps):
+        # Rank 0 alone saves, so it alone polls the signal; the other ranks never wait on it.
+        ending = contract.block_ending() if rank == 0 and directory is not None else None
+        checkpoint_now = ending is not None and ending != handled_signal
+        if ending is not None and checkpoint_now:
+            handled_signal = ending
+            print(f"capacity block {ending.get('reservation')} ends {ending.get('end')}: checkpoint now (step {step})")
+        if (
+            rank == 0
+            and directory is not None
+            and (checkpoint_now or should_checkpoint(step, args.checkpoint_every, args.steps))
+        ):
             snapshot = {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict()}
             path = contract.save(directory, step, functools.partial(torch.save, snapshot))
             print(f"step {step}: loss {loss.item():.4f}, checkpoint {path}")
