@@ -14,7 +14,12 @@ from syrupy.extensions.json import JSONSnapshotExtension
 from eks_ml import AppConfig, load_app_config
 from stacks import build_default_app
 
-from .support.synth import CDK_CONTEXT, Synthesis, make_app, shared_synthesis, synthesize
+from .support.synth import CDK_CONTEXT, Synthesis, make_app, set_scratch_root, shared_synthesis, synthesize
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _assemblies_in_pytest_temp(tmp_path_factory: pytest.TempPathFactory) -> None:
+    set_scratch_root(tmp_path_factory.getbasetemp() / "assemblies")
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,20 @@ ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
 CDK_CONTEXT: Mapping[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
 _ASSET_HASH = re.compile(r"\b[0-9a-f]{64}\b")
+# Where assemblies go when a test names no outdir. An App without one writes a new /tmp/cdk.out* folder that
+# nothing deletes (thousands per day of test runs filled this machine's disk); conftest points this at pytest's
+# temporary directory, which pytest prunes to the last three runs.
+_scratch_root: list[Path] = []
+
+
+def set_scratch_root(root: Path) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    _scratch_root[:] = [root]
+
+
+def scratch_dir(prefix: str) -> Path:
+    """A new, empty directory for one assembly (see _scratch_root)."""
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=_scratch_root[0] if _scratch_root else None))
 
 
 def make_app(outdir: Path, context: Mapping[str, Any] | None = None, *, nag: bool = False) -> App:
@@ -114,7 +128,7 @@ def shared_synthesis(run_dir: Path | None, name: str, make: Callable[[Path], Syn
     """``make(outdir)`` once per test run: with pytest-xdist (``run_dir`` set) the first worker synthesizes
     into ``run_dir/name`` under a file lock and the others read that assembly instead of synthesizing again."""
     if run_dir is None:
-        return make(Path(tempfile.mkdtemp(prefix=f"{name}-")))
+        return make(scratch_dir(f"{name}-"))
     run_dir.mkdir(exist_ok=True)
     outdir, done = run_dir / name, run_dir / f"{name}.done"
     with (run_dir / f"{name}.lock").open("w") as lock:
@@ -148,7 +162,12 @@ def library_stack(region: str = "us-west-2") -> tuple[App, Any]:
     """A fresh App and Stack for testing one construct the way a library user composes it."""
     from aws_cdk import Environment, Stack
 
-    app = App(context=dict(CDK_CONTEXT), analytics_reporting=False, builtin_cloud_formation_validation=False)
+    app = App(
+        context=dict(CDK_CONTEXT),
+        outdir=str(scratch_dir("library-")),
+        analytics_reporting=False,
+        builtin_cloud_formation_validation=False,
+    )
     return app, Stack(app, "Lib", env=Environment(region=region))
 
 
