@@ -39,6 +39,10 @@ POD_SECURITY = {"seccompProfile": {"type": "RuntimeDefault"}}
 # of the template spec; pkg/runtime/framework/plugins/jobset/jobset.go Build, WithSpec), so the policy is kept.
 DEFAULT_MAX_RESTARTS = 3
 RESTART_STRATEGY = "BlockingRecreate"
+# TrainJob spec.runtimePatches (Trainer v2.3.0 CRD trainer.kubeflow.org_trainjobs.yaml): entries keyed by the
+# manager that owns them; trainingRuntimeSpec.template.spec.replicatedJobs[].template.spec.template.spec
+# .nodeSelector patches the runtime's pod template.
+PATCH_MANAGER = "eks-ml.io/node-group"
 
 
 def _env(values: Mapping[str, str]) -> list[dict[str, str]]:
@@ -68,6 +72,10 @@ class JobValues:
     resources: Mapping[str, int | str]
     command: Sequence[str]
     env: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)  # beside the queue label (priority class, sweep)
+    # Node labels the job's pods must match (a runtime patch): Kueue then admits it only into flavors with
+    # these labels, instead of the first flavor with quota (a trial meant for g6e must not take a p5 node).
+    node_selector: Mapping[str, str] = field(default_factory=dict)
 
 
 class TrainingRuntimesChart(cdk8s.Chart):
@@ -144,14 +152,21 @@ def _runtime_spec(runtime: RuntimeValues) -> dict[str, Any]:
                                         "securityContext": POD_SECURITY,
                                         "volumes": volumes,
                                     }
-                                }
+                                },
                             },
                         },
                     }
-                ]
+                ],
             }
         },
     }
+
+
+def node_selector_patch(node_selector: Mapping[str, str]) -> dict[str, Any]:
+    """A runtime patch that gives the node pods of one TrainJob a node selector."""
+    pod_spec = {"nodeSelector": dict(node_selector)}
+    node_job = {"name": NODE_JOB, "template": {"spec": {"template": {"spec": pod_spec}}}}
+    return {"manager": PATCH_MANAGER, "trainingRuntimeSpec": {"template": {"spec": {"replicatedJobs": [node_job]}}}}
 
 
 class TrainJobsChart(cdk8s.Chart):
@@ -166,14 +181,16 @@ class TrainJobsChart(cdk8s.Chart):
                 api_version=TRAINER_API,
                 kind="TrainJob",
                 metadata=cdk8s.ApiObjectMetadata(
-                    name=job.name, namespace=job.namespace, labels={QUEUE_NAME_LABEL: job.queue}
+                    name=job.name, namespace=job.namespace, labels={**job.labels, QUEUE_NAME_LABEL: job.queue}
                 ),
             )
             resources = {name: str(value) for name, value in job.resources.items()}
+            patches = [node_selector_patch(job.node_selector)] if job.node_selector else []
             obj.add_json_patch(
                 cdk8s.JsonPatch.add(
                     "/spec",
                     {
+                        **({"runtimePatches": patches} if patches else {}),
                         "runtimeRef": {
                             "apiGroup": TRAINER_GROUP,
                             "kind": "ClusterTrainingRuntime",
