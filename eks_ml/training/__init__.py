@@ -11,8 +11,11 @@ from .node_group import (
     TRAINING_FAMILIES,
     TrainingNodeGroup,
     TrainingNodeGroupProps,
+    fine_tuning_instance_types,
     training_instance_types,
 )
+from .sweeps import SearchMethod, SearchSpace, SweepProps
+from .teams import TeamQueue
 
 __all__ = [
     "ACCELERATOR_LABEL",
@@ -31,4 +34,9 @@ __all__ = [
     "TrainingNodeGroupProps",
     "network_interfaces",
     "training_instance_types",
+    "fine_tuning_instance_types",
+    "SearchMethod",
+    "SearchSpace",
+    "SweepProps",
+    "TeamQueue",
 ]
