@@ -65,7 +65,6 @@ def build(**overrides: Any) -> tuple[TrainingCluster, dict[str, Any]]:
         "node_groups": GROUPS,
         "teams": TEAMS,
         "sweeps": SWEEPS,
-        "file_system": None,
         **overrides,
     }
     cluster = TrainingCluster(stack, "Training", TrainingClusterProps(**props))
@@ -164,6 +163,29 @@ def test_teams_share_the_nodes_in_one_cohort(shared: Any) -> None:
     assert queues["research"]["spec"]["preemption"]["reclaimWithinCohort"] == "LowerPriority"
     local = by_name(objects, "LocalQueue")
     assert local["research"]["metadata"]["namespace"] == "team-research"
+
+
+def test_trials_run_without_the_production_namespace_s_claim(shared: Any) -> None:
+    cluster, _ = shared
+    objects = cluster.runtimes_chart.to_json()
+    runtimes = by_name(objects, "ClusterTrainingRuntime")
+    for trial in trials(cluster).values():
+        runtime = runtimes[trial["spec"]["runtimeRef"]["name"]]
+        assert runtime["metadata"]["name"].startswith("eks-ml-sweep-")
+        (node,) = runtime["spec"]["template"]["spec"]["replicatedJobs"]
+        volumes = node["template"]["spec"]["template"]["spec"]["volumes"]
+        # A PVC is namespaced and the static FSx volume binds one claim, in the production namespace.
+        assert not any("persistentVolumeClaim" in v for v in volumes)
+    assert any(
+        "persistentVolumeClaim" in v
+        for v in runtimes["eks-ml-finetune-nvidia"]["spec"]["template"]["spec"]["replicatedJobs"][0]["template"][
+            "spec"
+        ]["template"]["spec"]["volumes"]
+    )
+    # The scripts ConfigMap sits in every namespace jobs run in (a pod mounts only its own namespace's).
+    config_maps = {o["metadata"]["namespace"] for o in objects if o["kind"] == "ConfigMap"}
+    job_namespaces = {j["metadata"]["namespace"] for j in [*cluster.jobs_chart.to_json(), *trials(cluster).values()]}
+    assert job_namespaces == config_maps == {"training", "team-research", "team-nlp"}
 
 
 def test_production_jobs_outrank_sweep_trials(shared: Any) -> None:

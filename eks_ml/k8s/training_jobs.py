@@ -89,6 +89,7 @@ class TrainingRuntimesChart(cdk8s.Chart):
         namespace: str,
         scripts: Mapping[str, str],
         runtimes: Sequence[RuntimeValues],
+        other_namespaces: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id, disable_resource_name_hashes=True)
         k8s.KubeConfigMap(
@@ -97,6 +98,14 @@ class TrainingRuntimesChart(cdk8s.Chart):
             metadata=k8s.ObjectMeta(name=WORKLOADS_CONFIG_MAP, namespace=namespace),
             data=dict(scripts),
         )
+        # A pod mounts ConfigMaps of its own namespace only: teams' jobs need the scripts in theirs.
+        for other in other_namespaces:
+            k8s.KubeConfigMap(
+                self,
+                f"Workloads-{other}",
+                metadata=k8s.ObjectMeta(name=WORKLOADS_CONFIG_MAP, namespace=other),
+                data=dict(scripts),
+            )
         for runtime in runtimes:
             obj = cdk8s.ApiObject(
                 self,

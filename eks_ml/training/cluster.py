@@ -266,7 +266,9 @@ class TrainingCluster(Construct):
                 {group.spec.vendor for group in self.node_groups.values()},
                 claim,
                 max_restarts=props.max_restarts,
+                sweeps=bool(props.sweeps),
             ),
+            other_namespaces=[team.resolved_namespace for team in props.teams],
         )
         self.workloads.add_chart(self.runtimes_chart)
         self.workloads.node.add_dependency(self.software.trainer)  # its webhook validates the runtimes

@@ -35,6 +35,10 @@ def fine_tuning_runtime_name(vendor: AcceleratorVendor) -> str:
     return f"eks-ml-finetune-{vendor.value}"
 
 
+def sweep_runtime_name(vendor: AcceleratorVendor) -> str:
+    return f"eks-ml-sweep-{vendor.value}"
+
+
 def backend(spec: InstanceSpec) -> str:
     return "nccl" if spec.is_nvidia else "xla"
 
@@ -65,7 +69,12 @@ def neuron_image(scope: Construct) -> str:
 
 
 def runtimes(
-    scope: Construct, vendors: set[AcceleratorVendor], claim_name: str | None, *, max_restarts: int
+    scope: Construct,
+    vendors: set[AcceleratorVendor],
+    claim_name: str | None,
+    *,
+    max_restarts: int,
+    sweeps: bool = False,
 ) -> list[RuntimeValues]:
     env = dict(FABRIC_ENV)
     if claim_name:
@@ -95,6 +104,19 @@ def runtimes(
                 max_restarts=max_restarts,
             )
             for vendor in ordered
+        ),
+        # Sweep trials run in the teams' namespaces, where the file system's claim (namespaced, bound to the
+        # one static volume) does not exist: their runtime mounts no file system, so trials keep no
+        # checkpoints and a preempted trial starts over.
+        *(
+            RuntimeValues(
+                name=sweep_runtime_name(vendor),
+                image=images[vendor],
+                env={},
+                claim_name=None,
+                max_restarts=max_restarts,
+            )
+            for vendor in (ordered if sweeps else ())
         ),
     ]
 

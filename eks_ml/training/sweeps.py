@@ -1,6 +1,7 @@
 """Hyperparameter sweeps: trial TrainJobs generated from a search space, queued in a team's Kueue queue.
 
-Each trial is a single-node job on the fine-tuning runtime running the example script with one point of the
+Each trial is a single-node job on the sweep runtime (the fine-tuning runtime without the file system, whose
+claim lives in the production namespace only) running the example script with one point of the
 space as its arguments (``--lr 0.0003 --batch 32``) and environment (``EKS_ML_HP_LR``). Trials carry the sweep
 priority class, below production training, so a production job takes their nodes back. How many run at once
 is set by Kueue alone: the team's quota plus what it may borrow, in whole nodes (one trial per node); the rest
@@ -21,7 +22,7 @@ from ..guards import expect_all, expect_enum, expect_int, expect_str
 from ..k8s.kueue_teams import PRIORITY_CLASS_LABEL, SWEEP_PRIORITY_CLASS
 from ..k8s.training_jobs import WORKLOADS_PATH, JobValues
 from ..kube_names import check_dns_label
-from .jobs import backend, fine_tuning_runtime_name, group_selector, single_node_resources
+from .jobs import backend, group_selector, single_node_resources, sweep_runtime_name
 from .node_group import TrainingNodeGroup
 
 # The example script's flags a sweep may vary, and the type of each (eks_ml/training/workloads/train_example.py).
@@ -229,12 +230,11 @@ def trial_jobs(sweep: SweepProps, group: TrainingNodeGroup, *, namespace: str, q
                 name=name,
                 namespace=namespace,
                 queue=queue,
-                runtime=fine_tuning_runtime_name(spec.vendor),
+                runtime=sweep_runtime_name(spec.vendor),
                 nodes=1,
                 procs_per_node=spec.workers_per_node,
                 resources=single_node_resources(spec),
                 command=["torchrun", f"{WORKLOADS_PATH}/train_example.py", "--backend", backend(spec), *arguments],
-                # The job name keys its checkpoint directory: each trial resumes only its own checkpoints.
                 env={
                     "EKS_ML_JOB_NAME": name,
                     **{f"{HP_ENV_PREFIX}{hp.upper()}": _argument(value) for hp, value in point.items()},
