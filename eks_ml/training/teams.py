@@ -107,8 +107,11 @@ def check_teams(
         )
         fine = False
     for group_name, group in groups.items():
+        size = group.resolved_max_size
+        if isinstance(size, bool) or not isinstance(size, int):
+            continue  # a group with malformed sizes is reported by its own check
         taken = sum(team.nodes.get(group_name, 0) for team in teams)
-        if taken > group.resolved_max_size:
+        if taken > size:
             problems.add(
                 "teams.nodes",
                 {team.name: team.nodes.get(group_name, 0) for team in teams if team.nodes.get(group_name)},
