@@ -83,4 +83,9 @@ def write_gitops(stacks: DefaultStacks, directory: Path) -> list[Path]:
         written.append(gitops.write_dashboard(directory / name, name, addon.dashboard))
     jobs = directory / training.base_cluster_name / "training-jobs.yaml"
     jobs.write_text(training.jobs_yaml())
-    return [*written, jobs]
+    written.append(jobs)
+    if training.sweeps_yaml():  # only when the training cluster has sweeps (the default app has none)
+        trials = directory / training.base_cluster_name / "sweep-trials.yaml"
+        trials.write_text(training.sweeps_yaml())
+        written.append(trials)
+    return written

@@ -145,8 +145,8 @@ BAD_INPUTS = [
     pytest.param({"account": "1234"}, r"a 12-digit AWS account id", id="bad-account"),
     pytest.param({"systemInstanceType": "m7i.large"}, r"a Graviton \(arm64\) type", id="x86-system-nodes"),
     pytest.param(
-        {"trainingInstanceType": "g6e.48xlarge"},
-        r"eks-ml:trainingInstanceType='g6e.48xlarge': allowed an EFA-capable training type",
+        {"trainingInstanceType": "g6.48xlarge"},
+        r"eks-ml:trainingInstanceType='g6.48xlarge': allowed an EFA-capable training type",
         id="training-inference-type",
     ),
     pytest.param(

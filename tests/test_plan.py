@@ -147,9 +147,9 @@ def test_the_command_plans_a_library_users_own_app(capsys: pytest.CaptureFixture
 
 
 def test_bad_configuration_gives_the_apps_own_validation_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["plan", "--cdk-json", str(CDK_JSON), "-c", "eks-ml:trainingInstanceType=g6e.xlarge"]) == 1
+    assert main(["plan", "--cdk-json", str(CDK_JSON), "-c", "eks-ml:trainingInstanceType=g6.xlarge"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("eks-ml plan: eks-ml configuration error: eks-ml:trainingInstanceType='g6e.xlarge'")
+    assert err.startswith("eks-ml plan: eks-ml configuration error: eks-ml:trainingInstanceType='g6.xlarge'")
 
 
 def test_a_missing_cdk_json_is_named_not_replaced_by_the_default_app(

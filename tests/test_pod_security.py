@@ -128,6 +128,7 @@ def test_training_pods_and_model_servers_are_hardened(default_synth: Synthesis) 
     ]
     assert {what for what, _ in own} == {
         "ClusterTrainingRuntime/eks-ml-torch-nvidia/node",
+        "ClusterTrainingRuntime/eks-ml-finetune-nvidia/node",
         "Deployment/qwen3-8b",
         "Deployment/qwen3-8b-inf2",
     }
@@ -148,7 +149,10 @@ def test_training_pods_and_model_servers_are_hardened(default_synth: Synthesis) 
 
 def _runtime_spec(default_synth: Synthesis) -> dict[str, Any]:
     (runtime,) = [
-        o for t in default_synth.templates.values() for o in applied_objects(t) if o["kind"] == "ClusterTrainingRuntime"
+        o
+        for t in default_synth.templates.values()
+        for o in applied_objects(t)
+        if o["kind"] == "ClusterTrainingRuntime" and o["metadata"]["name"] == "eks-ml-torch-nvidia"
     ]
     ((_, spec),) = pod_security.pod_specs(runtime)
     return copy.deepcopy(dict(spec))

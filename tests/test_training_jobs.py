@@ -88,7 +88,13 @@ def test_job_requests_cover_every_accelerator_and_efa_interface(name: str) -> No
 def test_a_runtime_per_accelerator_vendor_with_pinned_images(mixed: Any) -> None:
     cluster, _ = mixed
     found = runtimes(cluster)
-    assert set(found) == {"eks-ml-torch-nvidia", "eks-ml-torch-aws-neuron"}
+    # The whole-node pre-training runtime and the single-node fine-tuning runtime of each vendor.
+    assert set(found) == {
+        "eks-ml-torch-nvidia",
+        "eks-ml-torch-aws-neuron",
+        "eks-ml-finetune-nvidia",
+        "eks-ml-finetune-aws-neuron",
+    }
     nvidia = pod_spec(found["eks-ml-torch-nvidia"])["containers"][0]
     assert nvidia["image"] == NVIDIA_IMAGE
     neuron = pod_spec(found["eks-ml-torch-aws-neuron"])["containers"][0]
@@ -148,7 +154,7 @@ def restart_problems(runtime: dict[str, Any], max_restarts: int) -> list[str]:
 def test_every_runtime_restarts_the_whole_gang_a_bounded_number_of_times(mixed: Any) -> None:
     cluster, _ = mixed
     found = runtimes(cluster)
-    assert len(found) == 2
+    assert len(found) == 4  # pre-training and fine-tuning, for each vendor
     for name, runtime in found.items():
         assert restart_problems(runtime, DEFAULT_MAX_RESTARTS) == [], name
     assert DEFAULT_MAX_RESTARTS == 3
@@ -211,8 +217,9 @@ def test_max_restarts_reaches_every_runtime() -> None:
             max_restarts=7,
         ),
     )
-    (runtime,) = runtimes(cluster).values()
-    assert restart_problems(runtime, 7) == []
+    assert len(runtimes(cluster)) == 2  # pre-training and fine-tuning
+    for runtime in runtimes(cluster).values():
+        assert restart_problems(runtime, 7) == []
 
 
 @requires_chart_cache
@@ -232,10 +239,9 @@ def test_the_validator_rejects_a_failure_policy_the_jobset_api_does_not_accept(
 
 def test_example_jobs_resume_from_the_shared_checkpoint_directory(mixed: Any) -> None:
     cluster, _ = mixed
-    (runtime_env,) = {
-        tuple((e["name"], e.get("value")) for e in pod_spec(r)["containers"][0]["env"]) for r in runtimes(cluster).values()
-    }
-    assert ("EKS_ML_CHECKPOINT_DIR", "/fsx/checkpoints") in runtime_env
+    for runtime in runtimes(cluster).values():  # pre-training and fine-tuning runtimes alike
+        runtime_env = {(e["name"], e.get("value")) for e in pod_spec(runtime)["containers"][0]["env"]}
+        assert ("EKS_ML_CHECKPOINT_DIR", "/fsx/checkpoints") in runtime_env
     for name, job in jobs(cluster).items():
         if not name.endswith("-example"):
             continue

@@ -246,8 +246,12 @@ def test_groups_in_a_chosen_az_and_several_groups() -> None:
 
 BAD_GROUPS = [
     pytest.param({"instance_type": "p5.48xlarg"}, r"did you mean p5.48xlarge", id="unknown-type"),
-    pytest.param({"instance_type": "g6e.12xlarge"}, r"an EFA-capable training type: p4d.24xlarge", id="inference-type"),
-    pytest.param({"instance_type": "trn1.2xlarge"}, r"use InferenceCluster for inference types", id="type-without-efa"),
+    pytest.param(
+        {"instance_type": "g6.12xlarge"},
+        r"an EFA-capable training type or a fine-tuning type: p4d.24xlarge",
+        id="inference-type",
+    ),
+    pytest.param({"instance_type": "inf2.48xlarge"}, r"use InferenceCluster for inference types", id="inferentia"),
     pytest.param(
         {"desired_size": 3, "max_size": 2}, r"0 <= min_size <= desired_size <= max_size", id="desired-above-max"
     ),

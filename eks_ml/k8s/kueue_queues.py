@@ -41,6 +41,9 @@ class TrainingQueuesValues:
     cluster_queue: str = "training"
     local_queue: str = "training"
     flavors: Sequence[FlavorQuota]
+    # With teams (eks_ml.k8s.kueue_teams): the cohort the production queue shares quota in, and its preemption.
+    cohort: str | None = None
+    preemption: Mapping[str, Any] | None = None
 
 
 def covered_resources(flavors: Sequence[FlavorQuota]) -> list[str]:
@@ -88,6 +91,8 @@ class TrainingQueuesChart(cdk8s.Chart):
                 "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": values.namespace}},
                 # Large gang jobs keep their place instead of being overtaken by small ones.
                 "queueingStrategy": "StrictFIFO",
+                **({"cohortName": values.cohort} if values.cohort else {}),
+                **({"preemption": dict(values.preemption)} if values.preemption else {}),
                 "resourceGroups": [
                     {
                         "coveredResources": resources,

@@ -57,6 +57,10 @@ JOBSET_NAME_FROM_LABEL = {
     "name": "EKS_ML_JOBSET_NAME",
     "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['jobset.sigs.k8s.io/jobset-name']"}},
 }
+# TrainJob spec.runtimePatches (Trainer v2.3.0 CRD trainer.kubeflow.org_trainjobs.yaml): entries keyed by the
+# manager that owns them; trainingRuntimeSpec.template.spec.replicatedJobs[].template.spec.template.spec
+# .nodeSelector patches the runtime's pod template.
+PATCH_MANAGER = "eks-ml.io/node-group"
 
 
 def _env(values: Mapping[str, str]) -> list[dict[str, str]]:
@@ -86,7 +90,10 @@ class JobValues:
     resources: Mapping[str, int | str]
     command: Sequence[str]
     env: Mapping[str, str] = field(default_factory=dict)
-    labels: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)  # beside the queue label (priority class, sweep)
+    # Node labels the job's pods must match (a runtime patch): Kueue then admits it only into flavors with
+    # these labels, instead of the first flavor with quota (a trial meant for g6e must not take a p5 node).
+    node_selector: Mapping[str, str] = field(default_factory=dict)
 
 
 class TrainingRuntimesChart(cdk8s.Chart):
@@ -100,6 +107,7 @@ class TrainingRuntimesChart(cdk8s.Chart):
         namespace: str,
         scripts: Mapping[str, str],
         runtimes: Sequence[RuntimeValues],
+        other_namespaces: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id, disable_resource_name_hashes=True)
         k8s.KubeConfigMap(
@@ -108,6 +116,14 @@ class TrainingRuntimesChart(cdk8s.Chart):
             metadata=k8s.ObjectMeta(name=WORKLOADS_CONFIG_MAP, namespace=namespace),
             data=dict(scripts),
         )
+        # A pod mounts ConfigMaps of its own namespace only: teams' jobs need the scripts in theirs.
+        for other in other_namespaces:
+            k8s.KubeConfigMap(
+                self,
+                f"Workloads-{other}",
+                metadata=k8s.ObjectMeta(name=WORKLOADS_CONFIG_MAP, namespace=other),
+                data=dict(scripts),
+            )
         for runtime in runtimes:
             obj = cdk8s.ApiObject(
                 self,
@@ -185,6 +201,13 @@ def _runtime_spec(runtime: RuntimeValues) -> dict[str, Any]:
     }
 
 
+def node_selector_patch(node_selector: Mapping[str, str]) -> dict[str, Any]:
+    """A runtime patch that gives the node pods of one TrainJob a node selector."""
+    pod_spec = {"nodeSelector": dict(node_selector)}
+    node_job = {"name": NODE_JOB, "template": {"spec": {"template": {"spec": pod_spec}}}}
+    return {"manager": PATCH_MANAGER, "trainingRuntimeSpec": {"template": {"spec": {"replicatedJobs": [node_job]}}}}
+
+
 class TrainJobsChart(cdk8s.Chart):
     """TrainJobs queued through Kueue (the queue-name label); Kueue admits each as one gang."""
 
@@ -201,10 +224,12 @@ class TrainJobsChart(cdk8s.Chart):
                 ),
             )
             resources = {name: str(value) for name, value in job.resources.items()}
+            patches = [node_selector_patch(job.node_selector)] if job.node_selector else []
             obj.add_json_patch(
                 cdk8s.JsonPatch.add(
                     "/spec",
                     {
+                        **({"runtimePatches": patches} if patches else {}),
                         "runtimeRef": {
                             "apiGroup": TRAINER_GROUP,
                             "kind": "ClusterTrainingRuntime",

@@ -200,6 +200,9 @@ def _train_jobs(objects: Sequence[Mapping[str, Any]], origin: str) -> list[Workl
         trainer = job["spec"].get("trainer") or {}
         for replicated in runtime["spec"]["template"]["spec"]["replicatedJobs"]:
             pod_spec = dict(replicated["template"]["spec"]["template"]["spec"])
+            selector = _patched_node_selector(job, replicated["name"])
+            if selector:
+                pod_spec["nodeSelector"] = {**(pod_spec.get("nodeSelector") or {}), **selector}
             # Trainer puts resourcesPerNode on the node container of every node pod.
             if trainer.get("resourcesPerNode"):
                 pod_spec["containers"] = [
@@ -211,7 +214,48 @@ def _train_jobs(objects: Sequence[Mapping[str, Any]], origin: str) -> list[Workl
     return found
 
 
+def _patched_node_selector(job: Mapping[str, Any], replicated_job: str) -> dict[str, str]:
+    """The node selector a TrainJob's runtimePatches give one replicated job's pods (Trainer merges them)."""
+    selector: dict[str, str] = {}
+    for patch in job["spec"].get("runtimePatches") or ():
+        spec = ((patch.get("trainingRuntimeSpec") or {}).get("template") or {}).get("spec") or {}
+        for replicated in spec.get("replicatedJobs") or ():
+            if replicated.get("name") == replicated_job:
+                pod = (((replicated.get("template") or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
+                selector.update(pod.get("nodeSelector") or {})
+    return selector
+
+
 QUEUE_NAME_LABEL = "kueue.x-k8s.io/queue-name"
+
+
+def _reachable_quota(
+    cluster_queue: Mapping[str, Any], entry: Mapping[str, Any], objects: Sequence[Mapping[str, Any]]
+) -> dict[str, int]:
+    """The most a ClusterQueue can use of one flavor: its nominal quota, plus, in a cohort, what the other
+    ClusterQueues of the cohort lend of that flavor (their lendingLimit, or all their nominal quota) up to its
+    own borrowingLimit. That much is admitted only while the lenders leave it idle; the model asks whether a
+    job can ever be admitted, as it asks whether it can ever be placed."""
+    quota = {r["name"]: parse(r["name"], r["nominalQuota"]) for r in entry["resources"]}
+    cohort = cluster_queue["spec"].get("cohortName")
+    if not cohort:
+        return quota
+    lent: dict[str, int] = {}
+    for other in objects:
+        spec = other.get("spec") or {}
+        if other.get("kind") != "ClusterQueue" or other is cluster_queue or spec.get("cohortName") != cohort:
+            continue
+        for group in spec.get("resourceGroups") or ():
+            for flavor in group["flavors"]:
+                if flavor["name"] != entry["name"]:
+                    continue
+                for r in flavor["resources"]:
+                    lendable = r.get("lendingLimit", r["nominalQuota"])
+                    lent[r["name"]] = lent.get(r["name"], 0) + parse(r["name"], lendable)
+    limits = {r["name"]: parse(r["name"], r["borrowingLimit"]) for r in entry["resources"] if "borrowingLimit" in r}
+    return {
+        name: amount + min(lent.get(name, 0), limits.get(name, lent.get(name, 0))) for name, amount in quota.items()
+    }
 
 
 def _admitted(pod: Workload, job: Mapping[str, Any], pods: int, objects: Sequence[Mapping[str, Any]]) -> Workload:
@@ -232,10 +276,14 @@ def _admitted(pod: Workload, job: Mapping[str, Any], pods: int, objects: Sequenc
         if not set(needed) <= set(group["coveredResources"]):
             continue
         for entry in group["flavors"]:
-            quota = {r["name"]: parse(r["name"], r["nominalQuota"]) for r in entry["resources"]}
+            quota = _reachable_quota(cluster_queue, entry, objects)
+            flavor = by_kind.get(("ResourceFlavor", entry["name"], None))
+            spec = (flavor or {}).get("spec") or {}
+            labels = spec.get("nodeLabels") or {}
+            # Kueue skips a flavor whose node labels contradict the pod's node selector.
+            if any(labels.get(key, value) != value for key, value in pod.node_selector.items()):
+                continue
             if all(quota.get(resource, 0) >= amount for resource, amount in needed.items()):
-                flavor = by_kind.get(("ResourceFlavor", entry["name"], None))
-                spec = (flavor or {}).get("spec") or {}
                 return replace(
                     pod,
                     name=f"{pod.name} in Kueue flavor {entry['name']}",

@@ -11,10 +11,13 @@ from .node_group import (
     TRAINING_FAMILIES,
     TrainingNodeGroup,
     TrainingNodeGroupProps,
+    fine_tuning_instance_types,
     training_instance_types,
 )
 from .storage import TrainingStorage
 from .storage_classes import Gp3ClassProps, LustreClassProps, LustreDeployment, ReclaimPolicy, StorageClassesProps
+from .sweeps import SearchMethod, SearchSpace, SweepProps
+from .teams import TeamQueue
 
 __all__ = [
     "ACCELERATOR_LABEL",
@@ -39,4 +42,9 @@ __all__ = [
     "TrainingNodeGroupProps",
     "network_interfaces",
     "training_instance_types",
+    "fine_tuning_instance_types",
+    "SearchMethod",
+    "SearchSpace",
+    "SweepProps",
+    "TeamQueue",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cdk8s
 from aws_cdk import Stack, Token
@@ -22,7 +22,15 @@ from ..cluster.system_nodes import SystemPlacement
 from ..errors import Problems
 from ..guards import expect_all, expect_instance, expect_int, expect_list_of, expect_str
 from ..k8s import TrainingQueuesChart, TrainingQueuesValues, TrainingRuntimesChart, TrainJobsChart
-from ..k8s.training_jobs import DEFAULT_MAX_RESTARTS
+from ..k8s.kueue_queues import covered_resources
+from ..k8s.kueue_teams import (
+    COHORT,
+    PRIORITY_CLASS_LABEL,
+    PRODUCTION_PREEMPTION,
+    PRODUCTION_PRIORITY_CLASS,
+    TeamQueuesChart,
+)
+from ..k8s.training_jobs import DEFAULT_MAX_RESTARTS, JobValues
 from ..kube_names import check_namespace
 from ..manifest_bundle import PRELUDE, WORKLOADS, ManifestBundle
 from ..network.rules import private_subnets
@@ -38,6 +46,8 @@ from .queues import flavor_quota
 from .software import TrainingSoftware
 from .storage import TrainingStorage
 from .storage_classes import StorageClassesProps
+from .sweeps import SweepProps, SweepSummary, trial_jobs
+from .teams import TeamQueue, check_teams, node_quota, production_nodes, team_notes, team_values
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +63,11 @@ class TrainingClusterProps:
         complete checkpoint. Default 3.
     storage_classes: StorageClasses for claims that create their own volume: FSx for Lustre ``fsx-scratch``
         and ``fsx-persistent`` in the node groups' AZ, and ``gp3`` (the default class). None: no classes.
+    teams: teams that share the node groups through Kueue (TeamQueue: quota in whole nodes, borrowing and
+        lending limits). With teams, the production queue joins their cohort, keeps the nodes the teams do not
+        hold, and its jobs get the production priority class. Default: none (one queue holds every node).
+    sweeps: hyperparameter sweeps (SweepProps), rendered as trial TrainJobs in their team's queue (see
+        ``sweeps_yaml``). Default: none.
     """
 
     base: BaseClusterProps | None = None
@@ -62,6 +77,8 @@ class TrainingClusterProps:
     namespace: str = "training"
     max_restarts: int = DEFAULT_MAX_RESTARTS
     storage_classes: StorageClassesProps | None = field(default_factory=StorageClassesProps)
+    teams: Sequence[TeamQueue] = ()
+    sweeps: Sequence[SweepProps] = ()
 
 
 class TrainingCluster(Construct):
@@ -139,6 +156,15 @@ class TrainingCluster(Construct):
                     "one AZ for every node group when the cluster has FSx for Lustre storage classes",
                     "put the groups in one AZ, or set storage_classes=StorageClassesProps(lustre=[])",
                 )
+        groups_by_name = {group.name: group for group in props.node_groups if isinstance(group.name, str)}
+        if check_teams(
+            props.teams,
+            groups_by_name,
+            production_queue=TrainingQueuesValues.cluster_queue,
+            production_namespace=props.namespace,
+            problems=problems,
+        ):
+            _check_sweeps(props, problems)
         problems.raise_if_any()
 
         self.base = BaseCluster(self, "Base", props.base) if props.base else None
@@ -192,17 +218,40 @@ class TrainingCluster(Construct):
         # Every node joins with the startup taint; this lifts it on nodes that pass their burn-in.
         self.burn_in_chart = burn_in_chart(list(self.node_groups.values()))
         self.prelude.add_chart(self.burn_in_chart)  # with the releases' namespaces: it needs no release
+        groups = list(self.node_groups.values())
+        flavors = [flavor_quota(group) for group in groups]
+        if props.teams:  # the production queue keeps what the teams do not hold, and shares in their cohort
+            flavors = [
+                replace(flavor, quotas=node_quota(group, production_nodes(group, props.teams)))
+                for flavor, group in zip(flavors, groups, strict=True)
+            ]
         self.queues_chart = TrainingQueuesChart(
             cdk8s.App(),
             "TrainingQueues",
             TrainingQueuesValues(
-                namespace=props.namespace, flavors=[flavor_quota(group) for group in self.node_groups.values()]
+                namespace=props.namespace,
+                flavors=flavors,
+                cohort=COHORT if props.teams else None,
+                preemption=PRODUCTION_PREEMPTION if props.teams else None,
             ),
         )
         # Kueue's webhooks validate these objects: apply them once its controller is serving. The queues chart
         # holds the jobs' namespace, so it comes first.
         self.workloads.add_chart(self.queues_chart)
         self.workloads.node.add_dependency(self.software.kueue)
+        # Teams' queues, the cohort and the priority classes (rendered only with teams).
+        self.teams_chart = (
+            TeamQueuesChart(
+                cdk8s.App(),
+                "TeamQueues",
+                teams=[team_values(team, groups) for team in props.teams],
+                resources=covered_resources(flavors),
+            )
+            if props.teams
+            else None
+        )
+        if self.teams_chart is not None:
+            self.workloads.add_chart(self.teams_chart)
 
         first_subnet = subnets[0]
         self.file_system = (
@@ -255,7 +304,9 @@ class TrainingCluster(Construct):
                 {group.spec.vendor for group in self.node_groups.values()},
                 claim,
                 max_restarts=props.max_restarts,
+                sweeps=bool(props.sweeps),
             ),
+            other_namespaces=[team.resolved_namespace for team in props.teams],
         )
         self.workloads.add_chart(self.runtimes_chart)
         self.workloads.node.add_dependency(self.software.trainer)  # its webhook validates the runtimes
@@ -273,6 +324,7 @@ class TrainingCluster(Construct):
         self.applied_charts: list[tuple[str, cdk8s.Chart]] = [
             ("burn-in", self.burn_in_chart),
             ("training-queues", self.queues_chart),
+            *([("team-queues", self.teams_chart)] if self.teams_chart is not None else []),
             *([("lustre-volume", self.file_system.chart)] if self.file_system is not None else []),
             *([("storage-classes", self.storage.chart)] if self.storage is not None else []),
             ("training-runtimes", self.runtimes_chart),
@@ -284,15 +336,32 @@ class TrainingCluster(Construct):
             cdk8s.App(),
             "TrainJobs",
             [
-                job
+                _production(job, ranked=bool(props.teams))
                 for group in self.node_groups.values()
                 for job in group_jobs(group, namespace=props.namespace, queue=self.queues_chart.local_queue)
             ],
         )
+        teams = {team.name: team for team in props.teams}
+        self.sweeps_chart = TrainJobsChart(
+            cdk8s.App(),
+            "Sweeps",
+            [
+                job
+                for sweep in props.sweeps
+                for job in trial_jobs(
+                    sweep,
+                    self.node_groups[sweep.node_group],
+                    namespace=teams[sweep.team].resolved_namespace,
+                    queue=sweep.team,
+                )
+            ],
+        )
+        self.sweeps = [_summary(sweep, teams[sweep.team], self.node_groups[sweep.node_group]) for sweep in props.sweeps]
         # Everything this construct runs must land on its nodes; jobs are resolved against the runtimes
         # and admitted through the Kueue queues, as Trainer and Kueue do it.
         applied = [obj for _, chart in self.applied_charts for obj in chart.to_json()]
-        self.model.add_workloads(workloads_from_objects([*applied, *self.jobs_chart.to_json()], "eks-ml training"))
+        rendered = [*self.jobs_chart.to_json(), *self.sweeps_chart.to_json()]
+        self.model.add_workloads(workloads_from_objects([*applied, *rendered], "eks-ml training"))
         placements = self.model.prove()
         system, notes = plan.system_nodes_of(props.base)
         self.plan = plan.training_plan(
@@ -302,7 +371,7 @@ class TrainingCluster(Construct):
             groups=props.node_groups,
             file_system=props.file_system,
             placements=placements,
-            notes=notes,
+            notes=[*notes, *team_notes(props.teams, groups), *(summary.line() for summary in self.sweeps)],
             max_restarts=props.max_restarts,
             storage_classes=props.storage_classes,
         )
@@ -315,6 +384,11 @@ class TrainingCluster(Construct):
     def jobs_yaml(self) -> str:
         """The example and fabric-test TrainJobs of every node group, as one multi-document YAML."""
         return cdk8s.Yaml.stringify(*self.jobs_chart.to_json())
+
+    def sweeps_yaml(self) -> str:
+        """Every sweep's trial TrainJobs, as one multi-document YAML (empty without sweeps)."""
+        objects = self.sweeps_chart.to_json()
+        return cdk8s.Yaml.stringify(*objects) if objects else ""
 
     @staticmethod
     def _subnet(
@@ -350,6 +424,47 @@ def _has_security_group(cluster: eks.ICluster) -> bool:
 
 MAX_RESTARTS_LIMIT = 100
 
+
+def _production(job: JobValues, *, ranked: bool) -> JobValues:
+    """With teams, production jobs carry the priority class that lets them preempt sweep trials."""
+    return replace(job, labels={**job.labels, PRIORITY_CLASS_LABEL: PRODUCTION_PRIORITY_CLASS}) if ranked else job
+
+
+def _check_sweeps(props: TrainingClusterProps, problems: Problems) -> None:
+    teams = {team.name: team for team in props.teams}
+    groups = [group.name for group in props.node_groups]
+    names: list[str] = []
+    for index, sweep in enumerate(props.sweeps):
+        field = f"sweeps[{index}]"
+        if not sweep.check(field, list(teams), groups, problems):
+            continue
+        names.append(sweep.name)
+        team = teams[sweep.team]
+        if team.nodes.get(sweep.node_group, 0) == 0 and team.borrowing_limit == 0:
+            problems.add(
+                f"{field}.node_group",
+                sweep.node_group,
+                f"a group where team {team.name} has nodes or may borrow them",
+                f"give the team nodes of {sweep.node_group} or a borrowing_limit above 0",
+            )
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.add("sweeps.name", name, "unique sweep names (they prefix the trial TrainJobs)", "rename a sweep")
+
+
+def _summary(sweep: SweepProps, team: TeamQueue, group: TrainingNodeGroup) -> SweepSummary:
+    own = team.nodes.get(group.name, 0)
+    idle = group.max_size - own  # what the rest of the cohort could lend at most
+    borrowable = idle if team.borrowing_limit is None else min(idle, team.borrowing_limit)
+    return SweepSummary(
+        name=sweep.name,
+        team=team.name,
+        node_group=group.name,
+        trials=len(sweep.space.points()),
+        parallel=own + borrowable,
+        borrowing=borrowable > 0,
+    )
+
+
 # Children of TrainingCluster with fixed ids; a group id (<Name>Group) must not take one of them.
 _FIXED_CHILDREN = ("Base", "EfaSecurityGroup", "Software", "FileSystem", "Storage", PRELUDE, WORKLOADS)
 
@@ -379,6 +494,8 @@ def _check_shapes(props: TrainingClusterProps, problems: Problems) -> bool:
         ),
         # Bounded: a job that failed this often has a bug or a bad image, not bad luck; it should stop.
         expect_int(props.max_restarts, "max_restarts", problems, minimum=0, maximum=MAX_RESTARTS_LIMIT),
+        expect_list_of(props.teams, TeamQueue, "teams", problems),
+        expect_list_of(props.sweeps, SweepProps, "sweeps", problems),
     )
 
 

@@ -9,8 +9,9 @@ from aws_cdk import Stack
 from constructs import Construct
 
 from ..catalog import AcceleratorVendor, InstanceSpec
+from ..catalog.spec import EFA_RESOURCE
 from ..k8s.training_jobs import FSX_PATH, WORKLOADS_PATH, JobValues, RuntimeValues
-from .node_group import TrainingNodeGroup
+from .node_group import NODE_GROUP_LABEL, TrainingNodeGroup, is_fine_tuning_type
 from .workloads.checkpoint_contract import CAPACITY_BLOCK_ENV
 
 # AWS Deep Learning Containers with PyTorch, NCCL, EFA and aws-ofi-nccl (NVIDIA) or the Neuron SDK.
@@ -35,6 +36,14 @@ def runtime_name(vendor: AcceleratorVendor) -> str:
     return f"eks-ml-torch-{vendor.value}"
 
 
+def fine_tuning_runtime_name(vendor: AcceleratorVendor) -> str:
+    return f"eks-ml-finetune-{vendor.value}"
+
+
+def sweep_runtime_name(vendor: AcceleratorVendor) -> str:
+    return f"eks-ml-sweep-{vendor.value}"
+
+
 def backend(spec: InstanceSpec) -> str:
     return "nccl" if spec.is_nvidia else "xla"
 
@@ -54,29 +63,101 @@ def node_resources(spec: InstanceSpec) -> dict[str, int | str]:
     }
 
 
+def single_node_resources(spec: InstanceSpec) -> dict[str, int | str]:
+    """Requests of a single-node job (fine-tuning, a sweep trial): the node's accelerators, CPU and memory but
+    no EFA interface, which only carries traffic between nodes; the type's EFA stays free for other work."""
+    return {name: value for name, value in node_resources(spec).items() if name != EFA_RESOURCE}
+
+
 def neuron_image(scope: Construct) -> str:
     region = Stack.of(scope).region
     return f"{DLC_REGISTRY_ACCOUNT}.dkr.ecr.{region}.amazonaws.com/{NEURON_IMAGE_REPOSITORY}:{NEURON_IMAGE_TAG}"
 
 
 def runtimes(
-    scope: Construct, vendors: set[AcceleratorVendor], claim_name: str | None, *, max_restarts: int
+    scope: Construct,
+    vendors: set[AcceleratorVendor],
+    claim_name: str | None,
+    *,
+    max_restarts: int,
+    sweeps: bool = False,
 ) -> list[RuntimeValues]:
     env = dict(FABRIC_ENV)
     if claim_name:
         env["EKS_ML_CHECKPOINT_DIR"] = CHECKPOINT_ROOT
     images = {AcceleratorVendor.NVIDIA: NVIDIA_IMAGE, AcceleratorVendor.AWS_NEURON: neuron_image(scope)}
+    ordered = sorted(vendors, key=lambda v: v.value)
+    # The fine-tuning runtime: one node (mlPolicy numNodes 1), no fabric settings (a single node never uses
+    # EFA), the same image, scripts, checkpoints and failure policy as the pre-training runtime.
+    single_node_env = {name: value for name, value in env.items() if name not in FABRIC_ENV}
     return [
-        RuntimeValues(
-            name=runtime_name(vendor), image=images[vendor], env=env, claim_name=claim_name, max_restarts=max_restarts
-        )
-        for vendor in sorted(vendors, key=lambda v: v.value)
+        *(
+            RuntimeValues(
+                name=runtime_name(vendor),
+                image=images[vendor],
+                env=env,
+                claim_name=claim_name,
+                max_restarts=max_restarts,
+            )
+            for vendor in ordered
+        ),
+        *(
+            RuntimeValues(
+                name=fine_tuning_runtime_name(vendor),
+                image=images[vendor],
+                env=single_node_env,
+                claim_name=claim_name,
+                max_restarts=max_restarts,
+            )
+            for vendor in ordered
+        ),
+        # Sweep trials run in the teams' namespaces, where the file system's claim (namespaced, bound to the
+        # one static volume) does not exist: their runtime mounts no file system, so trials keep no
+        # checkpoints and a preempted trial starts over.
+        *(
+            RuntimeValues(
+                name=sweep_runtime_name(vendor),
+                image=images[vendor],
+                env={},
+                claim_name=None,
+                max_restarts=max_restarts,
+            )
+            for vendor in (ordered if sweeps else ())
+        ),
     ]
 
 
-def group_jobs(group: TrainingNodeGroup, *, namespace: str, queue: str) -> list[JobValues]:
-    """The example training job and the fabric acceptance test of one node group, on all its nodes."""
+def group_selector(group: TrainingNodeGroup) -> dict[str, str]:
+    """Pins a single-node job to its group: its requests alone (one GPU) would fit the first GPU flavor."""
+    return {NODE_GROUP_LABEL: group.name}
+
+
+def fine_tuning_job(group: TrainingNodeGroup, *, namespace: str, queue: str) -> JobValues:
+    """The example script as a single-node fine-tuning job on one node of the group."""
     spec = group.spec
+    name = f"{group.name}-fine-tune"
+    return JobValues(
+        name=name,
+        namespace=namespace,
+        queue=queue,
+        runtime=fine_tuning_runtime_name(spec.vendor),
+        nodes=1,
+        procs_per_node=spec.workers_per_node,
+        resources=single_node_resources(spec),
+        command=["torchrun", f"{WORKLOADS_PATH}/train_example.py", "--backend", backend(spec)],
+        env={"EKS_ML_JOB_NAME": name},
+        node_selector=group_selector(group),
+    )
+
+
+def group_jobs(group: TrainingNodeGroup, *, namespace: str, queue: str) -> list[JobValues]:
+    """The example training job and the fabric acceptance test of one node group, on all its nodes; a group of
+    a fine-tuning type also gets the single-node fine-tuning example, and only that when it cannot run
+    multi-node jobs (no EFA)."""
+    spec = group.spec
+    fine_tuning = [fine_tuning_job(group, namespace=namespace, queue=queue)] if is_fine_tuning_type(spec) else []
+    if not spec.supports_efa:
+        return fine_tuning
     common = {
         "namespace": namespace,
         "queue": queue,
@@ -101,6 +182,7 @@ def group_jobs(group: TrainingNodeGroup, *, namespace: str, queue: str) -> list[
             labels=block_labels,
             **common,  # type: ignore[arg-type]
         ),
+        *fine_tuning,
     ]
 
 

@@ -33,8 +33,31 @@ MAX_NODES = 1000  # the EKS managed node group maximum size quota
 NAME_MAX = 31  # the name is a node label value, a Kueue flavor and part of construct ids
 
 
+# Fine-tuning types: single-node jobs need no EFA between nodes, so smaller types qualify too: g6e (L40S), and the
+# training families' sizes with at most one EFA interface (p5.4xlarge, trn1.2xlarge).
+FINE_TUNING_FAMILIES = ("g6e",)
+MULTI_NODE_MIN_EFA = 2
+
+
 def training_instance_types() -> tuple[str, ...]:
     return tuple(s.name for s in all_instance_types() if s.family in TRAINING_FAMILIES and s.supports_efa)
+
+
+def is_fine_tuning_type(spec: InstanceSpec) -> bool:
+    """A type for single-node jobs: too small (or without the EFA) for whole-node multi-node training."""
+    if spec.family in FINE_TUNING_FAMILIES:
+        return True
+    return spec.family in TRAINING_FAMILIES and spec.efa_interfaces < MULTI_NODE_MIN_EFA
+
+
+def fine_tuning_instance_types() -> tuple[str, ...]:
+    return tuple(s.name for s in all_instance_types() if is_fine_tuning_type(s))
+
+
+def accepted_instance_types() -> tuple[str, ...]:
+    """Every type a training node group accepts: the EFA training types and the fine-tuning types."""
+    accepted = set(training_instance_types()) | set(fine_tuning_instance_types())
+    return tuple(s.name for s in all_instance_types() if s.name in accepted)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,7 +65,8 @@ class TrainingNodeGroupProps:
     """One group of identical training nodes.
 
     name: names the group (label ``eks-ml.io/node-group``, Kueue flavor); renaming replaces the group.
-    instance_type: an EFA-capable training type. Default: p5.48xlarge.
+    instance_type: an EFA-capable training type, or a fine-tuning type (``fine_tuning_instance_types()``: g6e,
+        p5.4xlarge, trn1.2xlarge) whose nodes run single-node jobs only. Default: p5.48xlarge.
     desired_size / min_size / max_size: Default: two nodes, scalable down to zero.
     availability_zone: the one AZ of the group. Default: the VPC's first private-subnet AZ.
     capacity: Default: On-Demand. A reservation or Capacity Block must be in ``availability_zone``.
@@ -100,12 +124,12 @@ class TrainingNodeGroupProps:
         spec = None
         with problems.collecting():
             spec = lookup(self.instance_type, field=f"{field}.instance_type")
-        if spec is not None and (spec.family not in TRAINING_FAMILIES or not spec.supports_efa):
+        if spec is not None and spec.name not in accepted_instance_types():
             problems.add(
                 f"{field}.instance_type",
                 self.instance_type,
-                f"an EFA-capable training type: {', '.join(training_instance_types())}",
-                "use InferenceCluster for inference types, or pick a training type",
+                f"an EFA-capable training type or a fine-tuning type: {', '.join(accepted_instance_types())}",
+                "use InferenceCluster for inference types, or pick a training or fine-tuning type",
             )
             spec = None
         sizes = {"min": self.min_size, "desired": self.desired_size, "max": self.resolved_max_size}

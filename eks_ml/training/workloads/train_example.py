@@ -36,14 +36,14 @@ def batch_seed(step: int, rank: int, world_size: int) -> int:
     return SEED + step * world_size + rank
 
 
-def build(width: int, device: Any) -> tuple[Any, Any]:
+def build(width: int, device: Any, lr: float = 1e-4) -> tuple[Any, Any]:
     """The model (the same initial weights on every rank) and its optimizer."""
     import torch
 
     torch.manual_seed(SEED)
     model = torch.nn.Sequential(torch.nn.Linear(width, width), torch.nn.GELU(), torch.nn.Linear(width, width))
     model = model.to(device)
-    return model, torch.optim.AdamW(model.parameters(), lr=1e-4)
+    return model, torch.optim.AdamW(model.parameters(), lr=lr)
 
 
 def synthetic_batch(step: int, rank: int, world_size: int, batch: int, width: int) -> Any:
@@ -64,6 +64,13 @@ def positive(text: str) -> int:
     return value
 
 
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"{value} is not a number above 0")
+    return value
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--backend", choices=["nccl", "xla", "gloo"], default="nccl", help="gloo: CPU only")
@@ -71,6 +78,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--checkpoint-every", type=positive, default=50)
     parser.add_argument("--width", type=positive, default=4096, help="hidden size of the model")
     parser.add_argument("--batch", type=positive, default=64)
+    parser.add_argument("--lr", type=positive_float, default=1e-4, help="AdamW learning rate (a sweep varies it)")
     parser.add_argument(
         "--fail-at-step",
         type=int,
@@ -106,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rank, world_size = dist.get_rank(), dist.get_world_size()
     directory = contract.job_directory()
-    model, optimizer = build(args.width, device)
+    model, optimizer = build(args.width, device, args.lr)
 
     # Rank 0 decides which checkpoint every rank loads (all must resume from the same step); 0 means none.
     found = contract.latest_complete(directory) if rank == 0 else None
