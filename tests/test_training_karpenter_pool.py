@@ -26,8 +26,9 @@ from .support.manifests import requires_chart_cache, validate_object
 SETTING = KarpenterNodeSetting(
     role="demo-karpenter-node",
     ami_alias="al2023@latest",
-    subnet_ids=["subnet-0123456789abcdef0"],
-    security_group_ids=["sg-0123456789abcdef0"],
+    subnet_tags={"karpenter.sh/discovery": "eks-ml"},
+    security_group_tags=[{"aws:eks:cluster-name": "demo"}, {"eks-ml.io/efa-security-group": "demo"}],
+    zone="us-west-2a",
 )
 BLOCK = "cr-0123456789abcdef0"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import cdk8s
@@ -20,19 +20,22 @@ from ..cluster.base import check_base_props
 from ..cluster.registries import eks_image_registry
 from ..cluster.system_nodes import SystemPlacement
 from ..errors import Problems
-from ..guards import expect_all, expect_instance, expect_int, expect_list_of, expect_str
+from ..guards import expect_all, expect_instance, expect_int, expect_list_of, expect_str, expect_str_map
 from ..k8s import TrainingQueuesChart, TrainingQueuesValues, TrainingRuntimesChart, TrainJobsChart
 from ..k8s.training_jobs import DEFAULT_MAX_RESTARTS
 from ..kube_names import check_namespace
 from ..manifest_bundle import PRELUDE, WORKLOADS, ManifestBundle
 from ..network.rules import private_subnets
+from ..network.vpc import KARPENTER_DISCOVERY_TAG
 from ..placement import ClusterModel, managed_node_group, workloads_from_objects
 from ..placement.nodes import existing_nodes
 from .burn_in import burn_in_chart
 from .efa import efa_security_group
 from .jobs import group_jobs, runtimes, workload_scripts
+from .karpenter_nodes import add_karpenter_pools, check_karpenter_pools
+from .karpenter_pool import TrainingKarpenterPool, TrainingKarpenterPoolProps
 from .lustre import LustreProps, TrainingFileSystem
-from .node_group import TrainingNodeGroup, TrainingNodeGroupProps
+from .node_group import TrainingNodeGroup, TrainingNodeGroupProps, TrainingNodes
 from .queues import flavor_quota
 from .software import TrainingSoftware
 
@@ -45,6 +48,10 @@ class TrainingClusterProps:
     file_system: FSx for Lustre for data and checkpoints, in the node groups' AZ. Default: 4800 GiB at
         500 MB/s/TiB. None: no file system.
     namespace: where training jobs run: Kueue LocalQueue "training" and the file system claim live there.
+    karpenter_pools: training pools provisioned by Karpenter beside the node groups (eks_ml.training.karpenter_pool);
+        installs Karpenter. Needs ``base`` without Auto Mode. Default: none.
+    karpenter_subnet_tags: tags of the private subnets Karpenter launches into (the pools keep to the node
+        groups' AZ). Default: karpenter.sh/discovery=eks-ml, as MlVpc tags them.
     max_restarts: how many times a training job's whole gang is recreated after a failure (a node died, a pod
         was evicted or crashed) before the TrainJob fails for good; each restart resumes from the newest
         complete checkpoint. Default 3.
@@ -56,6 +63,8 @@ class TrainingClusterProps:
     file_system: LustreProps | None = field(default_factory=LustreProps)
     namespace: str = "training"
     max_restarts: int = DEFAULT_MAX_RESTARTS
+    karpenter_pools: Sequence[TrainingKarpenterPoolProps] = ()
+    karpenter_subnet_tags: Mapping[str, str] = field(default_factory=lambda: {KARPENTER_DISCOVERY_TAG: "eks-ml"})
 
 
 class TrainingCluster(Construct):
@@ -99,6 +108,7 @@ class TrainingCluster(Construct):
         if not props.node_groups:
             problems.add("node_groups", [], "at least one training node group", "add a TrainingNodeGroupProps")
         names = [group.name for group in props.node_groups if isinstance(group.name, str)]
+        names += [pool.name for pool in props.karpenter_pools if isinstance(pool, TrainingKarpenterPoolProps)]
         for name in sorted({n for n in names if names.count(n) > 1}):
             problems.add("node_groups.name", name, "unique group names", "rename one of the groups")
         check_unique_ids(names, _group_id, "node_groups.name", problems, taken=_FIXED_CHILDREN)
@@ -110,6 +120,7 @@ class TrainingCluster(Construct):
         for index, group in enumerate(props.node_groups):
             specs.append(group.check(f"node_groups[{index}]", problems))
             subnets.append(self._subnet(vpc, group, f"node_groups[{index}].availability_zone", problems))
+        pool_specs = check_karpenter_pools(props.karpenter_pools, props.base, problems)
         if props.file_system is not None:
             props.file_system.check(problems)
             zones = sorted({s.availability_zone for s in subnets if s is not None})
@@ -158,28 +169,47 @@ class TrainingCluster(Construct):
             for addon in node_networking:  # nodes become Ready only with networking in place
                 node_group.nodegroup.node.add_dependency(addon)
             self.model.add_source(managed_node_group(group.name, [spec.name], node_group.labels, node_group.taints))
+        self.karpenter_pools: dict[str, TrainingKarpenterPool] = {}
         # Objects applied before the Helm releases, and after them (eks_ml.manifest_bundle).
         after_system = [self.base.system_nodes] if self.base and self.base.system_nodes else []
         self.prelude = ManifestBundle(self, PRELUDE, cluster=cluster, after=after_system)
         self.workloads = ManifestBundle(self, WORKLOADS, cluster=cluster)
+        if props.karpenter_pools and props.base is not None:
+            zone = subnets[0].availability_zone if subnets[0] is not None else None
+            self.karpenter, self.karpenter_pools, pools_chart = add_karpenter_pools(
+                self,
+                props.karpenter_pools,
+                pool_specs,
+                cluster=cluster,
+                base=props.base,
+                model=self.model,
+                placement=placement,
+                efa_security_group=self.efa_security_group,
+                subnet_tags=props.karpenter_subnet_tags,
+                zone=None if zone is None or Token.is_unresolved(zone) else zone,
+                after=after_system,
+            )
+            self.workloads.add_chart(pools_chart)
+            self.workloads.node.add_dependency(self.karpenter.chart)  # its CRDs and webhooks first
+        nodes: list[TrainingNodes] = [*self.node_groups.values(), *self.karpenter_pools.values()]
         self.software = TrainingSoftware(
             self,
             "Software",
             cluster=cluster,
             model=self.model,
             placement=placement,
-            groups=list(self.node_groups.values()),
+            groups=nodes,
             efa_image_repository=f"{eks_image_registry(Stack.of(self).region)}/eks/aws-efa-k8s-device-plugin",
             after=after_system,
         )
         # Every node joins with the startup taint; this lifts it on nodes that pass their burn-in.
-        self.burn_in_chart = burn_in_chart(list(self.node_groups.values()))
+        self.burn_in_chart = burn_in_chart(nodes)
         self.prelude.add_chart(self.burn_in_chart)  # with the releases' namespaces: it needs no release
         self.queues_chart = TrainingQueuesChart(
             cdk8s.App(),
             "TrainingQueues",
             TrainingQueuesValues(
-                namespace=props.namespace, flavors=[flavor_quota(group) for group in self.node_groups.values()]
+                namespace=props.namespace, flavors=[flavor_quota(group) for group in nodes]
             ),
         )
         # Kueue's webhooks validate these objects: apply them once its controller is serving. The queues chart
@@ -214,7 +244,7 @@ class TrainingCluster(Construct):
             scripts=workload_scripts(),
             runtimes=runtimes(
                 self,
-                {group.spec.vendor for group in self.node_groups.values()},
+                {group.spec.vendor for group in nodes},
                 claim,
                 max_restarts=props.max_restarts,
             ),
@@ -235,7 +265,7 @@ class TrainingCluster(Construct):
             "TrainJobs",
             [
                 job
-                for group in self.node_groups.values()
+                for group in nodes
                 for job in group_jobs(group, namespace=props.namespace, queue=self.queues_chart.local_queue)
             ],
         )
@@ -250,6 +280,7 @@ class TrainingCluster(Construct):
             self.node.path,
             system=system,
             groups=props.node_groups,
+            karpenter_pools=props.karpenter_pools,
             file_system=props.file_system,
             placements=placements,
             notes=notes,
@@ -299,7 +330,7 @@ def _has_security_group(cluster: eks.ICluster) -> bool:
 MAX_RESTARTS_LIMIT = 100
 
 # Children of TrainingCluster with fixed ids; a group id (<Name>Group) must not take one of them.
-_FIXED_CHILDREN = ("Base", "EfaSecurityGroup", "Software", "FileSystem", PRELUDE, WORKLOADS)
+_FIXED_CHILDREN = ("Base", "EfaSecurityGroup", "Software", "FileSystem", "KarpenterNodes", PRELUDE, WORKLOADS)
 
 
 def _group_id(name: str) -> str:
@@ -312,6 +343,8 @@ def _check_shapes(props: TrainingClusterProps, problems: Problems) -> bool:
         props.base is None
         or expect_instance(props.base, BaseClusterProps, "base", problems, fix="pass base=BaseClusterProps(...)"),
         expect_list_of(props.node_groups, TrainingNodeGroupProps, "node_groups", problems),
+        expect_list_of(props.karpenter_pools, TrainingKarpenterPoolProps, "karpenter_pools", problems),
+        expect_str_map(props.karpenter_subnet_tags, "karpenter_subnet_tags", problems),
         props.file_system is None
         or expect_instance(
             props.file_system, LustreProps, "file_system", problems, fix="pass LustreProps(...) or None"

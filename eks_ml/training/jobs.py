@@ -10,7 +10,7 @@ from constructs import Construct
 
 from ..catalog import AcceleratorVendor, InstanceSpec
 from ..k8s.training_jobs import FSX_PATH, WORKLOADS_PATH, JobValues, RuntimeValues
-from .node_group import TrainingNodeGroup
+from .node_group import TrainingNodes
 
 # AWS Deep Learning Containers with PyTorch, NCCL, EFA and aws-ofi-nccl (NVIDIA) or the Neuron SDK.
 NVIDIA_IMAGE = "public.ecr.aws/deep-learning-containers/pytorch-training:2.8.0-gpu-py312-cu129-ubuntu22.04-ec2"
@@ -68,7 +68,7 @@ def runtimes(
     ]
 
 
-def group_jobs(group: TrainingNodeGroup, *, namespace: str, queue: str) -> list[JobValues]:
+def group_jobs(group: TrainingNodes, *, namespace: str, queue: str) -> list[JobValues]:
     """The example training job and the fabric acceptance test of one node group, on all its nodes."""
     spec = group.spec
     common = {

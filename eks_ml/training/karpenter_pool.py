@@ -26,12 +26,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from aws_cdk import aws_ec2 as ec2
+from constructs import Construct
+
 from ..catalog import InstanceSpec, lookup
 from ..errors import Problems
 from ..guards import expect_all, expect_bool, expect_enum, expect_instance, expect_int, expect_str, expect_str_map
 from ..k8s.burn_in import BURN_IN_KEY, PENDING
 from ..k8s.karpenter_pools import NODECLASS_API, NODEPOOL_API
 from ..kube_names import check_dns_label, check_labels
+from ..placement import Taint
 from .capacity import Capacity, CapacitySource
 from .efa import EfaLayout
 from .node_group import (
@@ -39,6 +43,7 @@ from .node_group import (
     MAX_GP3_GIB,
     MIN_ROOT_VOLUME_GIB,
     NAME_MAX,
+    NODE_GROUP_LABEL,
     NODE_ROLE_LABEL,
     TRAINING_FAMILIES,
     training_instance_types,
@@ -48,6 +53,7 @@ KARPENTER_POOL_LABEL = "eks-ml.io/karpenter-pool"
 CAPACITY_TYPE_LABEL = "karpenter.sh/capacity-type"
 RESERVATION_TYPE_LABEL = "karpenter.k8s.aws/capacity-reservation-type"
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
+ZONE_LABEL = "topology.kubernetes.io/zone"
 # The pod annotation that stops Karpenter from voluntarily disrupting the node a pod runs on (karpenter docs,
 # "Disruption": Pod-Level Controls). Training Jobs carry it so drift cannot drain a node mid-step.
 DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
@@ -160,8 +166,10 @@ class KarpenterNodeSetting:
 
     role: str
     ami_alias: str
-    subnet_ids: Sequence[str]
-    security_group_ids: Sequence[str]
+    # Tags, not ids: EC2NodeClass ids must match ^subnet-/^sg- patterns, and CDK-made ids are tokens at synth.
+    subnet_tags: Mapping[str, str]
+    security_group_tags: Sequence[Mapping[str, str]]  # each selects one group; the terms are ORed
+    zone: str | None = None  # the one AZ of the pool (EFA, placement group, the Lustre file system)
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -169,6 +177,8 @@ def pool_labels(props: TrainingKarpenterPoolProps, spec: InstanceSpec) -> dict[s
     """The labels every node of the pool carries: the Kueue flavor and burn-in select on them."""
     return {
         NODE_ROLE_LABEL: "training",
+        # The same group label as a managed node group's: burn-in and the Kueue flavor select on it.
+        NODE_GROUP_LABEL: props.name,
         KARPENTER_POOL_LABEL: props.name,
         ACCELERATOR_LABEL: spec.vendor.value,
         **props.labels,
@@ -197,8 +207,8 @@ def node_class(
     body: dict[str, Any] = {
         "role": setting.role,
         "amiSelectorTerms": [{"alias": setting.ami_alias}],
-        "subnetSelectorTerms": [{"id": subnet} for subnet in setting.subnet_ids],
-        "securityGroupSelectorTerms": [{"id": group} for group in setting.security_group_ids],
+        "subnetSelectorTerms": [{"tags": dict(setting.subnet_tags)}],
+        "securityGroupSelectorTerms": [{"tags": dict(tags)} for tags in setting.security_group_tags],
         "networkInterfaces": [
             {
                 "networkCardIndex": slot.network_card_index,
@@ -236,7 +246,7 @@ def node_class(
     }
 
 
-def node_pool(props: TrainingKarpenterPoolProps, spec: InstanceSpec) -> dict[str, Any]:
+def node_pool(props: TrainingKarpenterPoolProps, spec: InstanceSpec, *, zone: str | None = None) -> dict[str, Any]:
     """The NodePool: one type, reserved or On-Demand capacity, never consolidating a node with a job on it."""
     requirements: list[dict[str, Any]] = [
         {"key": INSTANCE_TYPE_LABEL, "operator": "In", "values": [spec.name]},
@@ -246,6 +256,8 @@ def node_pool(props: TrainingKarpenterPoolProps, spec: InstanceSpec) -> dict[str
             "values": ["reserved" if props.capacity.is_reserved else "on-demand"],
         },
     ]
+    if zone is not None:
+        requirements.append({"key": ZONE_LABEL, "operator": "In", "values": [zone]})
     if props.capacity.is_reserved:
         requirements.append(
             {"key": RESERVATION_TYPE_LABEL, "operator": "In", "values": [_RESERVATION_TYPE[props.capacity.source]]}
@@ -291,4 +303,43 @@ def pool_manifests(
     placement_group_name: str | None = None,
 ) -> list[dict[str, Any]]:
     """The EC2NodeClass then the NodePool that names it."""
-    return [node_class(props, spec, setting, placement_group_name=placement_group_name), node_pool(props, spec)]
+    return [
+        node_class(props, spec, setting, placement_group_name=placement_group_name),
+        node_pool(props, spec, zone=setting.zone),
+    ]
+
+
+class TrainingKarpenterPool(Construct):
+    """The AWS side of a Karpenter training pool (its cluster placement group) and its manifests.
+
+    Attributes, as a managed node group's (eks_ml.training.node_group.TrainingNodes): ``name``, ``spec``,
+    ``max_size`` (``max_nodes``), ``taint_key``, ``taints`` (the accelerator taint and the burn-in startup
+    taint), ``labels``; and ``placement_group`` (or None), ``manifests`` (the EC2NodeClass and the NodePool).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        props: TrainingKarpenterPoolProps,
+        spec: InstanceSpec,
+        setting: KarpenterNodeSetting,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.name = props.name
+        self.spec = spec
+        self.max_size = props.max_nodes
+        self.taint_key = spec.accelerator_resource
+        self.labels = pool_labels(props, spec)
+        self.taints = tuple(Taint(t["key"], t["value"], t["effect"]) for t in [*pool_taints(spec), *startup_taints()])
+        # Karpenter selects a placement group, it does not create one. Ref of a placement group is its name.
+        self.placement_group = (
+            ec2.CfnPlacementGroup(self, "PlacementGroup", strategy="cluster") if props.uses_placement_group else None
+        )
+        self.manifests = pool_manifests(
+            props,
+            spec,
+            setting,
+            placement_group_name=self.placement_group.ref if self.placement_group is not None else None,
+        )

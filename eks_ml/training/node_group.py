@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from aws_cdk import Annotations, Fn
 from aws_cdk import aws_ec2 as ec2
@@ -31,6 +32,20 @@ MIN_ROOT_VOLUME_GIB = 100  # framework images (CUDA, Neuron SDK) are 10-30 GB ea
 MAX_GP3_GIB = 16384  # the largest gp3 volume (16 TiB)
 MAX_NODES = 1000  # the EKS managed node group maximum size quota
 NAME_MAX = 31  # the name is a node label value, a Kueue flavor and part of construct ids
+
+
+class TrainingNodes(Protocol):
+    """Identical training nodes from any source (a managed node group, a Karpenter pool): what burn-in, the
+    Kueue flavor, the device plugins and the example jobs need. ``labels`` carry ``eks-ml.io/node-group``."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def spec(self) -> InstanceSpec: ...
+    @property
+    def max_size(self) -> int: ...
+    @property
+    def taint_key(self) -> str: ...
 
 
 def training_instance_types() -> tuple[str, ...]:
