@@ -16,6 +16,7 @@ from eks_ml.plan import plans_from_assembly
 from eks_ml.training import TrainingCluster, TrainingClusterProps, TrainingKarpenterPoolProps, TrainingNodeGroupProps
 
 from .support.manifests import applied_objects, requires_chart_cache, validate_objects
+from .support.releases import RENDER, ignored_keys, placement_problems, releases
 from .support.synth import Synthesis, error_findings, library_stack, of_type
 
 STACK = "KarpenterTraining"
@@ -151,3 +152,19 @@ def test_karpenter_pools_are_refused_on_auto_mode() -> None:
             "Training",
             TrainingClusterProps(base=base, **_props(karpenter_pools=[TrainingKarpenterPoolProps(name="k")])),
         )
+
+
+@requires_chart_cache
+def test_the_training_clusters_karpenter_release_passes_the_real_chart_gate(
+    karpenter_training_synth: Synthesis,
+) -> None:
+    """The gate of tests/test_real_charts.py for the one release this configuration adds: every value key
+    changes the pinned chart's render, placement matches the declaration, every rendered object validates.
+    The other releases are those of the default and trainium variants, gated there."""
+    (release,) = [r for r in releases(karpenter_training_synth.templates) if r.chart == "karpenter"]
+    assert release.pin is not None
+    objects = RENDER(release.pin, release.values)
+    assert not isinstance(objects, str), objects
+    assert ignored_keys(release.pin, release.values) == []
+    assert placement_problems(release.pin, release.values, objects) == []
+    assert validate_objects(objects) == []
