@@ -21,6 +21,7 @@ from ..cluster.registries import eks_image_registry
 from ..cluster.system_nodes import SystemPlacement
 from ..errors import Problems
 from ..guards import expect_all, expect_instance, expect_int, expect_list_of, expect_str, expect_str_map
+from ..inference.karpenter import Karpenter
 from ..k8s import TrainingQueuesChart, TrainingQueuesValues, TrainingRuntimesChart, TrainJobsChart
 from ..k8s.training_jobs import DEFAULT_MAX_RESTARTS
 from ..kube_names import check_namespace
@@ -69,7 +70,9 @@ class TrainingClusterProps:
 
 class TrainingCluster(Construct):
     """Attributes: ``base`` (BaseCluster or None), ``cluster``, ``vpc``, ``efa_security_group``,
-    ``node_groups`` (name -> TrainingNodeGroup), ``software`` (device plugins, Kueue, Trainer),
+    ``node_groups`` (name -> TrainingNodeGroup), ``karpenter_pools`` (name -> TrainingKarpenterPool),
+    ``karpenter`` (the Karpenter install, or None), ``karpenter_pools_chart`` (applied, or None),
+    ``software`` (device plugins, Kueue, Trainer),
     ``burn_in_chart`` (the burn-in DaemonSets that lift the nodes' startup taint, applied), ``queues_chart``,
     ``file_system`` (TrainingFileSystem or None), ``runtimes_chart`` (applied), ``prelude`` and ``workloads``
     (the manifests applied before and after the Helm releases),
@@ -170,6 +173,8 @@ class TrainingCluster(Construct):
                 node_group.nodegroup.node.add_dependency(addon)
             self.model.add_source(managed_node_group(group.name, [spec.name], node_group.labels, node_group.taints))
         self.karpenter_pools: dict[str, TrainingKarpenterPool] = {}
+        self.karpenter_pools_chart: cdk8s.Chart | None = None  # the pools' EC2NodeClasses and NodePools
+        self.karpenter: Karpenter | None = None  # installed only for Karpenter pools
         # Objects applied before the Helm releases, and after them (eks_ml.manifest_bundle).
         after_system = [self.base.system_nodes] if self.base and self.base.system_nodes else []
         self.prelude = ManifestBundle(self, PRELUDE, cluster=cluster, after=after_system)
@@ -190,6 +195,7 @@ class TrainingCluster(Construct):
                 after=after_system,
             )
             self.workloads.add_chart(pools_chart)
+            self.karpenter_pools_chart = pools_chart
             self.workloads.node.add_dependency(self.karpenter.chart)  # its CRDs and webhooks first
         nodes: list[TrainingNodes] = [*self.node_groups.values(), *self.karpenter_pools.values()]
         self.software = TrainingSoftware(
@@ -208,9 +214,7 @@ class TrainingCluster(Construct):
         self.queues_chart = TrainingQueuesChart(
             cdk8s.App(),
             "TrainingQueues",
-            TrainingQueuesValues(
-                namespace=props.namespace, flavors=[flavor_quota(group) for group in nodes]
-            ),
+            TrainingQueuesValues(namespace=props.namespace, flavors=[flavor_quota(group) for group in nodes]),
         )
         # Kueue's webhooks validate these objects: apply them once its controller is serving. The queues chart
         # holds the jobs' namespace, so it comes first.
@@ -254,6 +258,7 @@ class TrainingCluster(Construct):
         # Every chart the stack applies, in apply order, for GitOps export (eks_ml.gitops).
         self.applied_charts: list[tuple[str, cdk8s.Chart]] = [
             ("burn-in", self.burn_in_chart),
+            *([("training-node-pools", self.karpenter_pools_chart)] if self.karpenter_pools_chart else []),
             ("training-queues", self.queues_chart),
             *([("lustre-volume", self.file_system.chart)] if self.file_system is not None else []),
             ("training-runtimes", self.runtimes_chart),

@@ -54,9 +54,9 @@ CAPACITY_TYPE_LABEL = "karpenter.sh/capacity-type"
 RESERVATION_TYPE_LABEL = "karpenter.k8s.aws/capacity-reservation-type"
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 ZONE_LABEL = "topology.kubernetes.io/zone"
-# The pod annotation that stops Karpenter from voluntarily disrupting the node a pod runs on (karpenter docs,
-# "Disruption": Pod-Level Controls). Training Jobs carry it so drift cannot drain a node mid-step.
-DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
+# No karpenter.sh/do-not-disrupt pod annotation is needed: the NodePool itself never voluntarily disrupts a node
+# with pods (WhenEmpty, expireAfter Never, a zero Drifted budget). Involuntary events (EC2 interruptions, a
+# Capacity Block's end) drain nodes whatever the annotation says; checkpoints cover those.
 MAX_NODES = 1000
 _RESERVATION_TYPE = {
     CapacitySource.CAPACITY_RESERVATION: "default",
