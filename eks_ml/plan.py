@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the eks-ml command reads plans without starting jsii
     from .inference.model_service import ModelServiceProps
     from .inference.pools import NodePoolProps
     from .training import LustreProps, TrainingNodeGroupProps
+    from .training.karpenter_pool import TrainingKarpenterPoolProps
     from .training.storage_classes import StorageClassesProps
 
 DEFAULT_CHECKPOINT_GIB = 500  # the example size; pass your own with --checkpoint-gib
@@ -222,9 +223,20 @@ def training_plan(
     notes: Sequence[str] = (),
     max_restarts: int | None = None,
     storage_classes: StorageClassesProps | None = None,
+    karpenter_pools: Sequence[TrainingKarpenterPoolProps] = (),
 ) -> ClusterPlan:
     lines = [_system_line(system)] if system else []
     lines += [_line(f"training ({g.name})", lookup(g.instance_type), g.desired_size) for g in groups]
+    # Karpenter launches a pool's nodes only while jobs wait for them: none at rest, up to max_nodes.
+    lines += [_line(f"training Karpenter pool ({p.name})", lookup(p.instance_type), 0) for p in karpenter_pools]
+    notes = [
+        *notes,
+        *(
+            f"Karpenter pool {p.name}: 0 nodes at rest, up to {p.max_nodes} {p.instance_type} while jobs wait "
+            f"({'reserved capacity ' + str(p.capacity.reservation_id) if p.capacity.is_reserved else 'On-Demand'})"
+            for p in karpenter_pools
+        ),
+    ]
     storage = (
         StoragePlan(file_system.storage_gib, file_system.throughput_mbps, file_system.efa_enabled)
         if file_system

@@ -5,6 +5,7 @@ from __future__ import annotations
 import eks_ml.bundled_node  # noqa: F401  (first: the tests, like app.py, run jsii on eks-ml[node]'s Node.js)
 
 # isort: split
+import importlib.util
 import os
 from pathlib import Path
 
@@ -87,3 +88,20 @@ CAPACITY_BLOCK = {
 def auto_mode_synth(run_dir: Path | None) -> Synthesis:
     """The default app on EKS Auto Mode (no Karpenter chart, system pods placed for Auto Mode nodes)."""
     return _variant(run_dir, "auto-mode-app", {"eks-ml:autoMode": True})
+
+
+KARPENTER_TRAINING_EXAMPLE = Path(__file__).parent.parent / "examples" / "karpenter_training" / "app.py"
+
+
+@pytest.fixture(scope="session")
+def karpenter_training_synth(run_dir: Path | None) -> Synthesis:
+    """examples/karpenter_training (a node group and two Karpenter training pools), with cdk-nag."""
+
+    def make(outdir: Path) -> Synthesis:
+        spec = importlib.util.spec_from_file_location("example_karpenter_training", KARPENTER_TRAINING_EXAMPLE)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return synthesize(make_app(outdir, nag=True), module.build)
+
+    return shared_synthesis(run_dir, "karpenter-training-example", make)

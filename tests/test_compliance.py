@@ -35,6 +35,7 @@ VARIANTS = {
     "trainium": "trainium_synth",
     "auto-mode": "auto_mode_synth",
     "example": "example_nag_synth",
+    "karpenter-training": "karpenter_training_synth",  # examples/karpenter_training: Karpenter training pools
 }
 PRUNE_LABEL = "aws.cdk.eks/prune-"
 

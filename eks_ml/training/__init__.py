@@ -3,6 +3,7 @@
 from .capacity import Capacity, CapacitySource
 from .cluster import TrainingCluster, TrainingClusterProps
 from .efa import EfaLayout, network_interfaces
+from .karpenter_pool import TrainingKarpenterPool, TrainingKarpenterPoolProps
 from .lustre import DataRepository, LustreProps, TrainingFileSystem
 from .lustre_rules import FileSystemPin
 from .node_group import (
@@ -20,6 +21,8 @@ from .sweeps import SearchMethod, SearchSpace, SweepProps
 from .teams import TeamQueue
 
 __all__ = [
+    "TrainingKarpenterPool",
+    "TrainingKarpenterPoolProps",
     "ACCELERATOR_LABEL",
     "NODE_GROUP_LABEL",
     "TRAINING_FAMILIES",

@@ -10,10 +10,10 @@ from ..cluster.system_nodes import SystemPlacement
 from ..k8s.capacity_block_watch import BlockWatch, CapacityBlockWatchChart, CapacityBlockWatchValues
 from .capacity_block import format_utc
 from .jobs import CHECKPOINT_ROOT
-from .node_group import TrainingNodeGroup
+from .node_group import TrainingNodes
 
 
-def block_watches(groups: Sequence[TrainingNodeGroup]) -> list[BlockWatch]:
+def block_watches(groups: Sequence[TrainingNodes]) -> list[BlockWatch]:
     """One watch per group on a Capacity Block whose window is known; the flavor is the group's name
     (eks_ml.training.queues.flavor_quota)."""
     watches = []
@@ -35,7 +35,7 @@ def block_watches(groups: Sequence[TrainingNodeGroup]) -> list[BlockWatch]:
 
 
 def block_watch_chart(
-    groups: Sequence[TrainingNodeGroup],
+    groups: Sequence[TrainingNodes],
     *,
     namespace: str,
     cluster_queue: str,

@@ -17,7 +17,7 @@ import cdk8s
 from ..catalog import InstanceSpec
 from ..k8s.burn_in import BurnInChart, BurnInGroup, BurnInValues, startup_toleration
 from .jobs import NVIDIA_IMAGE
-from .node_group import NODE_GROUP_LABEL, TrainingNodeGroup
+from .node_group import NODE_GROUP_LABEL, TrainingNodes
 
 NAMESPACE = "eks-ml-burn-in"
 # nvcr.io/nvidia/cloud-native/dcgm 4.5.2 is the DCGM the NVIDIA GPU operator ships (v25.10); its diagnostic
@@ -64,7 +64,7 @@ def burn_in_group(name: str, spec: InstanceSpec) -> BurnInGroup:
     )
 
 
-def burn_in_chart(groups: Sequence[TrainingNodeGroup]) -> BurnInChart:
+def burn_in_chart(groups: Sequence[TrainingNodes]) -> BurnInChart:
     """The burn-in DaemonSets of ``groups``, one per group."""
     return BurnInChart(
         cdk8s.App(), "BurnIn", BurnInValues(namespace=NAMESPACE, groups=[burn_in_group(g.name, g.spec) for g in groups])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import cdk8s
@@ -20,7 +20,8 @@ from ..cluster.base import check_base_props
 from ..cluster.registries import eks_image_registry
 from ..cluster.system_nodes import SystemPlacement
 from ..errors import Problems
-from ..guards import expect_all, expect_instance, expect_int, expect_list_of, expect_str
+from ..guards import expect_all, expect_instance, expect_int, expect_list_of, expect_str, expect_str_map
+from ..inference.karpenter import Karpenter
 from ..k8s import TrainingQueuesChart, TrainingQueuesValues, TrainingRuntimesChart, TrainJobsChart
 from ..k8s.kueue_queues import covered_resources
 from ..k8s.kueue_teams import (
@@ -34,14 +35,17 @@ from ..k8s.training_jobs import DEFAULT_MAX_RESTARTS, JobValues
 from ..kube_names import check_namespace
 from ..manifest_bundle import PRELUDE, WORKLOADS, ManifestBundle
 from ..network.rules import private_subnets
+from ..network.vpc import KARPENTER_DISCOVERY_TAG
 from ..placement import ClusterModel, managed_node_group, workloads_from_objects
 from ..placement.nodes import existing_nodes
 from .block_watch import block_watch_chart, block_watches
 from .burn_in import burn_in_chart
 from .efa import efa_security_group
 from .jobs import group_jobs, runtimes, workload_scripts
+from .karpenter_nodes import add_karpenter_pools, check_karpenter_pools
+from .karpenter_pool import TrainingKarpenterPool, TrainingKarpenterPoolProps
 from .lustre import LustreProps, TrainingFileSystem
-from .node_group import TrainingNodeGroup, TrainingNodeGroupProps
+from .node_group import TrainingNodeGroup, TrainingNodeGroupProps, TrainingNodes
 from .queues import flavor_quota
 from .software import TrainingSoftware
 from .storage import TrainingStorage
@@ -58,6 +62,10 @@ class TrainingClusterProps:
     file_system: FSx for Lustre for data and checkpoints, in the node groups' AZ. Default: 4800 GiB at
         500 MB/s/TiB. None: no file system.
     namespace: where training jobs run: Kueue LocalQueue "training" and the file system claim live there.
+    karpenter_pools: training pools provisioned by Karpenter beside the node groups (eks_ml.training.karpenter_pool);
+        installs Karpenter. Needs ``base`` without Auto Mode. Default: none.
+    karpenter_subnet_tags: tags of the private subnets Karpenter launches into (the pools keep to the node
+        groups' AZ). Default: karpenter.sh/discovery=eks-ml, as MlVpc tags them.
     max_restarts: how many times a training job's whole gang is recreated after a failure (a node died, a pod
         was evicted or crashed) before the TrainJob fails for good; each restart resumes from the newest
         complete checkpoint. Default 3.
@@ -79,11 +87,15 @@ class TrainingClusterProps:
     storage_classes: StorageClassesProps | None = field(default_factory=StorageClassesProps)
     teams: Sequence[TeamQueue] = ()
     sweeps: Sequence[SweepProps] = ()
+    karpenter_pools: Sequence[TrainingKarpenterPoolProps] = ()
+    karpenter_subnet_tags: Mapping[str, str] = field(default_factory=lambda: {KARPENTER_DISCOVERY_TAG: "eks-ml"})
 
 
 class TrainingCluster(Construct):
     """Attributes: ``base`` (BaseCluster or None), ``cluster``, ``vpc``, ``efa_security_group``,
-    ``node_groups`` (name -> TrainingNodeGroup), ``software`` (device plugins, Kueue, Trainer),
+    ``node_groups`` (name -> TrainingNodeGroup), ``karpenter_pools`` (name -> TrainingKarpenterPool),
+    ``karpenter`` (the Karpenter install, or None), ``karpenter_pools_chart`` (applied, or None),
+    ``software`` (device plugins, Kueue, Trainer),
     ``burn_in_chart`` (the burn-in DaemonSets that lift the nodes' startup taint, applied), ``queues_chart``,
     ``file_system`` (TrainingFileSystem or None), ``runtimes_chart`` (applied), ``prelude`` and ``workloads``
     (the manifests applied before and after the Helm releases),
@@ -123,6 +135,7 @@ class TrainingCluster(Construct):
         if not props.node_groups:
             problems.add("node_groups", [], "at least one training node group", "add a TrainingNodeGroupProps")
         names = [group.name for group in props.node_groups if isinstance(group.name, str)]
+        names += [pool.name for pool in props.karpenter_pools if isinstance(pool, TrainingKarpenterPoolProps)]
         for name in sorted({n for n in names if names.count(n) > 1}):
             problems.add("node_groups.name", name, "unique group names", "rename one of the groups")
         check_unique_ids(names, _group_id, "node_groups.name", problems, taken=_FIXED_CHILDREN)
@@ -134,6 +147,7 @@ class TrainingCluster(Construct):
         for index, group in enumerate(props.node_groups):
             specs.append(group.check(f"node_groups[{index}]", problems))
             subnets.append(self._subnet(vpc, group, f"node_groups[{index}].availability_zone", problems))
+        pool_specs = check_karpenter_pools(props.karpenter_pools, props.base, problems)
         if props.file_system is not None:
             props.file_system.check(problems)
             zones = sorted({s.availability_zone for s in subnets if s is not None})
@@ -201,29 +215,54 @@ class TrainingCluster(Construct):
             for addon in node_networking:  # nodes become Ready only with networking in place
                 node_group.nodegroup.node.add_dependency(addon)
             self.model.add_source(managed_node_group(group.name, [spec.name], node_group.labels, node_group.taints))
+        self.karpenter_pools: dict[str, TrainingKarpenterPool] = {}
+        self.karpenter_pools_chart: cdk8s.Chart | None = None  # the pools' EC2NodeClasses and NodePools
+        self.karpenter: Karpenter | None = None  # installed only for Karpenter pools
         # Objects applied before the Helm releases, and after them (eks_ml.manifest_bundle).
         after_system = [self.base.system_nodes] if self.base and self.base.system_nodes else []
         self.prelude = ManifestBundle(self, PRELUDE, cluster=cluster, after=after_system)
         self.workloads = ManifestBundle(self, WORKLOADS, cluster=cluster)
+        if props.karpenter_pools and props.base is not None:
+            zone = subnets[0].availability_zone if subnets[0] is not None else None
+            self.karpenter, self.karpenter_pools, pools_chart = add_karpenter_pools(
+                self,
+                props.karpenter_pools,
+                pool_specs,
+                cluster=cluster,
+                base=props.base,
+                model=self.model,
+                placement=placement,
+                efa_security_group=self.efa_security_group,
+                subnet_tags=props.karpenter_subnet_tags,
+                zone=None if zone is None or Token.is_unresolved(zone) else zone,
+                after=after_system,
+            )
+            self.workloads.add_chart(pools_chart)
+            self.karpenter_pools_chart = pools_chart
+            self.workloads.node.add_dependency(self.karpenter.chart)  # its CRDs and webhooks first
+        nodes: list[TrainingNodes] = [*self.node_groups.values(), *self.karpenter_pools.values()]
         self.software = TrainingSoftware(
             self,
             "Software",
             cluster=cluster,
             model=self.model,
             placement=placement,
-            groups=list(self.node_groups.values()),
+            groups=nodes,
             efa_image_repository=f"{eks_image_registry(Stack.of(self).region)}/eks/aws-efa-k8s-device-plugin",
             after=after_system,
         )
         # Every node joins with the startup taint; this lifts it on nodes that pass their burn-in.
-        self.burn_in_chart = burn_in_chart(list(self.node_groups.values()))
+        self.burn_in_chart = burn_in_chart(nodes)
         self.prelude.add_chart(self.burn_in_chart)  # with the releases' namespaces: it needs no release
         groups = list(self.node_groups.values())
-        flavors = [flavor_quota(group) for group in groups]
+        flavors = [flavor_quota(source) for source in nodes]
         if props.teams:  # the production queue keeps what the teams do not hold, and shares in their cohort
+            by_name = {group.name: group for group in groups}  # teams hold nodes of managed groups only
             flavors = [
-                replace(flavor, quotas=node_quota(group, production_nodes(group, props.teams)))
-                for flavor, group in zip(flavors, groups, strict=True)
+                replace(flavor, quotas=node_quota(owner, production_nodes(owner, props.teams)))
+                if (owner := by_name.get(flavor.name)) is not None
+                else flavor
+                for flavor in flavors
             ]
         self.queues_chart = TrainingQueuesChart(
             cdk8s.App(),
@@ -298,10 +337,10 @@ class TrainingCluster(Construct):
             cdk8s.App(),
             "TrainingRuntimes",
             namespace=props.namespace,
-            scripts=workload_scripts(capacity_block_watch=bool(block_watches(list(self.node_groups.values())))),
+            scripts=workload_scripts(capacity_block_watch=bool(block_watches(nodes))),
             runtimes=runtimes(
                 self,
-                {group.spec.vendor for group in self.node_groups.values()},
+                {group.spec.vendor for group in nodes},
                 claim,
                 max_restarts=props.max_restarts,
                 sweeps=bool(props.sweeps),
@@ -310,9 +349,10 @@ class TrainingCluster(Construct):
         )
         self.workloads.add_chart(self.runtimes_chart)
         self.workloads.node.add_dependency(self.software.trainer)  # its webhook validates the runtimes
-        # Groups on a Capacity Block with a known window: stop admitting and signal a checkpoint before it ends.
+        # Nodes on a Capacity Block with a known window (node groups and Karpenter pools alike): stop admitting
+        # and signal a checkpoint before it ends.
         self.capacity_block_chart = block_watch_chart(
-            list(self.node_groups.values()),
+            nodes,
             namespace=props.namespace,
             cluster_queue=self.queues_chart.cluster_queue,
             claim_name=claim,
@@ -323,6 +363,7 @@ class TrainingCluster(Construct):
         # Every chart the stack applies, in apply order, for GitOps export (eks_ml.gitops).
         self.applied_charts: list[tuple[str, cdk8s.Chart]] = [
             ("burn-in", self.burn_in_chart),
+            *([("training-node-pools", self.karpenter_pools_chart)] if self.karpenter_pools_chart else []),
             ("training-queues", self.queues_chart),
             *([("team-queues", self.teams_chart)] if self.teams_chart is not None else []),
             *([("lustre-volume", self.file_system.chart)] if self.file_system is not None else []),
@@ -337,7 +378,7 @@ class TrainingCluster(Construct):
             "TrainJobs",
             [
                 _production(job, ranked=bool(props.teams))
-                for group in self.node_groups.values()
+                for group in nodes
                 for job in group_jobs(group, namespace=props.namespace, queue=self.queues_chart.local_queue)
             ],
         )
@@ -369,6 +410,7 @@ class TrainingCluster(Construct):
             self.node.path,
             system=system,
             groups=props.node_groups,
+            karpenter_pools=props.karpenter_pools,
             file_system=props.file_system,
             placements=placements,
             notes=[*notes, *team_notes(props.teams, groups), *(summary.line() for summary in self.sweeps)],
@@ -466,7 +508,9 @@ def _summary(sweep: SweepProps, team: TeamQueue, group: TrainingNodeGroup) -> Sw
 
 
 # Children of TrainingCluster with fixed ids; a group id (<Name>Group) must not take one of them.
-_FIXED_CHILDREN = ("Base", "EfaSecurityGroup", "Software", "FileSystem", "Storage", PRELUDE, WORKLOADS)
+_FIXED_CHILDREN = (
+    "Base", "EfaSecurityGroup", "Software", "FileSystem", "Storage", "KarpenterNodes", PRELUDE, WORKLOADS
+)
 
 
 def _group_id(name: str) -> str:
@@ -479,6 +523,8 @@ def _check_shapes(props: TrainingClusterProps, problems: Problems) -> bool:
         props.base is None
         or expect_instance(props.base, BaseClusterProps, "base", problems, fix="pass base=BaseClusterProps(...)"),
         expect_list_of(props.node_groups, TrainingNodeGroupProps, "node_groups", problems),
+        expect_list_of(props.karpenter_pools, TrainingKarpenterPoolProps, "karpenter_pools", problems),
+        expect_str_map(props.karpenter_subnet_tags, "karpenter_subnet_tags", problems),
         props.file_system is None
         or expect_instance(
             props.file_system, LustreProps, "file_system", problems, fix="pass LustreProps(...) or None"

@@ -11,7 +11,7 @@ from constructs import Construct
 from ..catalog import AcceleratorVendor, InstanceSpec
 from ..catalog.spec import EFA_RESOURCE
 from ..k8s.training_jobs import FSX_PATH, WORKLOADS_PATH, JobValues, RuntimeValues
-from .node_group import NODE_GROUP_LABEL, TrainingNodeGroup, is_fine_tuning_type
+from .node_group import NODE_GROUP_LABEL, TrainingNodes, is_fine_tuning_type
 from .workloads.checkpoint_contract import CAPACITY_BLOCK_ENV
 
 # AWS Deep Learning Containers with PyTorch, NCCL, EFA and aws-ofi-nccl (NVIDIA) or the Neuron SDK.
@@ -127,12 +127,12 @@ def runtimes(
     ]
 
 
-def group_selector(group: TrainingNodeGroup) -> dict[str, str]:
+def group_selector(group: TrainingNodes) -> dict[str, str]:
     """Pins a single-node job to its group: its requests alone (one GPU) would fit the first GPU flavor."""
     return {NODE_GROUP_LABEL: group.name}
 
 
-def fine_tuning_job(group: TrainingNodeGroup, *, namespace: str, queue: str) -> JobValues:
+def fine_tuning_job(group: TrainingNodes, *, namespace: str, queue: str) -> JobValues:
     """The example script as a single-node fine-tuning job on one node of the group."""
     spec = group.spec
     name = f"{group.name}-fine-tune"
@@ -150,7 +150,7 @@ def fine_tuning_job(group: TrainingNodeGroup, *, namespace: str, queue: str) -> 
     )
 
 
-def group_jobs(group: TrainingNodeGroup, *, namespace: str, queue: str) -> list[JobValues]:
+def group_jobs(group: TrainingNodes, *, namespace: str, queue: str) -> list[JobValues]:
     """The example training job and the fabric acceptance test of one node group, on all its nodes; a group of
     a fine-tuning type also gets the single-node fine-tuning example, and only that when it cannot run
     multi-node jobs (no EFA)."""
@@ -191,7 +191,7 @@ def group_jobs(group: TrainingNodeGroup, *, namespace: str, queue: str) -> list[
 MAX_EXEC_TIME_LABEL = "kueue.x-k8s.io/max-exec-time-seconds"
 
 
-def capacity_block_job_settings(group: TrainingNodeGroup) -> tuple[dict[str, str], dict[str, str]]:
+def capacity_block_job_settings(group: TrainingNodes) -> tuple[dict[str, str], dict[str, str]]:
     """The env and labels of a job on a Capacity Block with a known window: the reservation id (the checkpoint
     contract's signal names it) and the block's longest job as Kueue's maximum execution time, so a job
     admitted before Kueue stops admitting onto the block is over (or stopped) before its nodes go."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from aws_cdk import Annotations, Fn
 from aws_cdk import aws_ec2 as ec2
@@ -37,6 +38,20 @@ NAME_MAX = 31  # the name is a node label value, a Kueue flavor and part of cons
 # training families' sizes with at most one EFA interface (p5.4xlarge, trn1.2xlarge).
 FINE_TUNING_FAMILIES = ("g6e",)
 MULTI_NODE_MIN_EFA = 2
+class TrainingNodes(Protocol):
+    """Identical training nodes from any source (a managed node group, a Karpenter pool): what burn-in, the
+    Kueue flavor, the device plugins and the example jobs need. ``labels`` carry ``eks-ml.io/node-group``."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def spec(self) -> InstanceSpec: ...
+    @property
+    def max_size(self) -> int: ...
+    @property
+    def taint_key(self) -> str: ...
+    @property
+    def capacity(self) -> Capacity: ...
 
 
 def training_instance_types() -> tuple[str, ...]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from ..k8s import FlavorQuota
 from ..k8s.burn_in import BURN_IN_KEY, PASSED
-from .node_group import NODE_GROUP_LABEL, TrainingNodeGroup
+from .node_group import NODE_GROUP_LABEL, TrainingNodes
 
 
-def flavor_quota(group: TrainingNodeGroup) -> FlavorQuota:
+def flavor_quota(group: TrainingNodes) -> FlavorQuota:
     """The whole group at its maximum size: every vCPU, MiB and device-plugin resource it can have.
 
     Device resources are the catalog's ``advertised_resources`` (GPUs or Neuron devices, logical

@@ -13,7 +13,7 @@ from .._yaml import dump as to_yaml
 from ..cluster.device_plugins import install_device_plugins
 from ..cluster.system_nodes import SystemPlacement
 from ..placement import ClusterModel
-from .node_group import TrainingNodeGroup
+from .node_group import TrainingNodes
 
 # Kueue's controller configuration: the chart's own (health, metrics, webhook, leader election, the
 # per-kind reconcile concurrency and API client rates of kueue 0.19.2's values.yaml), plus all-or-nothing
@@ -81,7 +81,7 @@ class TrainingSoftware(Construct):
         cluster: eks.ICluster,
         model: ClusterModel,
         placement: SystemPlacement,
-        groups: Sequence[TrainingNodeGroup],
+        groups: Sequence[TrainingNodes],
         efa_image_repository: str,
         after: Sequence[IDependable] = (),
     ) -> None:

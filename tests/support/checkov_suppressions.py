@@ -44,10 +44,17 @@ _KUBECTL_IDS = {
         "ServingBaseClusterKubectlProviderframeworkonEvent64F50518",
     ),
 }
-KUBECTL_FUNCTIONS = tuple(
-    f"{stack}/{logical_id}" for stack, prefix in STACKS_WITH_KUBECTL.items() for logical_id in _KUBECTL_IDS[prefix]
+# examples/karpenter_training: its VPC and its training cluster in one stack.
+_KARPENTER_TRAINING = "KarpenterTraining"
+KUBECTL_FUNCTIONS = (
+    *(f"{stack}/{logical_id}" for stack, prefix in STACKS_WITH_KUBECTL.items() for logical_id in _KUBECTL_IDS[prefix]),
+    f"{_KARPENTER_TRAINING}/TrainingBaseClusterKubectlProviderHandler0D24D98D",
+    f"{_KARPENTER_TRAINING}/TrainingBaseClusterKubectlProviderframeworkonEventCD83D305",
 )
-RESTRICT_DEFAULT_SG = "Network/CustomVpcRestrictDefaultSGCustomResourceProviderHandlerDC833E5E"
+RESTRICT_DEFAULT_SG = tuple(
+    f"{stack}/CustomVpcRestrictDefaultSGCustomResourceProviderHandlerDC833E5E"
+    for stack in ("Network", _KARPENTER_TRAINING)
+)
 LOAD_BALANCER_POLICIES = (
     "Inference/ClusterLoadBalancerRoleDefaultPolicyDCFCA09D",
     "Serving/ServingLoadBalancerRoleDefaultPolicy6B9C3BA9",
@@ -55,24 +62,25 @@ LOAD_BALANCER_POLICIES = (
 INTERRUPTION_QUEUES = (
     "Inference/ClusterKarpenterInterruptionQueue4FC4486E",
     "Serving/ServingKarpenterInterruptionQueueD7D37A68",
+    f"{_KARPENTER_TRAINING}/TrainingKarpenterNodesKarpenterInterruptionQueue8D6181B5",
 )
 
 CLOUDFORMATION = (
     Suppression(
         "CKV_AWS_116",
-        (*KUBECTL_FUNCTIONS, RESTRICT_DEFAULT_SG),
+        (*KUBECTL_FUNCTIONS, *RESTRICT_DEFAULT_SG),
         "CDK custom-resource function: CloudFormation invokes it synchronously (through the provider framework), "
         "and a failure fails the deployment; a dead-letter queue only receives failed asynchronous invocations.",
     ),
     Suppression(
         "CKV_AWS_115",
-        (*KUBECTL_FUNCTIONS, RESTRICT_DEFAULT_SG),
+        (*KUBECTL_FUNCTIONS, *RESTRICT_DEFAULT_SG),
         "CDK custom-resource function that runs only during a deployment of its stack; aws_eks_v2 and the VPC "
         "construct offer no reserved-concurrency option, and a reservation would take account capacity.",
     ),
     Suppression(
         "CKV_AWS_117",
-        (RESTRICT_DEFAULT_SG,),
+        RESTRICT_DEFAULT_SG,
         "CDK's function that strips the default security group's rules calls only the EC2 API over the internet; "
         "it has nothing to reach inside the VPC, and CDK creates it without VPC options.",
     ),
@@ -101,7 +109,10 @@ CLOUDFORMATION = (
 MODEL_SERVERS = ("Deployment/inference/qwen3-8b", "Deployment/inference/qwen3-8b-inf2")
 NEURON_MONITOR = "DaemonSet/neuron-monitor/neuron-monitor"
 # One per training node group of the variants (default: p5, trainium: trn1).
-BURN_IN = ("DaemonSet/eks-ml-burn-in/burn-in-p5", "DaemonSet/eks-ml-burn-in/burn-in-trn1")
+BURN_IN = tuple(
+    f"DaemonSet/eks-ml-burn-in/burn-in-{group}"
+    for group in ("p5", "trn1", "p5-on-demand", "p5-block")  # the last two: examples/karpenter_training's pools
+)
 # The trainium variant runs on a Capacity Block with a window (tests/conftest.py).
 CAPACITY_BLOCK_WATCH = ("CronJob/training/capacity-block-trn1",)
 # The Jobs' names carry a hash of their spec (eks_ml.k8s.crd_upgrade.job_name): one per cluster of the variants
@@ -110,6 +121,7 @@ _CRD_JOBS = (
     ((helm.KARPENTER, helm.AWS_LOAD_BALANCER_CONTROLLER), MANAGED_SYSTEM_PLACEMENT),
     ((helm.KUBEFLOW_TRAINER,), MANAGED_SYSTEM_PLACEMENT),
     ((helm.KUBEFLOW_TRAINER,), AUTO_MODE_SYSTEM_PLACEMENT),
+    ((helm.KARPENTER,), MANAGED_SYSTEM_PLACEMENT),  # examples/karpenter_training: Karpenter's own prelude
 )
 CRD_UPGRADE_JOBS = tuple(
     f"Job/{pins[0].namespace}/" + helm.crd_upgrade_job_name(pins, placement.values()) for pins, placement in _CRD_JOBS
