@@ -55,6 +55,8 @@ class RuntimeValues:
     claim_name: str | None = None
     shm_size: str = "64Gi"
     max_restarts: int = DEFAULT_MAX_RESTARTS
+    # On the node pod template, where Kueue reads its podset annotations (eks_ml.k8s.kueue_topology).
+    pod_annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,6 +132,11 @@ def _runtime_spec(runtime: RuntimeValues) -> dict[str, Any]:
                             "spec": {
                                 "backoffLimit": 0,
                                 "template": {
+                                    **(
+                                        {"metadata": {"annotations": dict(runtime.pod_annotations)}}
+                                        if runtime.pod_annotations
+                                        else {}
+                                    ),
                                     "spec": {
                                         "restartPolicy": "Never",
                                         "containers": [
@@ -143,12 +150,12 @@ def _runtime_spec(runtime: RuntimeValues) -> dict[str, Any]:
                                         ],
                                         "securityContext": POD_SECURITY,
                                         "volumes": volumes,
-                                    }
-                                }
+                                    },
+                                },
                             },
                         },
                     }
-                ]
+                ],
             }
         },
     }

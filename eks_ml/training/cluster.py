@@ -20,7 +20,7 @@ from ..cluster.base import check_base_props
 from ..cluster.registries import eks_image_registry
 from ..cluster.system_nodes import SystemPlacement
 from ..errors import Problems
-from ..guards import expect_all, expect_instance, expect_int, expect_list_of, expect_str
+from ..guards import expect_all, expect_bool, expect_instance, expect_int, expect_list_of, expect_str
 from ..k8s import TrainingQueuesChart, TrainingQueuesValues, TrainingRuntimesChart, TrainJobsChart
 from ..k8s.training_jobs import DEFAULT_MAX_RESTARTS
 from ..kube_names import check_namespace
@@ -30,7 +30,7 @@ from ..placement import ClusterModel, managed_node_group, workloads_from_objects
 from ..placement.nodes import existing_nodes
 from .burn_in import burn_in_chart
 from .efa import efa_security_group
-from .jobs import group_jobs, runtimes, workload_scripts
+from .jobs import group_jobs, runtime_keys, runtimes, workload_scripts
 from .lustre import LustreProps, TrainingFileSystem
 from .node_group import TrainingNodeGroup, TrainingNodeGroupProps
 from .queues import flavor_quota
@@ -48,6 +48,9 @@ class TrainingClusterProps:
     max_restarts: how many times a training job's whole gang is recreated after a failure (a node died, a pod
         was evicted or crashed) before the TrainJob fails for good; each restart resumes from the newest
         complete checkpoint. Default 3.
+    topology_aware: Kueue Topology-Aware Scheduling for node groups whose instance type EKS labels with its
+        EC2 network place: a Kueue Topology, the flavor's topologyName, and jobs that keep their gang close in
+        the network (eks_ml.k8s.kueue_topology). Default True. False: no Topology and no topology requests.
     """
 
     base: BaseClusterProps | None = None
@@ -56,6 +59,7 @@ class TrainingClusterProps:
     file_system: LustreProps | None = field(default_factory=LustreProps)
     namespace: str = "training"
     max_restarts: int = DEFAULT_MAX_RESTARTS
+    topology_aware: bool = True
 
 
 class TrainingCluster(Construct):
@@ -179,7 +183,10 @@ class TrainingCluster(Construct):
             cdk8s.App(),
             "TrainingQueues",
             TrainingQueuesValues(
-                namespace=props.namespace, flavors=[flavor_quota(group) for group in self.node_groups.values()]
+                namespace=props.namespace,
+                flavors=[
+                    flavor_quota(group, topology_aware=props.topology_aware) for group in self.node_groups.values()
+                ],
             ),
         )
         # Kueue's webhooks validate these objects: apply them once its controller is serving. The queues chart
@@ -214,7 +221,7 @@ class TrainingCluster(Construct):
             scripts=workload_scripts(),
             runtimes=runtimes(
                 self,
-                {group.spec.vendor for group in self.node_groups.values()},
+                runtime_keys([group.spec for group in self.node_groups.values()], topology_aware=props.topology_aware),
                 claim,
                 max_restarts=props.max_restarts,
             ),
@@ -236,7 +243,12 @@ class TrainingCluster(Construct):
             [
                 job
                 for group in self.node_groups.values()
-                for job in group_jobs(group, namespace=props.namespace, queue=self.queues_chart.local_queue)
+                for job in group_jobs(
+                    group,
+                    namespace=props.namespace,
+                    queue=self.queues_chart.local_queue,
+                    topology_aware=props.topology_aware,
+                )
             ],
         )
         # Everything this construct runs must land on its nodes; jobs are resolved against the runtimes
@@ -319,6 +331,7 @@ def _check_shapes(props: TrainingClusterProps, problems: Problems) -> bool:
         expect_str(props.namespace, "namespace", problems),
         # Bounded: a job that failed this often has a bug or a bad image, not bad luck; it should stop.
         expect_int(props.max_restarts, "max_restarts", problems, minimum=0, maximum=MAX_RESTARTS_LIMIT),
+        expect_bool(props.topology_aware, "topology_aware", problems),
     )
 
 

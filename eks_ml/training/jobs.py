@@ -9,6 +9,8 @@ from aws_cdk import Stack
 from constructs import Construct
 
 from ..catalog import AcceleratorVendor, InstanceSpec
+from ..catalog.topology import network_layers
+from ..k8s.kueue_topology import TopologyRequest, fabric_test_request, training_request
 from ..k8s.training_jobs import FSX_PATH, WORKLOADS_PATH, JobValues, RuntimeValues
 from .node_group import TrainingNodeGroup
 
@@ -26,8 +28,26 @@ SCRIPTS = ("allreduce_bench.py", "checkpoint_contract.py", "train_example.py")
 FABRIC_ENV = {"FI_PROVIDER": "efa"}
 
 
-def runtime_name(vendor: AcceleratorVendor) -> str:
-    return f"eks-ml-torch-{vendor.value}"
+# A runtime is one vendor's image, optionally with one Kueue topology request on its pod template.
+RuntimeKey = tuple[AcceleratorVendor, TopologyRequest | None]
+
+
+def runtime_name(vendor: AcceleratorVendor, request: TopologyRequest | None = None) -> str:
+    base = f"eks-ml-torch-{vendor.value}"
+    return f"{base}-{request.suffix}" if request else base
+
+
+def job_requests(spec: InstanceSpec, *, topology_aware: bool) -> tuple[TopologyRequest | None, TopologyRequest | None]:
+    """The topology requests of (the example training job, the fabric test) on nodes of this type: none when EKS
+    does not label the type with its network place (a request on a flavor without a Topology is inadmissible)."""
+    layers = network_layers(spec.name) if topology_aware else 0
+    if not layers:
+        return None, None
+    return training_request(layers), fabric_test_request(layers)
+
+
+def runtime_keys(specs: list[InstanceSpec], *, topology_aware: bool) -> set[RuntimeKey]:
+    return {(spec.vendor, request) for spec in specs for request in job_requests(spec, topology_aware=topology_aware)}
 
 
 def backend(spec: InstanceSpec) -> str:
@@ -54,7 +74,7 @@ def neuron_image(scope: Construct) -> str:
 
 
 def runtimes(
-    scope: Construct, vendors: set[AcceleratorVendor], claim_name: str | None, *, max_restarts: int
+    scope: Construct, keys: set[RuntimeKey], claim_name: str | None, *, max_restarts: int
 ) -> list[RuntimeValues]:
     env = dict(FABRIC_ENV)
     if claim_name:
@@ -62,19 +82,25 @@ def runtimes(
     images = {AcceleratorVendor.NVIDIA: NVIDIA_IMAGE, AcceleratorVendor.AWS_NEURON: neuron_image(scope)}
     return [
         RuntimeValues(
-            name=runtime_name(vendor), image=images[vendor], env=env, claim_name=claim_name, max_restarts=max_restarts
+            name=runtime_name(vendor, request),
+            image=images[vendor],
+            env=env,
+            claim_name=claim_name,
+            max_restarts=max_restarts,
+            pod_annotations=request.annotations() if request else {},
         )
-        for vendor in sorted(vendors, key=lambda v: v.value)
+        for vendor, request in sorted(keys, key=lambda key: runtime_name(*key))
     ]
 
 
-def group_jobs(group: TrainingNodeGroup, *, namespace: str, queue: str) -> list[JobValues]:
-    """The example training job and the fabric acceptance test of one node group, on all its nodes."""
+def group_jobs(group: TrainingNodeGroup, *, namespace: str, queue: str, topology_aware: bool = True) -> list[JobValues]:
+    """The example training job and the fabric acceptance test of one node group, on all its nodes; each on the
+    runtime that carries its topology request (see job_requests)."""
     spec = group.spec
+    training, fabric_test = job_requests(spec, topology_aware=topology_aware)
     common = {
         "namespace": namespace,
         "queue": queue,
-        "runtime": runtime_name(spec.vendor),
         "nodes": group.max_size,
         "procs_per_node": spec.workers_per_node,
         "resources": node_resources(spec),
@@ -82,12 +108,14 @@ def group_jobs(group: TrainingNodeGroup, *, namespace: str, queue: str) -> list[
     return [
         JobValues(
             name=f"{group.name}-example",
+            runtime=runtime_name(spec.vendor, training),
             command=["torchrun", f"{WORKLOADS_PATH}/train_example.py", "--backend", backend(spec)],
             env={"EKS_ML_JOB_NAME": f"{group.name}-example"},
             **common,  # type: ignore[arg-type]
         ),
         JobValues(
             name=f"{group.name}-fabric-test",
+            runtime=runtime_name(spec.vendor, fabric_test),
             command=["torchrun", f"{WORKLOADS_PATH}/allreduce_bench.py", "--backend", backend(spec)],
             env={"EKS_ML_EFA_GBPS": f"{spec.network_bandwidth_gbps:g}"},
             **common,  # type: ignore[arg-type]
