@@ -19,6 +19,7 @@ from .support.manifests import requires_chart_cache, validate_objects
 from .support.synth import ROOT, library_stack, manifest_id, manifest_kinds, of_type, resource_id
 
 # Variables modern aws-ofi-nccl and Neuron collectives do not need; eks-ml must not set them by default.
+NVIDIA_TRAINING = "eks-ml-torch-nvidia-prefer-nnl3"  # the runtime of the p5 group's example job
 OBSOLETE_FABRIC_ENV = {
     "FI_EFA_USE_DEVICE_RDMA",
     "FI_EFA_FORK_SAFE",
@@ -88,10 +89,15 @@ def test_job_requests_cover_every_accelerator_and_efa_interface(name: str) -> No
 def test_a_runtime_per_accelerator_vendor_with_pinned_images(mixed: Any) -> None:
     cluster, _ = mixed
     found = runtimes(cluster)
-    assert set(found) == {"eks-ml-torch-nvidia", "eks-ml-torch-aws-neuron"}
-    nvidia = pod_spec(found["eks-ml-torch-nvidia"])["containers"][0]
+    # p5 and trn1 nodes carry EC2 network labels: each vendor has a runtime per topology request.
+    assert set(found) == {
+        f"eks-ml-torch-{vendor}-{request}"
+        for vendor in ("nvidia", "aws-neuron")
+        for request in ("prefer-nnl3", "require-nnl1")
+    }
+    nvidia = pod_spec(found[NVIDIA_TRAINING])["containers"][0]
     assert nvidia["image"] == NVIDIA_IMAGE
-    neuron = pod_spec(found["eks-ml-torch-aws-neuron"])["containers"][0]
+    neuron = pod_spec(found["eks-ml-torch-aws-neuron-prefer-nnl3"])["containers"][0]
     assert (
         neuron["image"]
         == "763104351884.dkr.ecr.us-west-2.amazonaws.com/pytorch-training-neuronx:2.8.0-neuronx-py311-sdk2.26.1-ubuntu22.04"
@@ -101,7 +107,7 @@ def test_a_runtime_per_accelerator_vendor_with_pinned_images(mixed: Any) -> None
 
 def test_runtime_mounts_shared_memory_scripts_and_the_file_system(mixed: Any) -> None:
     cluster, _ = mixed
-    spec = pod_spec(runtimes(cluster)["eks-ml-torch-nvidia"])
+    spec = pod_spec(runtimes(cluster)[NVIDIA_TRAINING])
     container = spec["containers"][0]
     assert {m["mountPath"] for m in container["volumeMounts"]} == {"/dev/shm", "/opt/eks-ml", "/fsx"}
     volumes = {v["name"]: v for v in spec["volumes"]}
@@ -135,7 +141,7 @@ def restart_problems(runtime: dict[str, Any], max_restarts: int) -> list[str]:
 def test_every_runtime_restarts_the_whole_gang_a_bounded_number_of_times(mixed: Any) -> None:
     cluster, _ = mixed
     found = runtimes(cluster)
-    assert len(found) == 2
+    assert len(found) == 4
     for name, runtime in found.items():
         assert restart_problems(runtime, DEFAULT_MAX_RESTARTS) == [], name
     assert DEFAULT_MAX_RESTARTS == 3
@@ -151,7 +157,7 @@ def test_every_runtime_restarts_the_whole_gang_a_bounded_number_of_times(mixed: 
 )
 def test_a_runtime_without_its_restart_policy_is_caught(mixed: Any, path: tuple[str, ...], expected: str) -> None:
     cluster, _ = mixed
-    runtime = copy.deepcopy(runtimes(cluster)["eks-ml-torch-nvidia"])
+    runtime = copy.deepcopy(runtimes(cluster)[NVIDIA_TRAINING])
     parent = runtime["spec"]["template"]["spec"]
     for key in path[:-1]:
         parent = parent[key]
@@ -161,7 +167,7 @@ def test_a_runtime_without_its_restart_policy_is_caught(mixed: Any, path: tuple[
 
 def test_a_node_job_that_retries_one_pod_is_caught(mixed: Any) -> None:
     cluster, _ = mixed
-    runtime = copy.deepcopy(runtimes(cluster)["eks-ml-torch-nvidia"])
+    runtime = copy.deepcopy(runtimes(cluster)[NVIDIA_TRAINING])
     (node,) = runtime["spec"]["template"]["spec"]["replicatedJobs"]
     del node["template"]["spec"]["backoffLimit"]
     node["template"]["spec"]["template"]["spec"]["restartPolicy"] = "OnFailure"
@@ -184,8 +190,10 @@ def test_max_restarts_reaches_every_runtime() -> None:
             max_restarts=7,
         ),
     )
-    (runtime,) = runtimes(cluster).values()
-    assert restart_problems(runtime, 7) == []
+    found = runtimes(cluster).values()
+    assert len(found) == 2  # trn1: the training and the fabric-test runtime
+    for runtime in found:
+        assert restart_problems(runtime, 7) == []
 
 
 @requires_chart_cache
@@ -198,7 +206,7 @@ def test_the_validator_rejects_a_failure_policy_the_jobset_api_does_not_accept(
 ) -> None:
     # The policy is checked against the pinned Trainer CRD (JobSet v0.12.0's FailurePolicy): a wrong value fails.
     cluster, _ = mixed
-    runtime = copy.deepcopy(runtimes(cluster)["eks-ml-torch-nvidia"])
+    runtime = copy.deepcopy(runtimes(cluster)[NVIDIA_TRAINING])
     runtime["spec"]["template"]["spec"]["failurePolicy"][field] = value
     assert validate_objects([runtime]) != []
 
@@ -238,7 +246,7 @@ def test_example_and_fabric_jobs_per_group_sized_from_the_catalog(mixed: Any) ->
             assert trainer["command"][0] == "torchrun"
             assert not OBSOLETE_FABRIC_ENV & {e["name"] for e in trainer.get("env", [])}
     assert found["trn-fabric-test"]["spec"]["trainer"]["command"][-2:] == ["--backend", "xla"]
-    assert found["h100-fabric-test"]["spec"]["runtimeRef"]["name"] == "eks-ml-torch-nvidia"
+    assert found["h100-fabric-test"]["spec"]["runtimeRef"]["name"] == "eks-ml-torch-nvidia-require-nnl1"
     efa_gbps = {e["name"]: e["value"] for e in found["h100-fabric-test"]["spec"]["trainer"]["env"]}["EKS_ML_EFA_GBPS"]
     assert efa_gbps == "3200"
 
