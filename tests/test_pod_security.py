@@ -127,7 +127,9 @@ def test_training_pods_and_model_servers_are_hardened(default_synth: Synthesis) 
         if obj["kind"] in ("ClusterTrainingRuntime", "Deployment")
     ]
     assert {what for what, _ in own} == {
-        "ClusterTrainingRuntime/eks-ml-torch-nvidia/node",
+        # p5.48xlarge nodes carry EC2 network labels: a runtime per Kueue topology request (training, fabric test)
+        "ClusterTrainingRuntime/eks-ml-torch-nvidia-prefer-nnl3/node",
+        "ClusterTrainingRuntime/eks-ml-torch-nvidia-require-nnl1/node",
         "ClusterTrainingRuntime/eks-ml-finetune-nvidia/node",
         "Deployment/qwen3-8b",
         "Deployment/qwen3-8b-inf2",
@@ -148,11 +150,8 @@ def test_training_pods_and_model_servers_are_hardened(default_synth: Synthesis) 
 
 
 def _runtime_spec(default_synth: Synthesis) -> dict[str, Any]:
-    (runtime,) = [
-        o
-        for t in default_synth.templates.values()
-        for o in applied_objects(t)
-        if o["kind"] == "ClusterTrainingRuntime" and o["metadata"]["name"] == "eks-ml-torch-nvidia"
+    runtime, *_ = [
+        o for t in default_synth.templates.values() for o in applied_objects(t) if o["kind"] == "ClusterTrainingRuntime"
     ]
     ((_, spec),) = pod_security.pod_specs(runtime)
     return copy.deepcopy(dict(spec))

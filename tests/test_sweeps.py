@@ -16,6 +16,7 @@ from aws_cdk import assertions
 from eks_ml import BaseClusterProps, MlVpc, MlVpcProps, ValidationError
 from eks_ml.catalog import lookup
 from eks_ml.k8s.kueue_teams import PRODUCTION_PRIORITY, SWEEP_PRIORITY
+from eks_ml.k8s.training_jobs import DEFAULT_MAX_RESTARTS, failure_policy
 from eks_ml.placement import workloads_from_objects
 from eks_ml.training import (
     SearchSpace,
@@ -97,13 +98,13 @@ def test_fine_tuning_runtime_is_single_node_without_fabric_settings(shared: Any)
     cluster, _ = shared
     runtimes = by_name(cluster.runtimes_chart.to_json(), "ClusterTrainingRuntime")
     for vendor in ("nvidia", "aws-neuron"):
-        fine_tune, whole_node = runtimes[f"eks-ml-finetune-{vendor}"], runtimes[f"eks-ml-torch-{vendor}"]
+        fine_tune = runtimes[f"eks-ml-finetune-{vendor}"]
         assert fine_tune["spec"]["mlPolicy"]["numNodes"] == 1
         (node,) = fine_tune["spec"]["template"]["spec"]["replicatedJobs"]
         env = {e["name"] for e in node["template"]["spec"]["template"]["spec"]["containers"][0]["env"]}
         assert "FI_PROVIDER" not in env  # a single node never talks EFA
-        whole = whole_node["spec"]["template"]["spec"]
-        assert fine_tune["spec"]["template"]["spec"]["failurePolicy"] == whole["failurePolicy"]
+        # the same failure policy as every whole-node runtime
+        assert fine_tune["spec"]["template"]["spec"]["failurePolicy"] == failure_policy(DEFAULT_MAX_RESTARTS)
 
 
 def test_fine_tuning_jobs_take_one_node_without_efa(shared: Any) -> None:

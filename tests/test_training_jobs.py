@@ -19,6 +19,7 @@ from .support.manifests import requires_chart_cache, validate_objects
 from .support.synth import ROOT, library_stack, manifest_id, manifest_kinds, of_type, resource_id
 
 # Variables modern aws-ofi-nccl and Neuron collectives do not need; eks-ml must not set them by default.
+NVIDIA_TRAINING = "eks-ml-torch-nvidia-prefer-nnl3"  # the runtime of the p5 group's example job
 OBSOLETE_FABRIC_ENV = {
     "FI_EFA_USE_DEVICE_RDMA",
     "FI_EFA_FORK_SAFE",
@@ -88,16 +89,20 @@ def test_job_requests_cover_every_accelerator_and_efa_interface(name: str) -> No
 def test_a_runtime_per_accelerator_vendor_with_pinned_images(mixed: Any) -> None:
     cluster, _ = mixed
     found = runtimes(cluster)
-    # The whole-node pre-training runtime and the single-node fine-tuning runtime of each vendor.
+    # p5 and trn1 nodes carry EC2 network labels: each vendor has a runtime per topology request, and the
+    # single-node fine-tuning runtime.
     assert set(found) == {
-        "eks-ml-torch-nvidia",
-        "eks-ml-torch-aws-neuron",
+        *(
+            f"eks-ml-torch-{vendor}-{request}"
+            for vendor in ("nvidia", "aws-neuron")
+            for request in ("prefer-nnl3", "require-nnl1")
+        ),
         "eks-ml-finetune-nvidia",
         "eks-ml-finetune-aws-neuron",
     }
-    nvidia = pod_spec(found["eks-ml-torch-nvidia"])["containers"][0]
+    nvidia = pod_spec(found[NVIDIA_TRAINING])["containers"][0]
     assert nvidia["image"] == NVIDIA_IMAGE
-    neuron = pod_spec(found["eks-ml-torch-aws-neuron"])["containers"][0]
+    neuron = pod_spec(found["eks-ml-torch-aws-neuron-prefer-nnl3"])["containers"][0]
     assert (
         neuron["image"]
         == "763104351884.dkr.ecr.us-west-2.amazonaws.com/pytorch-training-neuronx:2.8.0-neuronx-py311-sdk2.26.1-ubuntu22.04"
@@ -107,7 +112,7 @@ def test_a_runtime_per_accelerator_vendor_with_pinned_images(mixed: Any) -> None
 
 def test_runtime_mounts_shared_memory_scripts_and_the_file_system(mixed: Any) -> None:
     cluster, _ = mixed
-    spec = pod_spec(runtimes(cluster)["eks-ml-torch-nvidia"])
+    spec = pod_spec(runtimes(cluster)[NVIDIA_TRAINING])
     container = spec["containers"][0]
     assert {m["mountPath"] for m in container["volumeMounts"]} == {"/dev/shm", "/opt/eks-ml", "/fsx"}
     volumes = {v["name"]: v for v in spec["volumes"]}
@@ -154,7 +159,7 @@ def restart_problems(runtime: dict[str, Any], max_restarts: int) -> list[str]:
 def test_every_runtime_restarts_the_whole_gang_a_bounded_number_of_times(mixed: Any) -> None:
     cluster, _ = mixed
     found = runtimes(cluster)
-    assert len(found) == 4  # pre-training and fine-tuning, for each vendor
+    assert len(found) == 6  # per vendor: two topology requests and fine-tuning
     for name, runtime in found.items():
         assert restart_problems(runtime, DEFAULT_MAX_RESTARTS) == [], name
     assert DEFAULT_MAX_RESTARTS == 3
@@ -170,7 +175,7 @@ def test_every_runtime_restarts_the_whole_gang_a_bounded_number_of_times(mixed: 
 )
 def test_a_runtime_without_its_restart_policy_is_caught(mixed: Any, path: tuple[str, ...], expected: str) -> None:
     cluster, _ = mixed
-    runtime = copy.deepcopy(runtimes(cluster)["eks-ml-torch-nvidia"])
+    runtime = copy.deepcopy(runtimes(cluster)[NVIDIA_TRAINING])
     parent = runtime["spec"]["template"]["spec"]
     for key in path[:-1]:
         parent = parent[key]
@@ -180,7 +185,7 @@ def test_a_runtime_without_its_restart_policy_is_caught(mixed: Any, path: tuple[
 
 def test_disruptions_restart_for_free_only_through_the_pod_failure_policy(mixed: Any) -> None:
     cluster, _ = mixed
-    original = runtimes(cluster)["eks-ml-torch-nvidia"]
+    original = runtimes(cluster)[NVIDIA_TRAINING]
     no_rule = copy.deepcopy(original)
     del no_rule["spec"]["template"]["spec"]["failurePolicy"]["rules"]
     assert any("failurePolicy.rules" in p for p in restart_problems(no_rule, DEFAULT_MAX_RESTARTS))
@@ -194,7 +199,7 @@ def test_disruptions_restart_for_free_only_through_the_pod_failure_policy(mixed:
 
 def test_a_node_job_that_retries_one_pod_is_caught(mixed: Any) -> None:
     cluster, _ = mixed
-    runtime = copy.deepcopy(runtimes(cluster)["eks-ml-torch-nvidia"])
+    runtime = copy.deepcopy(runtimes(cluster)[NVIDIA_TRAINING])
     (node,) = runtime["spec"]["template"]["spec"]["replicatedJobs"]
     del node["template"]["spec"]["backoffLimit"]
     node["template"]["spec"]["template"]["spec"]["restartPolicy"] = "OnFailure"
@@ -217,8 +222,9 @@ def test_max_restarts_reaches_every_runtime() -> None:
             max_restarts=7,
         ),
     )
-    assert len(runtimes(cluster)) == 2  # pre-training and fine-tuning
-    for runtime in runtimes(cluster).values():
+    found = runtimes(cluster).values()
+    assert len(found) == 3  # trn1: the training, the fabric-test and the fine-tuning runtime
+    for runtime in found:
         assert restart_problems(runtime, 7) == []
 
 
@@ -232,7 +238,7 @@ def test_the_validator_rejects_a_failure_policy_the_jobset_api_does_not_accept(
 ) -> None:
     # The policy is checked against the pinned Trainer CRD (JobSet v0.12.0's FailurePolicy): a wrong value fails.
     cluster, _ = mixed
-    runtime = copy.deepcopy(runtimes(cluster)["eks-ml-torch-nvidia"])
+    runtime = copy.deepcopy(runtimes(cluster)[NVIDIA_TRAINING])
     runtime["spec"]["template"]["spec"]["failurePolicy"][field] = value
     assert validate_objects([runtime]) != []
 
@@ -271,7 +277,7 @@ def test_example_and_fabric_jobs_per_group_sized_from_the_catalog(mixed: Any) ->
             assert trainer["command"][0] == "torchrun"
             assert not OBSOLETE_FABRIC_ENV & {e["name"] for e in trainer.get("env", [])}
     assert found["trn-fabric-test"]["spec"]["trainer"]["command"][-2:] == ["--backend", "xla"]
-    assert found["h100-fabric-test"]["spec"]["runtimeRef"]["name"] == "eks-ml-torch-nvidia"
+    assert found["h100-fabric-test"]["spec"]["runtimeRef"]["name"] == "eks-ml-torch-nvidia-require-nnl1"
     efa_gbps = {e["name"]: e["value"] for e in found["h100-fabric-test"]["spec"]["trainer"]["env"]}["EKS_ML_EFA_GBPS"]
     assert efa_gbps == "3200"
 

@@ -11,6 +11,7 @@ import cdk8s
 from constructs import Construct
 
 from . import pod_security
+from .kueue_topology import add_topology, topology_name
 
 KUEUE_API = "kueue.x-k8s.io/v1beta2"
 QUEUE_NAME_LABEL = "kueue.x-k8s.io/queue-name"
@@ -33,6 +34,9 @@ class FlavorQuota:
     node_labels: Mapping[str, str]
     taint_key: str
     quotas: Mapping[str, int | str]
+    # EC2 network layers EKS labels the group's nodes with (eks_ml.catalog.topology); 0: no Topology-Aware
+    # Scheduling for this flavor.
+    topology_layers: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,6 +77,9 @@ class TrainingQueuesChart(cdk8s.Chart):
             self, "Namespace", values.namespace, pod_security.PodSecurityLevel.BASELINE
         )
         resources = covered_resources(values.flavors)
+        # One Topology per layer count in use; a flavor naming it lets Kueue place gangs by network proximity.
+        for layers in sorted({flavor.topology_layers for flavor in values.flavors if flavor.topology_layers}):
+            add_topology(self, layers)
         for flavor in values.flavors:
             self._object(
                 f"Flavor-{flavor.name}",
@@ -81,6 +88,7 @@ class TrainingQueuesChart(cdk8s.Chart):
                 {
                     "nodeLabels": dict(flavor.node_labels),
                     "tolerations": [{"key": flavor.taint_key, "operator": "Exists", "effect": "NoSchedule"}],
+                    **({"topologyName": topology_name(flavor.topology_layers)} if flavor.topology_layers else {}),
                 },
             )
         cluster_queue = self._object(

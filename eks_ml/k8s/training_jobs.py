@@ -77,6 +77,8 @@ class RuntimeValues:
     claim_name: str | None = None
     shm_size: str = "64Gi"
     max_restarts: int = DEFAULT_MAX_RESTARTS
+    # On the node pod template, where Kueue reads its podset annotations (eks_ml.k8s.kueue_topology).
+    pod_annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -177,6 +179,11 @@ def _runtime_spec(runtime: RuntimeValues) -> dict[str, Any]:
                                 "backoffLimit": 0,
                                 "podFailurePolicy": POD_FAILURE_POLICY,
                                 "template": {
+                                    **(
+                                        {"metadata": {"annotations": dict(runtime.pod_annotations)}}
+                                        if runtime.pod_annotations
+                                        else {}
+                                    ),
                                     "spec": {
                                         "restartPolicy": "Never",
                                         "containers": [
@@ -190,7 +197,7 @@ def _runtime_spec(runtime: RuntimeValues) -> dict[str, Any]:
                                         ],
                                         "securityContext": POD_SECURITY,
                                         "volumes": volumes,
-                                    }
+                                    },
                                 },
                             },
                         },

@@ -20,7 +20,7 @@ from ..cluster.base import check_base_props
 from ..cluster.registries import eks_image_registry
 from ..cluster.system_nodes import SystemPlacement
 from ..errors import Problems
-from ..guards import expect_all, expect_instance, expect_int, expect_list_of, expect_str, expect_str_map
+from ..guards import expect_all, expect_bool, expect_instance, expect_int, expect_list_of, expect_str, expect_str_map
 from ..inference.karpenter import Karpenter
 from ..k8s import TrainingQueuesChart, TrainingQueuesValues, TrainingRuntimesChart, TrainJobsChart
 from ..k8s.kueue_queues import covered_resources
@@ -41,7 +41,7 @@ from ..placement.nodes import existing_nodes
 from .block_watch import block_watch_chart, block_watches
 from .burn_in import burn_in_chart
 from .efa import efa_security_group
-from .jobs import group_jobs, runtimes, workload_scripts
+from .jobs import group_jobs, runtime_keys, runtimes, workload_scripts
 from .karpenter_nodes import add_karpenter_pools, check_karpenter_pools
 from .karpenter_pool import TrainingKarpenterPool, TrainingKarpenterPoolProps
 from .lustre import LustreProps, TrainingFileSystem
@@ -76,6 +76,9 @@ class TrainingClusterProps:
         hold, and its jobs get the production priority class. Default: none (one queue holds every node).
     sweeps: hyperparameter sweeps (SweepProps), rendered as trial TrainJobs in their team's queue (see
         ``sweeps_yaml``). Default: none.
+    topology_aware: Kueue Topology-Aware Scheduling for node groups whose instance type EKS labels with its
+        EC2 network place: a Kueue Topology, the flavor's topologyName, and jobs that keep their gang close in
+        the network (eks_ml.k8s.kueue_topology). Default True. False: no Topology and no topology requests.
     """
 
     base: BaseClusterProps | None = None
@@ -89,6 +92,7 @@ class TrainingClusterProps:
     sweeps: Sequence[SweepProps] = ()
     karpenter_pools: Sequence[TrainingKarpenterPoolProps] = ()
     karpenter_subnet_tags: Mapping[str, str] = field(default_factory=lambda: {KARPENTER_DISCOVERY_TAG: "eks-ml"})
+    topology_aware: bool = True
 
 
 class TrainingCluster(Construct):
@@ -255,7 +259,7 @@ class TrainingCluster(Construct):
         self.burn_in_chart = burn_in_chart(nodes)
         self.prelude.add_chart(self.burn_in_chart)  # with the releases' namespaces: it needs no release
         groups = list(self.node_groups.values())
-        flavors = [flavor_quota(source) for source in nodes]
+        flavors = [flavor_quota(source, topology_aware=props.topology_aware) for source in nodes]
         if props.teams:  # the production queue keeps what the teams do not hold, and shares in their cohort
             by_name = {group.name: group for group in groups}  # teams hold nodes of managed groups only
             flavors = [
@@ -340,6 +344,7 @@ class TrainingCluster(Construct):
             scripts=workload_scripts(capacity_block_watch=bool(block_watches(nodes))),
             runtimes=runtimes(
                 self,
+                runtime_keys([group.spec for group in nodes], topology_aware=props.topology_aware),
                 {group.spec.vendor for group in nodes},
                 claim,
                 max_restarts=props.max_restarts,
@@ -379,7 +384,12 @@ class TrainingCluster(Construct):
             [
                 _production(job, ranked=bool(props.teams))
                 for group in nodes
-                for job in group_jobs(group, namespace=props.namespace, queue=self.queues_chart.local_queue)
+                for job in group_jobs(
+                    group,
+                    namespace=props.namespace,
+                    queue=self.queues_chart.local_queue,
+                    topology_aware=props.topology_aware,
+                )
             ],
         )
         teams = {team.name: team for team in props.teams}
@@ -542,6 +552,7 @@ def _check_shapes(props: TrainingClusterProps, problems: Problems) -> bool:
         expect_int(props.max_restarts, "max_restarts", problems, minimum=0, maximum=MAX_RESTARTS_LIMIT),
         expect_list_of(props.teams, TeamQueue, "teams", problems),
         expect_list_of(props.sweeps, SweepProps, "sweeps", problems),
+        expect_bool(props.topology_aware, "topology_aware", problems),
     )
 
 

@@ -10,6 +10,8 @@ from constructs import Construct
 
 from ..catalog import AcceleratorVendor, InstanceSpec
 from ..catalog.spec import EFA_RESOURCE
+from ..catalog.topology import network_layers
+from ..k8s.kueue_topology import TopologyRequest, fabric_test_request, training_request
 from ..k8s.training_jobs import FSX_PATH, WORKLOADS_PATH, JobValues, RuntimeValues
 from .node_group import NODE_GROUP_LABEL, TrainingNodes, is_fine_tuning_type
 from .workloads.checkpoint_contract import CAPACITY_BLOCK_ENV
@@ -32,8 +34,32 @@ FABRIC_ENV = {"FI_PROVIDER": "efa"}
 CHECKPOINT_ROOT = f"{FSX_PATH}/checkpoints"
 
 
-def runtime_name(vendor: AcceleratorVendor) -> str:
-    return f"eks-ml-torch-{vendor.value}"
+# A runtime is one vendor's image, optionally with one Kueue topology request on its pod template.
+RuntimeKey = tuple[AcceleratorVendor, TopologyRequest | None]
+
+
+def runtime_name(vendor: AcceleratorVendor, request: TopologyRequest | None = None) -> str:
+    base = f"eks-ml-torch-{vendor.value}"
+    return f"{base}-{request.suffix}" if request else base
+
+
+def job_requests(spec: InstanceSpec, *, topology_aware: bool) -> tuple[TopologyRequest | None, TopologyRequest | None]:
+    """The topology requests of (the example training job, the fabric test) on nodes of this type: none when EKS
+    does not label the type with its network place (a request on a flavor without a Topology is inadmissible)."""
+    layers = network_layers(spec.name) if topology_aware else 0
+    if not layers:
+        return None, None
+    return training_request(layers), fabric_test_request(layers)
+
+
+def runtime_keys(specs: list[InstanceSpec], *, topology_aware: bool) -> set[RuntimeKey]:
+    """The multi-node runtimes the groups' jobs need: types without EFA run only single-node jobs."""
+    return {
+        (spec.vendor, request)
+        for spec in specs
+        if spec.supports_efa
+        for request in job_requests(spec, topology_aware=topology_aware)
+    }
 
 
 def fine_tuning_runtime_name(vendor: AcceleratorVendor) -> str:
@@ -76,6 +102,7 @@ def neuron_image(scope: Construct) -> str:
 
 def runtimes(
     scope: Construct,
+    keys: set[RuntimeKey],
     vendors: set[AcceleratorVendor],
     claim_name: str | None,
     *,
@@ -93,13 +120,14 @@ def runtimes(
     return [
         *(
             RuntimeValues(
-                name=runtime_name(vendor),
+                name=runtime_name(vendor, request),
                 image=images[vendor],
                 env=env,
                 claim_name=claim_name,
                 max_restarts=max_restarts,
+                pod_annotations=request.annotations() if request else {},
             )
-            for vendor in ordered
+            for vendor, request in sorted(keys, key=lambda key: runtime_name(*key))
         ),
         *(
             RuntimeValues(
@@ -150,18 +178,18 @@ def fine_tuning_job(group: TrainingNodes, *, namespace: str, queue: str) -> JobV
     )
 
 
-def group_jobs(group: TrainingNodes, *, namespace: str, queue: str) -> list[JobValues]:
-    """The example training job and the fabric acceptance test of one node group, on all its nodes; a group of
-    a fine-tuning type also gets the single-node fine-tuning example, and only that when it cannot run
-    multi-node jobs (no EFA)."""
+def group_jobs(group: TrainingNodes, *, namespace: str, queue: str, topology_aware: bool = True) -> list[JobValues]:
+    """The example training job and the fabric acceptance test of one node group, on all its nodes, each on the
+    runtime that carries its topology request (see job_requests); a group of a fine-tuning type also gets the
+    single-node fine-tuning example, and only that when it cannot run multi-node jobs (no EFA)."""
     spec = group.spec
     fine_tuning = [fine_tuning_job(group, namespace=namespace, queue=queue)] if is_fine_tuning_type(spec) else []
     if not spec.supports_efa:
         return fine_tuning
+    training, fabric_test = job_requests(spec, topology_aware=topology_aware)
     common = {
         "namespace": namespace,
         "queue": queue,
-        "runtime": runtime_name(spec.vendor),
         "nodes": group.max_size,
         "procs_per_node": spec.workers_per_node,
         "resources": node_resources(spec),
@@ -170,6 +198,7 @@ def group_jobs(group: TrainingNodes, *, namespace: str, queue: str) -> list[JobV
     return [
         JobValues(
             name=f"{group.name}-example",
+            runtime=runtime_name(spec.vendor, training),
             command=["torchrun", f"{WORKLOADS_PATH}/train_example.py", "--backend", backend(spec)],
             env={"EKS_ML_JOB_NAME": f"{group.name}-example", **block_env},
             labels=block_labels,
@@ -177,6 +206,7 @@ def group_jobs(group: TrainingNodes, *, namespace: str, queue: str) -> list[JobV
         ),
         JobValues(
             name=f"{group.name}-fabric-test",
+            runtime=runtime_name(spec.vendor, fabric_test),
             command=["torchrun", f"{WORKLOADS_PATH}/allreduce_bench.py", "--backend", backend(spec)],
             env={"EKS_ML_EFA_GBPS": f"{spec.network_bandwidth_gbps:g}", **block_env},
             labels=block_labels,

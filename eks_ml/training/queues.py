@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from ..catalog.topology import network_layers
 from ..k8s import FlavorQuota
 from ..k8s.burn_in import BURN_IN_KEY, PASSED
 from .node_group import NODE_GROUP_LABEL, TrainingNodes
 
 
-def flavor_quota(group: TrainingNodes) -> FlavorQuota:
+def flavor_quota(group: TrainingNodes, *, topology_aware: bool = True) -> FlavorQuota:
     """The whole group at its maximum size: every vCPU, MiB and device-plugin resource it can have.
 
     Device resources are the catalog's ``advertised_resources`` (GPUs or Neuron devices, logical
@@ -22,4 +23,5 @@ def flavor_quota(group: TrainingNodes) -> FlavorQuota:
         node_labels={NODE_GROUP_LABEL: group.name, BURN_IN_KEY: PASSED},
         taint_key=group.taint_key,
         quotas=quotas,
+        topology_layers=network_layers(spec.name) if topology_aware else 0,
     )
