@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,8 @@ def stack_names(config: AppConfig) -> dict[str, str]:
     return {part: f"{config.name}-{part}" for part in parts}
 
 
-def build_default_app(app: App, config: AppConfig, *, bootstrap_version_rule: bool = True) -> DefaultStacks:
-    """Add the default stacks to ``app``. Tests pass ``bootstrap_version_rule=False`` so snapshots
-    do not carry the CDK bootstrap SSM parameter rule."""
+def placement(app: App, config: AppConfig, *, bootstrap_version_rule: bool = True) -> Callable[[str], dict[str, Any]]:
+    """Name, environment and synthesizer of each default stack, by part (bench/phases.py builds them one by one)."""
     # The account comes from config or the CLI's credentials; without either the stacks are
     # account-agnostic, which is enough to synthesize (the region and AZs are fixed by config).
     env = Environment(account=config.account or os.environ.get("CDK_DEFAULT_ACCOUNT"), region=config.region)
@@ -51,6 +51,13 @@ def build_default_app(app: App, config: AppConfig, *, bootstrap_version_rule: bo
         synthesizer = DefaultStackSynthesizer(generate_bootstrap_version_rule=bootstrap_version_rule)
         return {"stack_name": names[part], "env": env, "synthesizer": synthesizer}
 
+    return placed
+
+
+def build_default_app(app: App, config: AppConfig, *, bootstrap_version_rule: bool = True) -> DefaultStacks:
+    """Add the default stacks to ``app``. Tests pass ``bootstrap_version_rule=False`` so snapshots
+    do not carry the CDK bootstrap SSM parameter rule."""
+    placed = placement(app, config, bootstrap_version_rule=bootstrap_version_rule)
     network = NetworkStack(app, "Network", config=config, **placed("network"))
     training = TrainingStack(app, "Training", config=config, network=network.network, **placed("training"))
     inference = InferenceStack(app, "Inference", config=config, network=network.network, **placed("inference"))
