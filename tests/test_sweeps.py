@@ -97,12 +97,19 @@ def test_the_brief_s_small_types_are_fine_tuning_types() -> None:
 def test_fine_tuning_runtime_is_single_node_without_fabric_settings(shared: Any) -> None:
     cluster, _ = shared
     runtimes = by_name(cluster.runtimes_chart.to_json(), "ClusterTrainingRuntime")
-    for vendor in ("nvidia", "aws-neuron"):
-        fine_tune = runtimes[f"eks-ml-finetune-{vendor}"]
+    # One per group of a fine-tuning type (g6e.xlarge, trn1.2xlarge), none for p5.48xlarge.
+    assert {name for name in runtimes if name.startswith("eks-ml-finetune-")} == {
+        "eks-ml-finetune-l40s",
+        "eks-ml-finetune-trn",
+    }
+    for group in ("l40s", "trn"):
+        fine_tune = runtimes[f"eks-ml-finetune-{group}"]
         assert fine_tune["spec"]["mlPolicy"]["numNodes"] == 1
         (node,) = fine_tune["spec"]["template"]["spec"]["replicatedJobs"]
-        env = {e["name"] for e in node["template"]["spec"]["template"]["spec"]["containers"][0]["env"]}
-        assert "FI_PROVIDER" not in env  # a single node never talks EFA
+        pod = node["template"]["spec"]["template"]["spec"]
+        assert "FI_PROVIDER" not in {e["name"] for e in pod["containers"][0]["env"]}  # one node never talks EFA
+        # Pinned to its group in the runtime, where Kueue sees it when it picks the flavor.
+        assert pod["nodeSelector"] == {"eks-ml.io/node-group": group}
         # the same failure policy as every whole-node runtime
         assert fine_tune["spec"]["template"]["spec"]["failurePolicy"] == failure_policy(DEFAULT_MAX_RESTARTS)
 
@@ -118,7 +125,8 @@ def test_fine_tuning_jobs_take_one_node_without_efa(shared: Any) -> None:
         assert trainer["numNodes"] == 1 and trainer["numProcPerNode"] == spec.workers_per_node
         assert trainer["resourcesPerNode"]["requests"] == {k: str(v) for k, v in single_node_resources(spec).items()}
         assert "vpc.amazonaws.com/efa" not in trainer["resourcesPerNode"]["requests"]
-    assert jobs["trn-fine-tune"]["spec"]["runtimeRef"]["name"] == "eks-ml-finetune-aws-neuron"
+    assert jobs["trn-fine-tune"]["spec"]["runtimeRef"]["name"] == "eks-ml-finetune-trn"
+    assert not any("runtimePatches" in job["spec"] for job in jobs.values())  # Kueue 0.19.2 would not see them
 
 
 def test_p5_4xlarge_gets_both_kinds_of_jobs() -> None:
@@ -179,7 +187,7 @@ def test_trials_run_without_the_production_namespace_s_claim(shared: Any) -> Non
         assert not any("persistentVolumeClaim" in v for v in volumes)
     assert any(
         "persistentVolumeClaim" in v
-        for v in runtimes["eks-ml-finetune-nvidia"]["spec"]["template"]["spec"]["replicatedJobs"][0]["template"][
+        for v in runtimes["eks-ml-finetune-l40s"]["spec"]["template"]["spec"]["replicatedJobs"][0]["template"][
             "spec"
         ]["template"]["spec"]["volumes"]
     )
@@ -229,12 +237,10 @@ def test_the_validator_refuses_broken_team_and_trial_objects(shared: Any) -> Non
     priority = copy.deepcopy(by_name(cluster.teams_chart.to_json(), "WorkloadPriorityClass")["eks-ml-sweep"])
     priority["spec"] = {"value": 1}  # the value sits at the top level, not in a spec
     assert validate_objects([priority]) != []
-    trial = copy.deepcopy(trials(cluster)["lr-grid-000"])
-    patch = trial["spec"]["runtimePatches"][0]
-    patch["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"] = {
-        "nodeSelector": {"eks-ml.io/node-group": 4}
-    }
-    assert validate_objects([trial]) != []
+    runtime = copy.deepcopy(by_name(cluster.runtimes_chart.to_json(), "ClusterTrainingRuntime")["eks-ml-sweep-l40s"])
+    pod = runtime["spec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]
+    pod["nodeSelector"] = {"eks-ml.io/node-group": 4}  # a label value must be a string
+    assert validate_objects([runtime]) != []
 
 
 # Trials
@@ -296,15 +302,40 @@ def test_trials_land_on_their_group_through_their_team_queue(shared: Any) -> Non
     assert all("in Kueue flavor trn -> managed node group trn" in line for line in lines if "/rand-" in line)
 
 
-def test_without_the_node_selector_patch_a_trial_would_take_a_p5_node(shared: Any) -> None:
+def test_without_the_runtime_s_node_selector_a_trial_would_take_a_p5_node(shared: Any) -> None:
     cluster, _ = shared
     applied = [o for _, chart in cluster.applied_charts for o in chart.to_json()]
-    trial = copy.deepcopy(trials(cluster)["lr-grid-000"])
+    trial = trials(cluster)["lr-grid-000"]
     (pinned,) = workloads_from_objects([*applied, trial], "test")[-1:]
     assert "flavor l40s" in pinned.name
-    del trial["spec"]["runtimePatches"]
-    (unpinned,) = workloads_from_objects([*applied, trial], "test")[-1:]
-    assert "flavor p5" in unpinned.name  # the first GPU flavor with quota: why trials carry the patch
+    unpinned_runtimes = copy.deepcopy(applied)
+    for obj in unpinned_runtimes:
+        if obj["kind"] == "ClusterTrainingRuntime":
+            obj["spec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"].pop(
+                "nodeSelector", None
+            )
+    (unpinned,) = workloads_from_objects([*unpinned_runtimes, trial], "test")[-1:]
+    assert "flavor p5" in unpinned.name  # the first GPU flavor with quota: why the runtime pins the group
+
+
+def test_a_pin_in_a_trainjob_runtime_patch_is_caught_as_invisible_to_kueue(shared: Any) -> None:
+    # Kueue 0.19.2 picks the flavor without Trainer 2.3's runtimePatches: the model does the same, and a patched
+    # selector that contradicts the flavor Kueue chose leaves the pod blocked.
+    cluster, _ = shared
+    applied = [copy.deepcopy(o) for _, chart in cluster.applied_charts for o in chart.to_json()]
+    for obj in applied:
+        if obj["kind"] == "ClusterTrainingRuntime":
+            obj["spec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"].pop(
+                "nodeSelector", None
+            )
+    trial = copy.deepcopy(trials(cluster)["lr-grid-000"])
+    pod_spec = {"nodeSelector": {"eks-ml.io/node-group": "l40s"}}
+    node_job = {"name": "node", "template": {"spec": {"template": {"spec": pod_spec}}}}
+    trial["spec"]["runtimePatches"] = [
+        {"manager": "test", "trainingRuntimeSpec": {"template": {"spec": {"replicatedJobs": [node_job]}}}}
+    ]
+    (pod,) = workloads_from_objects([*applied, trial], "test")[-1:]
+    assert pod.blocked and "which Kueue does not see when it picks a flavor" in pod.blocked
 
 
 def test_borrowing_admits_what_the_nominal_quota_alone_cannot(shared: Any) -> None:

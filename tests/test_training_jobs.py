@@ -89,16 +89,12 @@ def test_job_requests_cover_every_accelerator_and_efa_interface(name: str) -> No
 def test_a_runtime_per_accelerator_vendor_with_pinned_images(mixed: Any) -> None:
     cluster, _ = mixed
     found = runtimes(cluster)
-    # p5 and trn1 nodes carry EC2 network labels: each vendor has a runtime per topology request, and the
-    # single-node fine-tuning runtime.
+    # p5 and trn1 nodes carry EC2 network labels: each vendor has a runtime per topology request (no
+    # fine-tuning runtime: neither type is a fine-tuning type).
     assert set(found) == {
-        *(
-            f"eks-ml-torch-{vendor}-{request}"
-            for vendor in ("nvidia", "aws-neuron")
-            for request in ("prefer-nnl3", "require-nnl1")
-        ),
-        "eks-ml-finetune-nvidia",
-        "eks-ml-finetune-aws-neuron",
+        f"eks-ml-torch-{vendor}-{request}"
+        for vendor in ("nvidia", "aws-neuron")
+        for request in ("prefer-nnl3", "require-nnl1")
     }
     nvidia = pod_spec(found[NVIDIA_TRAINING])["containers"][0]
     assert nvidia["image"] == NVIDIA_IMAGE
@@ -159,7 +155,7 @@ def restart_problems(runtime: dict[str, Any], max_restarts: int) -> list[str]:
 def test_every_runtime_restarts_the_whole_gang_a_bounded_number_of_times(mixed: Any) -> None:
     cluster, _ = mixed
     found = runtimes(cluster)
-    assert len(found) == 6  # per vendor: two topology requests and fine-tuning
+    assert len(found) == 4  # per vendor: one runtime per topology request
     for name, runtime in found.items():
         assert restart_problems(runtime, DEFAULT_MAX_RESTARTS) == [], name
     assert DEFAULT_MAX_RESTARTS == 3
@@ -223,7 +219,7 @@ def test_max_restarts_reaches_every_runtime() -> None:
         ),
     )
     found = runtimes(cluster).values()
-    assert len(found) == 3  # trn1: the training, the fabric-test and the fine-tuning runtime
+    assert len(found) == 2  # trn1: the training and the fabric-test runtime
     for runtime in found:
         assert restart_problems(runtime, 7) == []
 

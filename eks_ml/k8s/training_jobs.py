@@ -57,10 +57,6 @@ JOBSET_NAME_FROM_LABEL = {
     "name": "EKS_ML_JOBSET_NAME",
     "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['jobset.sigs.k8s.io/jobset-name']"}},
 }
-# TrainJob spec.runtimePatches (Trainer v2.3.0 CRD trainer.kubeflow.org_trainjobs.yaml): entries keyed by the
-# manager that owns them; trainingRuntimeSpec.template.spec.replicatedJobs[].template.spec.template.spec
-# .nodeSelector patches the runtime's pod template.
-PATCH_MANAGER = "eks-ml.io/node-group"
 
 
 def _env(values: Mapping[str, str]) -> list[dict[str, str]]:
@@ -79,6 +75,11 @@ class RuntimeValues:
     max_restarts: int = DEFAULT_MAX_RESTARTS
     # On the node pod template, where Kueue reads its podset annotations (eks_ml.k8s.kueue_topology).
     pod_annotations: Mapping[str, str] = field(default_factory=dict)
+    # On the node pod template too: Kueue admits a job only into flavors whose node labels agree with it. It
+    # must sit in the runtime, not in a TrainJob runtime patch: Kueue 0.19.2 builds a TrainJob's podsets with
+    # Trainer v2.2.1 types, which drop Trainer 2.3's runtimePatches, so a patched selector would reach the pods
+    # but not the flavor choice, and a pod could get two contradicting selectors (see kueue_topology).
+    node_selector: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,9 +94,6 @@ class JobValues:
     command: Sequence[str]
     env: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)  # beside the queue label (priority class, sweep)
-    # Node labels the job's pods must match (a runtime patch): Kueue then admits it only into flavors with
-    # these labels, instead of the first flavor with quota (a trial meant for g6e must not take a p5 node).
-    node_selector: Mapping[str, str] = field(default_factory=dict)
 
 
 class TrainingRuntimesChart(cdk8s.Chart):
@@ -162,6 +160,7 @@ def _runtime_spec(runtime: RuntimeValues) -> dict[str, Any]:
         {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": runtime.shm_size}},
         {"name": "workloads", "configMap": {"name": WORKLOADS_CONFIG_MAP}},
     ]
+    pinned = {"nodeSelector": dict(runtime.node_selector)} if runtime.node_selector else {}
     if runtime.claim_name:
         mounts.append({"name": "fsx", "mountPath": FSX_PATH})
         volumes.append({"name": "fsx", "persistentVolumeClaim": {"claimName": runtime.claim_name}})
@@ -197,6 +196,7 @@ def _runtime_spec(runtime: RuntimeValues) -> dict[str, Any]:
                                         ],
                                         "securityContext": POD_SECURITY,
                                         "volumes": volumes,
+                                        **pinned,
                                     },
                                 },
                             },
@@ -206,13 +206,6 @@ def _runtime_spec(runtime: RuntimeValues) -> dict[str, Any]:
             }
         },
     }
-
-
-def node_selector_patch(node_selector: Mapping[str, str]) -> dict[str, Any]:
-    """A runtime patch that gives the node pods of one TrainJob a node selector."""
-    pod_spec = {"nodeSelector": dict(node_selector)}
-    node_job = {"name": NODE_JOB, "template": {"spec": {"template": {"spec": pod_spec}}}}
-    return {"manager": PATCH_MANAGER, "trainingRuntimeSpec": {"template": {"spec": {"replicatedJobs": [node_job]}}}}
 
 
 class TrainJobsChart(cdk8s.Chart):
@@ -231,12 +224,10 @@ class TrainJobsChart(cdk8s.Chart):
                 ),
             )
             resources = {name: str(value) for name, value in job.resources.items()}
-            patches = [node_selector_patch(job.node_selector)] if job.node_selector else []
             obj.add_json_patch(
                 cdk8s.JsonPatch.add(
                     "/spec",
                     {
-                        **({"runtimePatches": patches} if patches else {}),
                         "runtimeRef": {
                             "apiGroup": TRAINER_GROUP,
                             "kind": "ClusterTrainingRuntime",

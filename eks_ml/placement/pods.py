@@ -200,9 +200,6 @@ def _train_jobs(objects: Sequence[Mapping[str, Any]], origin: str) -> list[Workl
         trainer = job["spec"].get("trainer") or {}
         for replicated in runtime["spec"]["template"]["spec"]["replicatedJobs"]:
             pod_spec = dict(replicated["template"]["spec"]["template"]["spec"])
-            selector = _patched_node_selector(job, replicated["name"])
-            if selector:
-                pod_spec["nodeSelector"] = {**(pod_spec.get("nodeSelector") or {}), **selector}
             # Trainer puts resourcesPerNode on the node container of every node pod.
             if trainer.get("resourcesPerNode"):
                 pod_spec["containers"] = [
@@ -210,8 +207,26 @@ def _train_jobs(objects: Sequence[Mapping[str, Any]], origin: str) -> list[Workl
                     for c in pod_spec["containers"]
                 ]
             pod = workload(f"{_name(job)} ({replicated['name']} pods)", origin, "TrainJob", pod_spec)
-            found.append(_admitted(pod, job, int(trainer.get("numNodes", 1)), objects))
+            admitted = _admitted(pod, job, int(trainer.get("numNodes", 1)), objects)
+            found.append(_with_runtime_patch(admitted, _patched_node_selector(job, replicated["name"])))
     return found
+
+
+def _with_runtime_patch(pod: Workload, selector: Mapping[str, str]) -> Workload:
+    """The admitted pod with the node selector of the TrainJob's runtimePatches, which Trainer 2.3 applies to the
+    pods but Kueue 0.19.2 does not see when it picks the flavor (its TrainJob podsets come from Trainer v2.2.1
+    types, eks_ml.k8s.kueue_topology): a patch that contradicts the flavor Kueue chose leaves the pod nowhere
+    to go, so a node pin belongs in the runtime (eks_ml.k8s.training_jobs.RuntimeValues.node_selector)."""
+    if not selector or pod.blocked:
+        return pod
+    clashes = {key: value for key, value in selector.items() if pod.node_selector.get(key, value) != value}
+    if clashes:
+        return replace(
+            pod,
+            blocked=f"its runtime patch selects {clashes}, which Kueue does not see when it picks a flavor: "
+            f"{pod.name} gets {dict(pod.node_selector)}",
+        )
+    return replace(pod, node_selector={**pod.node_selector, **selector})
 
 
 def _patched_node_selector(job: Mapping[str, Any], replicated_job: str) -> dict[str, str]:

@@ -45,7 +45,7 @@ from .jobs import group_jobs, runtime_keys, runtimes, workload_scripts
 from .karpenter_nodes import add_karpenter_pools, check_karpenter_pools
 from .karpenter_pool import TrainingKarpenterPool, TrainingKarpenterPoolProps
 from .lustre import LustreProps, TrainingFileSystem
-from .node_group import TrainingNodeGroup, TrainingNodeGroupProps, TrainingNodes
+from .node_group import TrainingNodeGroup, TrainingNodeGroupProps, TrainingNodes, is_fine_tuning_type
 from .queues import flavor_quota
 from .software import TrainingSoftware
 from .storage import TrainingStorage
@@ -345,10 +345,10 @@ class TrainingCluster(Construct):
             runtimes=runtimes(
                 self,
                 runtime_keys([group.spec for group in nodes], topology_aware=props.topology_aware),
-                {group.spec.vendor for group in nodes},
                 claim,
                 max_restarts=props.max_restarts,
-                sweeps=bool(props.sweeps),
+                fine_tuning=[group for group in nodes if is_fine_tuning_type(group.spec)],
+                sweeps=[self.node_groups[name] for name in sorted({sweep.node_group for sweep in props.sweeps})],
             ),
             other_namespaces=[team.resolved_namespace for team in props.teams],
         )

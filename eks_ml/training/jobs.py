@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from importlib import resources
 
 from aws_cdk import Stack
@@ -62,12 +63,14 @@ def runtime_keys(specs: list[InstanceSpec], *, topology_aware: bool) -> set[Runt
     }
 
 
-def fine_tuning_runtime_name(vendor: AcceleratorVendor) -> str:
-    return f"eks-ml-finetune-{vendor.value}"
+# Single-node runtimes are per group: their pod template pins the group (RuntimeValues.node_selector), since a
+# one-GPU job's requests alone fit the first GPU flavor with quota (a p5 node for a g6e job).
+def fine_tuning_runtime_name(group: str) -> str:
+    return f"eks-ml-finetune-{group}"
 
 
-def sweep_runtime_name(vendor: AcceleratorVendor) -> str:
-    return f"eks-ml-sweep-{vendor.value}"
+def sweep_runtime_name(group: str) -> str:
+    return f"eks-ml-sweep-{group}"
 
 
 def backend(spec: InstanceSpec) -> str:
@@ -103,17 +106,18 @@ def neuron_image(scope: Construct) -> str:
 def runtimes(
     scope: Construct,
     keys: set[RuntimeKey],
-    vendors: set[AcceleratorVendor],
     claim_name: str | None,
     *,
     max_restarts: int,
-    sweeps: bool = False,
+    fine_tuning: Sequence[TrainingNodes] = (),
+    sweeps: Sequence[TrainingNodes] = (),
 ) -> list[RuntimeValues]:
+    """The multi-node runtimes of ``keys``, a fine-tuning runtime per group in ``fine_tuning`` and a sweep runtime
+    per group in ``sweeps``."""
     env = dict(FABRIC_ENV)
     if claim_name:
         env["EKS_ML_CHECKPOINT_DIR"] = CHECKPOINT_ROOT
     images = {AcceleratorVendor.NVIDIA: NVIDIA_IMAGE, AcceleratorVendor.AWS_NEURON: neuron_image(scope)}
-    ordered = sorted(vendors, key=lambda v: v.value)
     # The fine-tuning runtime: one node (mlPolicy numNodes 1), no fabric settings (a single node never uses
     # EFA), the same image, scripts, checkpoints and failure policy as the pre-training runtime.
     single_node_env = {name: value for name, value in env.items() if name not in FABRIC_ENV}
@@ -131,32 +135,35 @@ def runtimes(
         ),
         *(
             RuntimeValues(
-                name=fine_tuning_runtime_name(vendor),
-                image=images[vendor],
+                name=fine_tuning_runtime_name(group.name),
+                image=images[group.spec.vendor],
                 env=single_node_env,
                 claim_name=claim_name,
                 max_restarts=max_restarts,
+                node_selector=group_selector(group),
             )
-            for vendor in ordered
+            for group in sorted(fine_tuning, key=lambda g: g.name)
         ),
         # Sweep trials run in the teams' namespaces, where the file system's claim (namespaced, bound to the
         # one static volume) does not exist: their runtime mounts no file system, so trials keep no
         # checkpoints and a preempted trial starts over.
         *(
             RuntimeValues(
-                name=sweep_runtime_name(vendor),
-                image=images[vendor],
+                name=sweep_runtime_name(group.name),
+                image=images[group.spec.vendor],
                 env={},
                 claim_name=None,
                 max_restarts=max_restarts,
+                node_selector=group_selector(group),
             )
-            for vendor in (ordered if sweeps else ())
+            for group in sorted(sweeps, key=lambda g: g.name)
         ),
     ]
 
 
 def group_selector(group: TrainingNodes) -> dict[str, str]:
-    """Pins a single-node job to its group: its requests alone (one GPU) would fit the first GPU flavor."""
+    """Pins a single-node runtime's pods to its group: a job's requests alone (one GPU) would fit the first GPU
+    flavor."""
     return {NODE_GROUP_LABEL: group.name}
 
 
@@ -168,13 +175,12 @@ def fine_tuning_job(group: TrainingNodes, *, namespace: str, queue: str) -> JobV
         name=name,
         namespace=namespace,
         queue=queue,
-        runtime=fine_tuning_runtime_name(spec.vendor),
+        runtime=fine_tuning_runtime_name(group.name),
         nodes=1,
         procs_per_node=spec.workers_per_node,
         resources=single_node_resources(spec),
         command=["torchrun", f"{WORKLOADS_PATH}/train_example.py", "--backend", backend(spec)],
         env={"EKS_ML_JOB_NAME": name},
-        node_selector=group_selector(group),
     )
 
 

@@ -22,7 +22,7 @@ from ..guards import expect_all, expect_enum, expect_int, expect_str
 from ..k8s.kueue_teams import PRIORITY_CLASS_LABEL, SWEEP_PRIORITY_CLASS
 from ..k8s.training_jobs import WORKLOADS_PATH, JobValues
 from ..kube_names import check_dns_label
-from .jobs import backend, group_selector, single_node_resources, sweep_runtime_name
+from .jobs import backend, single_node_resources, sweep_runtime_name
 from .node_group import TrainingNodeGroup
 
 # The example script's flags a sweep may vary, and the type of each (eks_ml/training/workloads/train_example.py).
@@ -230,7 +230,7 @@ def trial_jobs(sweep: SweepProps, group: TrainingNodeGroup, *, namespace: str, q
                 name=name,
                 namespace=namespace,
                 queue=queue,
-                runtime=sweep_runtime_name(spec.vendor),
+                runtime=sweep_runtime_name(group.name),
                 nodes=1,
                 procs_per_node=spec.workers_per_node,
                 resources=single_node_resources(spec),
@@ -240,7 +240,6 @@ def trial_jobs(sweep: SweepProps, group: TrainingNodeGroup, *, namespace: str, q
                     **{f"{HP_ENV_PREFIX}{hp.upper()}": _argument(value) for hp, value in point.items()},
                 },
                 labels={PRIORITY_CLASS_LABEL: SWEEP_PRIORITY_CLASS, SWEEP_LABEL: sweep.name, TRIAL_LABEL: str(index)},
-                node_selector=group_selector(group),
             )
         )
     return jobs
