@@ -104,6 +104,21 @@ def test_topology_aware_false_leaves_no_topology_anywhere() -> None:
     assert all(not pod_metadata(r) for r in by_kind(plain.runtimes_chart.to_json(), "ClusterTrainingRuntime").values())
 
 
+def test_the_plan_says_how_each_group_s_gangs_are_kept_close(cluster: TrainingCluster) -> None:
+    notes = [note for note in cluster.plan.notes if note.startswith("Kueue topology:")]
+    assert notes == [
+        "Kueue topology: h100 (p5.48xlarge, Topology aws-network-3-layers): the example prefers one "
+        "topology.k8s.aws/network-node-layer-3 domain, the fabric test requires one "
+        "topology.k8s.aws/network-node-layer-1 domain",
+        "Kueue topology: b200 (p6-b200.48xlarge, Topology aws-network-4-layers): the example prefers one "
+        "topology.k8s.aws/network-node-layer-4 domain, the fabric test requires one "
+        "topology.k8s.aws/network-node-layer-1 domain",
+        "Kueue topology: small jobs are placed without a topology request (EKS does not label p5.4xlarge nodes)",
+    ]
+    off = [note for note in build(topology_aware=False).plan.notes if note.startswith("Kueue topology:")]
+    assert all(note.endswith("(topology_aware is off)") for note in off) and len(off) == 3
+
+
 def test_a_topology_aware_that_is_not_a_bool_is_refused() -> None:
     with pytest.raises(ValidationError, match="topology_aware"):
         build(topology_aware="yes")

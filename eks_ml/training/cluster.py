@@ -41,7 +41,7 @@ from ..placement.nodes import existing_nodes
 from .block_watch import block_watch_chart, block_watches
 from .burn_in import burn_in_chart
 from .efa import efa_security_group
-from .jobs import group_jobs, runtime_keys, runtimes, workload_scripts
+from .jobs import group_jobs, runtime_keys, runtimes, topology_notes, workload_scripts
 from .karpenter_nodes import add_karpenter_pools, check_karpenter_pools
 from .karpenter_pool import TrainingKarpenterPool, TrainingKarpenterPoolProps
 from .lustre import LustreProps, TrainingFileSystem
@@ -423,7 +423,12 @@ class TrainingCluster(Construct):
             karpenter_pools=props.karpenter_pools,
             file_system=props.file_system,
             placements=placements,
-            notes=[*notes, *team_notes(props.teams, groups), *(summary.line() for summary in self.sweeps)],
+            notes=[
+                *notes,
+                *topology_notes(nodes, topology_aware=props.topology_aware),
+                *team_notes(props.teams, groups),
+                *(summary.line() for summary in self.sweeps),
+            ],
             max_restarts=props.max_restarts,
             storage_classes=props.storage_classes,
         )

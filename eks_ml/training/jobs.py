@@ -12,7 +12,7 @@ from constructs import Construct
 from ..catalog import AcceleratorVendor, InstanceSpec
 from ..catalog.spec import EFA_RESOURCE
 from ..catalog.topology import network_layers
-from ..k8s.kueue_topology import TopologyRequest, fabric_test_request, training_request
+from ..k8s.kueue_topology import TopologyRequest, fabric_test_request, topology_name, training_request
 from ..k8s.training_jobs import FSX_PATH, WORKLOADS_PATH, JobValues, RuntimeValues
 from .node_group import NODE_GROUP_LABEL, TrainingNodes, is_fine_tuning_type
 from .workloads.checkpoint_contract import CAPACITY_BLOCK_ENV
@@ -51,6 +51,25 @@ def job_requests(spec: InstanceSpec, *, topology_aware: bool) -> tuple[TopologyR
     if not layers:
         return None, None
     return training_request(layers), fabric_test_request(layers)
+
+
+def topology_notes(groups: Sequence[TrainingNodes], *, topology_aware: bool) -> list[str]:
+    """For ``eks-ml plan``: how Kueue places each multi-node group's gangs in the EC2 network."""
+    notes = []
+    for group in groups:
+        spec = group.spec
+        if not spec.supports_efa:
+            continue  # single-node jobs only: nothing to keep close
+        training, fabric_test = job_requests(spec, topology_aware=topology_aware)
+        if training is None or fabric_test is None:
+            why = "topology_aware is off" if not topology_aware else f"EKS does not label {spec.name} nodes"
+            notes.append(f"Kueue topology: {group.name} jobs are placed without a topology request ({why})")
+            continue
+        notes.append(
+            f"Kueue topology: {group.name} ({spec.name}, Topology {topology_name(network_layers(spec.name))}): "
+            f"the example prefers one {training.level} domain, the fabric test requires one {fabric_test.level} domain"
+        )
+    return notes
 
 
 def runtime_keys(specs: list[InstanceSpec], *, topology_aware: bool) -> set[RuntimeKey]:
