@@ -128,8 +128,8 @@ def test_training_pods_and_model_servers_are_hardened(default_synth: Synthesis) 
     ]
     assert {what for what, _ in own} == {
         # p5.48xlarge nodes carry EC2 network labels: a runtime per Kueue topology request (training, fabric test)
-        "ClusterTrainingRuntime/eks-ml-torch-nvidia-prefer-nnl3/node",
-        "ClusterTrainingRuntime/eks-ml-torch-nvidia-require-nnl1/node",
+        "ClusterTrainingRuntime/eks-ml-torch-p5-prefer-nnl3/node",
+        "ClusterTrainingRuntime/eks-ml-torch-p5-require-nnl1/node",
         "Deployment/qwen3-8b",
         "Deployment/qwen3-8b-inf2",
     }

@@ -19,6 +19,7 @@ from eks_ml.k8s.kueue_teams import PRODUCTION_PRIORITY, SWEEP_PRIORITY
 from eks_ml.k8s.training_jobs import DEFAULT_MAX_RESTARTS, failure_policy
 from eks_ml.placement import workloads_from_objects
 from eks_ml.training import (
+    Capacity,
     SearchSpace,
     SweepProps,
     TeamQueue,
@@ -532,3 +533,23 @@ BAD = [
 def test_bad_teams_and_sweeps(overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         build(**{"sweeps": (), **overrides})
+
+
+def test_fine_tuning_jobs_and_trials_on_a_capacity_block_carry_its_settings() -> None:
+    # Every job on a block is told when to checkpoint and ends before the block does, single-node ones too.
+    block = Capacity.capacity_block(
+        "cr-0123456789abcdef0", start="2026-12-01T11:30:00Z", end="2026-12-03T11:30:00Z", upfront_usd=900.0
+    )
+    groups = (
+        TrainingNodeGroupProps(name="p5", desired_size=2),
+        TrainingNodeGroupProps(name="trn", instance_type="trn1.2xlarge", desired_size=0, max_size=2, capacity=block),
+    )
+    sweep = SweepProps(name="blk", team="nlp", node_group="trn", space=SearchSpace.grid({"lr": [1e-4]}))
+    cluster, _ = build(node_groups=groups, teams=(TeamQueue(name="nlp", nodes={"trn": 1}),), sweeps=(sweep,))
+    jobs = [*cluster.jobs_chart.to_json(), *cluster.sweeps_chart.to_json()]
+    on_block = {job["metadata"]["name"]: job for job in jobs if job["metadata"]["name"] in ("trn-fine-tune", "blk-000")}
+    assert set(on_block) == {"trn-fine-tune", "blk-000"}
+    for name, job in on_block.items():
+        env = {item["name"]: item.get("value") for item in job["spec"]["trainer"]["env"]}
+        assert env["EKS_ML_CAPACITY_BLOCK"] == "cr-0123456789abcdef0", name
+        assert job["metadata"]["labels"]["kueue.x-k8s.io/max-exec-time-seconds"] == str(4 * 3600), name

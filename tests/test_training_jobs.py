@@ -19,7 +19,7 @@ from .support.manifests import requires_chart_cache, validate_objects
 from .support.synth import ROOT, library_stack, manifest_id, manifest_kinds, of_type, resource_id
 
 # Variables modern aws-ofi-nccl and Neuron collectives do not need; eks-ml must not set them by default.
-NVIDIA_TRAINING = "eks-ml-torch-nvidia-prefer-nnl3"  # the runtime of the p5 group's example job
+NVIDIA_TRAINING = "eks-ml-torch-h100-prefer-nnl3"  # the runtime of the h100 group's example job
 OBSOLETE_FABRIC_ENV = {
     "FI_EFA_USE_DEVICE_RDMA",
     "FI_EFA_FORK_SAFE",
@@ -86,19 +86,22 @@ def test_job_requests_cover_every_accelerator_and_efa_interface(name: str) -> No
     assert 0 < int(str(requests["memory"]).removesuffix("Mi")) < spec.memory_mib
 
 
-def test_a_runtime_per_accelerator_vendor_with_pinned_images(mixed: Any) -> None:
+def test_a_runtime_per_group_and_topology_request_with_pinned_images(mixed: Any) -> None:
     cluster, _ = mixed
     found = runtimes(cluster)
-    # p5 and trn1 nodes carry EC2 network labels: each vendor has a runtime per topology request (no
-    # fine-tuning runtime: neither type is a fine-tuning type).
+    # p5 and trn1 nodes carry EC2 network labels: each group has a runtime per topology request (no
+    # fine-tuning runtime: neither type is a fine-tuning type), pinned to the group's nodes.
     assert set(found) == {
-        f"eks-ml-torch-{vendor}-{request}"
-        for vendor in ("nvidia", "aws-neuron")
+        f"eks-ml-torch-{group}-{request}"
+        for group in ("h100", "trn")
         for request in ("prefer-nnl3", "require-nnl1")
     }
+    for name, runtime in found.items():
+        group = name.removeprefix("eks-ml-torch-").rsplit("-", 2)[0]
+        assert pod_spec(runtime)["nodeSelector"] == {"eks-ml.io/node-group": group}, name
     nvidia = pod_spec(found[NVIDIA_TRAINING])["containers"][0]
     assert nvidia["image"] == NVIDIA_IMAGE
-    neuron = pod_spec(found["eks-ml-torch-aws-neuron-prefer-nnl3"])["containers"][0]
+    neuron = pod_spec(found["eks-ml-torch-trn-prefer-nnl3"])["containers"][0]
     assert (
         neuron["image"]
         == "763104351884.dkr.ecr.us-west-2.amazonaws.com/pytorch-training-neuronx:2.8.0-neuronx-py311-sdk2.26.1-ubuntu22.04"
@@ -273,7 +276,7 @@ def test_example_and_fabric_jobs_per_group_sized_from_the_catalog(mixed: Any) ->
             assert trainer["command"][0] == "torchrun"
             assert not OBSOLETE_FABRIC_ENV & {e["name"] for e in trainer.get("env", [])}
     assert found["trn-fabric-test"]["spec"]["trainer"]["command"][-2:] == ["--backend", "xla"]
-    assert found["h100-fabric-test"]["spec"]["runtimeRef"]["name"] == "eks-ml-torch-nvidia-require-nnl1"
+    assert found["h100-fabric-test"]["spec"]["runtimeRef"]["name"] == "eks-ml-torch-h100-require-nnl1"
     efa_gbps = {e["name"]: e["value"] for e in found["h100-fabric-test"]["spec"]["trainer"]["env"]}["EKS_ML_EFA_GBPS"]
     assert efa_gbps == "3200"
 

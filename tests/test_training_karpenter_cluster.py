@@ -85,6 +85,13 @@ def test_the_model_places_jobs_on_the_node_group_and_on_a_karpenter_pool(karpent
     )
     assert "DaemonSet eks-ml-burn-in/burn-in-p5-block -> Karpenter NodePool p5-block" in lines
     assert any("p5-block" in note and "cr-0123456789abcdef0" in note for note in plan.notes)
+    # Two pools of one type: each group's jobs stay on their own pool (their runtimes pin the group), so the
+    # block's fabric test tests the block, and no On-Demand job lands on the block without its block settings.
+    for pool in ("p5-on-demand", "p5-block"):
+        for kind in ("example", "fabric-test"):
+            assert f"TrainJob training/{pool}-{kind} (node pods) in Kueue flavor {pool} -> Karpenter NodePool {pool} " in lines
+    # Pools launch nodes after admission, so their jobs carry no topology request (TAS places on existing nodes).
+    assert any(note.startswith("Kueue topology: p5-block jobs are placed without a topology request") for note in plan.notes)
 
 
 @requires_chart_cache

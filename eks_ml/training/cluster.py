@@ -259,7 +259,10 @@ class TrainingCluster(Construct):
         self.burn_in_chart = burn_in_chart(nodes)
         self.prelude.add_chart(self.burn_in_chart)  # with the releases' namespaces: it needs no release
         groups = list(self.node_groups.values())
-        flavors = [flavor_quota(source, topology_aware=props.topology_aware) for source in nodes]
+        # Kueue's topology-aware scheduling places a gang only on nodes that exist when it admits the job; Karpenter
+        # launches pool nodes after admission, so only managed node groups get a Topology and topology requests.
+        topology_groups = set(self.node_groups) if props.topology_aware else set()
+        flavors = [flavor_quota(source, topology_aware=source.name in topology_groups) for source in nodes]
         if props.teams:  # the production queue keeps what the teams do not hold, and shares in their cohort
             by_name = {group.name: group for group in groups}  # teams hold nodes of managed groups only
             flavors = [
@@ -344,7 +347,7 @@ class TrainingCluster(Construct):
             scripts=workload_scripts(capacity_block_watch=bool(block_watches(nodes))),
             runtimes=runtimes(
                 self,
-                runtime_keys([group.spec for group in nodes], topology_aware=props.topology_aware),
+                runtime_keys(nodes, topology_groups),
                 claim,
                 max_restarts=props.max_restarts,
                 fine_tuning=[group for group in nodes if is_fine_tuning_type(group.spec)],
@@ -388,7 +391,7 @@ class TrainingCluster(Construct):
                     group,
                     namespace=props.namespace,
                     queue=self.queues_chart.local_queue,
-                    topology_aware=props.topology_aware,
+                    topology_aware=group.name in topology_groups,
                 )
             ],
         )
@@ -425,7 +428,7 @@ class TrainingCluster(Construct):
             placements=placements,
             notes=[
                 *notes,
-                *topology_notes(nodes, topology_aware=props.topology_aware),
+                *topology_notes(nodes, topology_groups, topology_aware=props.topology_aware),
                 *team_notes(props.teams, groups),
                 *(summary.line() for summary in self.sweeps),
             ],

@@ -35,12 +35,15 @@ FABRIC_ENV = {"FI_PROVIDER": "efa"}
 CHECKPOINT_ROOT = f"{FSX_PATH}/checkpoints"
 
 
-# A runtime is one vendor's image, optionally with one Kueue topology request on its pod template.
-RuntimeKey = tuple[AcceleratorVendor, TopologyRequest | None]
+# A multi-node runtime is one group's image and node pin, optionally with one Kueue topology request on its pod
+# template. Per group, not per vendor: Kueue admits a job into the first flavor with quota whose node labels agree
+# with the pods' node selector, so without the pin a Capacity Block pool's jobs could run on an On-Demand group of
+# the same type (and the On-Demand group's jobs, which carry no block settings, on the block).
+RuntimeKey = tuple[TrainingNodes, TopologyRequest | None]
 
 
-def runtime_name(vendor: AcceleratorVendor, request: TopologyRequest | None = None) -> str:
-    base = f"eks-ml-torch-{vendor.value}"
+def runtime_name(group: str, request: TopologyRequest | None = None) -> str:
+    base = f"eks-ml-torch-{group}"
     return f"{base}-{request.suffix}" if request else base
 
 
@@ -53,16 +56,22 @@ def job_requests(spec: InstanceSpec, *, topology_aware: bool) -> tuple[TopologyR
     return training_request(layers), fabric_test_request(layers)
 
 
-def topology_notes(groups: Sequence[TrainingNodes], *, topology_aware: bool) -> list[str]:
-    """For ``eks-ml plan``: how Kueue places each multi-node group's gangs in the EC2 network."""
+def topology_notes(groups: Sequence[TrainingNodes], topology_groups: set[str], *, topology_aware: bool) -> list[str]:
+    """For ``eks-ml plan``: how Kueue places each multi-node group's gangs in the EC2 network. ``topology_groups``:
+    the groups whose flavors may have a Topology (see TrainingCluster)."""
     notes = []
     for group in groups:
         spec = group.spec
         if not spec.supports_efa:
             continue  # single-node jobs only: nothing to keep close
-        training, fabric_test = job_requests(spec, topology_aware=topology_aware)
+        training, fabric_test = job_requests(spec, topology_aware=group.name in topology_groups)
         if training is None or fabric_test is None:
-            why = "topology_aware is off" if not topology_aware else f"EKS does not label {spec.name} nodes"
+            if not topology_aware:
+                why = "topology_aware is off"
+            elif group.name not in topology_groups:
+                why = "Karpenter launches the nodes after admission; Kueue places topology requests on existing nodes"
+            else:
+                why = f"EKS does not label {spec.name} nodes"
             notes.append(f"Kueue topology: {group.name} jobs are placed without a topology request ({why})")
             continue
         notes.append(
@@ -72,14 +81,15 @@ def topology_notes(groups: Sequence[TrainingNodes], *, topology_aware: bool) -> 
     return notes
 
 
-def runtime_keys(specs: list[InstanceSpec], *, topology_aware: bool) -> set[RuntimeKey]:
-    """The multi-node runtimes the groups' jobs need: types without EFA run only single-node jobs."""
-    return {
-        (spec.vendor, request)
-        for spec in specs
-        if spec.supports_efa
-        for request in job_requests(spec, topology_aware=topology_aware)
+def runtime_keys(groups: Sequence[TrainingNodes], topology_groups: set[str]) -> list[RuntimeKey]:
+    """The multi-node runtimes the groups' jobs need (types without EFA run only single-node jobs), by name."""
+    keys = {
+        runtime_name(group.name, request): (group, request)
+        for group in groups
+        if group.spec.supports_efa
+        for request in job_requests(group.spec, topology_aware=group.name in topology_groups)
     }
+    return [keys[name] for name in sorted(keys)]
 
 
 # Single-node runtimes are per group: their pod template pins the group (RuntimeValues.node_selector), since a
@@ -124,7 +134,7 @@ def neuron_image(scope: Construct) -> str:
 
 def runtimes(
     scope: Construct,
-    keys: set[RuntimeKey],
+    keys: Sequence[RuntimeKey],
     claim_name: str | None,
     *,
     max_restarts: int,
@@ -143,14 +153,15 @@ def runtimes(
     return [
         *(
             RuntimeValues(
-                name=runtime_name(vendor, request),
-                image=images[vendor],
+                name=runtime_name(group.name, request),
+                image=images[group.spec.vendor],
                 env=env,
                 claim_name=claim_name,
                 max_restarts=max_restarts,
                 pod_annotations=request.annotations() if request else {},
+                node_selector=group_selector(group),
             )
-            for vendor, request in sorted(keys, key=lambda key: runtime_name(*key))
+            for group, request in keys
         ),
         *(
             RuntimeValues(
@@ -190,6 +201,7 @@ def fine_tuning_job(group: TrainingNodes, *, namespace: str, queue: str) -> JobV
     """The example script as a single-node fine-tuning job on one node of the group."""
     spec = group.spec
     name = f"{group.name}-fine-tune"
+    block_env, block_labels = capacity_block_job_settings(group)
     return JobValues(
         name=name,
         namespace=namespace,
@@ -199,7 +211,8 @@ def fine_tuning_job(group: TrainingNodes, *, namespace: str, queue: str) -> JobV
         procs_per_node=spec.workers_per_node,
         resources=single_node_resources(spec),
         command=["torchrun", f"{WORKLOADS_PATH}/train_example.py", "--backend", backend(spec)],
-        env={"EKS_ML_JOB_NAME": name},
+        env={"EKS_ML_JOB_NAME": name, **block_env},
+        labels=block_labels,
     )
 
 
@@ -223,7 +236,7 @@ def group_jobs(group: TrainingNodes, *, namespace: str, queue: str, topology_awa
     return [
         JobValues(
             name=f"{group.name}-example",
-            runtime=runtime_name(spec.vendor, training),
+            runtime=runtime_name(group.name, training),
             command=["torchrun", f"{WORKLOADS_PATH}/train_example.py", "--backend", backend(spec)],
             env={"EKS_ML_JOB_NAME": f"{group.name}-example", **block_env},
             labels=block_labels,
@@ -231,7 +244,7 @@ def group_jobs(group: TrainingNodes, *, namespace: str, queue: str, topology_awa
         ),
         JobValues(
             name=f"{group.name}-fabric-test",
-            runtime=runtime_name(spec.vendor, fabric_test),
+            runtime=runtime_name(group.name, fabric_test),
             command=["torchrun", f"{WORKLOADS_PATH}/allreduce_bench.py", "--backend", backend(spec)],
             env={"EKS_ML_EFA_GBPS": f"{spec.network_bandwidth_gbps:g}", **block_env},
             labels=block_labels,
