@@ -553,3 +553,15 @@ def test_fine_tuning_jobs_and_trials_on_a_capacity_block_carry_its_settings() ->
         env = {item["name"]: item.get("value") for item in job["spec"]["trainer"]["env"]}
         assert env["EKS_ML_CAPACITY_BLOCK"] == "cr-0123456789abcdef0", name
         assert job["metadata"]["labels"]["kueue.x-k8s.io/max-exec-time-seconds"] == str(4 * 3600), name
+
+
+def test_the_plan_counts_only_what_the_cohort_may_lend() -> None:
+    # research owns 1 of 4 l40s nodes, nlp the other 3 and lends none, production keeps none: one trial at a time.
+    teams = (
+        TeamQueue(name="research", nodes={"l40s": 1}),
+        TeamQueue(name="nlp", nodes={"l40s": 3}, lending_limit=0),
+    )
+    sweep = SweepProps(name="s", team="research", node_group="l40s", space=SearchSpace.grid({"lr": [1e-4, 3e-4]}))
+    cluster, _ = build(teams=teams, sweeps=(sweep,))
+    (summary,) = cluster.sweeps
+    assert (summary.parallel, summary.borrowing) == (1, False)

@@ -410,7 +410,10 @@ class TrainingCluster(Construct):
                 )
             ],
         )
-        self.sweeps = [_summary(sweep, teams[sweep.team], self.node_groups[sweep.node_group]) for sweep in props.sweeps]
+        self.sweeps = [
+            _summary(sweep, teams[sweep.team], self.node_groups[sweep.node_group], props.teams)
+            for sweep in props.sweeps
+        ]
         # Everything this construct runs must land on its nodes; jobs are resolved against the runtimes
         # and admitted through the Kueue queues, as Trainer and Kueue do it.
         applied = [obj for _, chart in self.applied_charts for obj in chart.to_json()]
@@ -511,10 +514,20 @@ def _check_sweeps(props: TrainingClusterProps, problems: Problems) -> None:
         problems.add("sweeps.name", name, "unique sweep names (they prefix the trial TrainJobs)", "rename a sweep")
 
 
-def _summary(sweep: SweepProps, team: TeamQueue, group: TrainingNodeGroup) -> SweepSummary:
+def _summary(
+    sweep: SweepProps, team: TeamQueue, group: TrainingNodeGroup, all_teams: Sequence[TeamQueue]
+) -> SweepSummary:
     own = team.nodes.get(group.name, 0)
-    idle = group.max_size - own  # what the rest of the cohort could lend at most
-    borrowable = idle if team.borrowing_limit is None else min(idle, team.borrowing_limit)
+    # What the rest of the cohort can lend at most: production's nodes (it lends all it leaves idle) and each other
+    # team's, up to its lending limit; the team takes at most its borrowing limit of it (Kueue's cohort rules).
+    lendable = production_nodes(group, all_teams) + sum(
+        other.nodes.get(group.name, 0)
+        if other.lending_limit is None
+        else min(other.lending_limit, other.nodes.get(group.name, 0))
+        for other in all_teams
+        if other.name != team.name
+    )
+    borrowable = lendable if team.borrowing_limit is None else min(lendable, team.borrowing_limit)
     return SweepSummary(
         name=sweep.name,
         team=team.name,
