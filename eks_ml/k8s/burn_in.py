@@ -28,6 +28,7 @@ from constructs import Construct
 
 from ..placement.pods import NODE_EFFECTS_ANNOTATION
 from . import pod_security
+from .burn_in_policy import own_node_policy
 
 # The startup taint every training node joins with, and the label that tells how its burn-in went
 # ("passed" or "failed"; a failure's reason is in the annotation). Device plugins and node agents that the
@@ -104,8 +105,8 @@ NOBODY = 65534
 
 
 class BurnInChart(cdk8s.Chart):
-    """Namespace (privileged Pod Security), scripts ConfigMap, service account with get/patch on nodes, and
-    one DaemonSet per node group."""
+    """Namespace (privileged Pod Security), scripts ConfigMap, service account with get/patch on nodes, the
+    admission policy that confines it to its own node's burn-in keys, and one DaemonSet per node group."""
 
     def __init__(self, scope: Construct, construct_id: str, values: BurnInValues) -> None:
         super().__init__(scope, construct_id, disable_resource_name_hashes=True)
@@ -129,7 +130,8 @@ class BurnInChart(cdk8s.Chart):
         # Nodes are cluster-scoped, so only a ClusterRole can grant access to them (a namespaced Role cannot),
         # and RBAC cannot name "the pod's own node": resourceNames are fixed at apply time, node names are not.
         # So: get and patch on nodes and nothing else (no list, watch, update, delete, no nodes/status); the
-        # script patches only NODE_NAME (the downward API's spec.nodeName).
+        # script patches only NODE_NAME (the downward API's spec.nodeName), and the admission policy below
+        # denies any other node and any change but the burn-in taint, label and reason annotation.
         role = k8s.KubeClusterRole(
             self,
             "ClusterRole",
@@ -142,6 +144,16 @@ class BurnInChart(cdk8s.Chart):
             metadata=k8s.ObjectMeta(name="eks-ml-burn-in", labels=dict(values.labels)),
             role_ref=k8s.RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=role.name),
             subjects=[k8s.Subject(kind="ServiceAccount", name=account.name, namespace=values.namespace)],
+        )
+        own_node_policy(
+            self,
+            name="eks-ml-burn-in-own-node",
+            namespace=values.namespace,
+            service_account=values.service_account,
+            taint_key=values.taint_key,
+            label_key=values.label_key,
+            reason_annotation=values.reason_annotation,
+            labels=values.labels,
         )
         scripts.add_dependency(namespace)
         account.add_dependency(namespace)
