@@ -367,6 +367,24 @@ def test_a_block_without_a_price_says_so() -> None:
     assert "no price given (pass upfront_usd" in capacity_block_line(line)
 
 
+def test_a_karpenter_pool_on_a_block_is_in_the_plan_too() -> None:
+    from eks_ml.plan import training_plan
+    from eks_ml.training.karpenter_pool import TrainingKarpenterPoolProps
+
+    pools = [
+        TrainingKarpenterPoolProps(name="kb", max_nodes=3, capacity=block(upfront_usd=2500.0)),
+        TrainingKarpenterPoolProps(name="kc", max_nodes=2, capacity=block(instance_count=4)),
+        TrainingKarpenterPoolProps(name="kod", max_nodes=2),  # On-Demand: no block line
+    ]
+    plan = training_plan("n", "p", system=None, groups=[], file_system=None, placements=[], karpenter_pools=pools)
+    assert [(line.group, line.instances, line.reservation_id) for line in plan.capacity_blocks] == [
+        ("kb", 3, RESERVATION),  # no instance_count: the pool's max_nodes
+        ("kc", 4, RESERVATION),  # the block's own count
+    ]
+    (kb, _) = plan.capacity_blocks
+    assert kb.usd_per_instance_hour == pytest.approx(2500 / (3 * 48), abs=1e-4) and kb.instance_type == "p5.48xlarge"
+
+
 # ---- the watch script, run for real ---------------------------------------------------------------------------
 
 
