@@ -237,6 +237,7 @@ def training_plan(
             for p in karpenter_pools
         ),
     ]
+    sources: list[TrainingNodeGroupProps | TrainingKarpenterPoolProps] = [*groups, *karpenter_pools]
     storage = (
         StoragePlan(file_system.storage_gib, file_system.throughput_mbps, file_system.efa_enabled)
         if file_system
@@ -253,9 +254,7 @@ def training_plan(
         max_restarts=max_restarts,
         storage_classes=storage_classes.summary() if storage_classes is not None else [],
         # Node groups and Karpenter pools alike: a pool on a block has the same window and price.
-        capacity_blocks=[
-            block for source in (*groups, *karpenter_pools) if (block := _capacity_block(source)) is not None
-        ],
+        capacity_blocks=[block for block in map(_capacity_block, sources) if block is not None],
     )
 
 
