@@ -237,6 +237,7 @@ def training_plan(
             for p in karpenter_pools
         ),
     ]
+    sources: list[TrainingNodeGroupProps | TrainingKarpenterPoolProps] = [*groups, *karpenter_pools]
     storage = (
         StoragePlan(file_system.storage_gib, file_system.throughput_mbps, file_system.efa_enabled)
         if file_system
@@ -252,17 +253,20 @@ def training_plan(
         placements=placement_lines(placements),
         max_restarts=max_restarts,
         storage_classes=storage_classes.summary() if storage_classes is not None else [],
-        capacity_blocks=[block for group in groups if (block := _capacity_block(group)) is not None],
+        # Node groups and Karpenter pools alike: a pool on a block has the same window and price.
+        capacity_blocks=[block for block in map(_capacity_block, sources) if block is not None],
     )
 
 
-def _capacity_block(group: TrainingNodeGroupProps) -> CapacityBlockLine | None:
+def _capacity_block(group: TrainingNodeGroupProps | TrainingKarpenterPoolProps) -> CapacityBlockLine | None:
     window, reservation_id = group.capacity.block_window, group.capacity.reservation_id
     if window is None or reservation_id is None:
         return None
     from .training.capacity_block import format_utc  # the eks-ml command reads plans without starting jsii
+    from .training.karpenter_pool import TrainingKarpenterPoolProps
 
-    instances = window.instance_count or group.resolved_max_size
+    most = group.max_nodes if isinstance(group, TrainingKarpenterPoolProps) else group.resolved_max_size
+    instances = window.instance_count or most
     per_hour = window.usd_per_instance_hour(instances)
     return CapacityBlockLine(
         group=group.name,

@@ -28,7 +28,14 @@ from eks_ml.config import load_app_config
 from eks_ml.errors import Problems
 from eks_ml.placement import ClusterModel, workloads_from_objects
 from eks_ml.plan import AppPlan, ClusterPlan
-from eks_ml.training import Capacity, CapacitySource, TrainingCluster, TrainingClusterProps, TrainingNodeGroupProps
+from eks_ml.training import (
+    Capacity,
+    CapacitySource,
+    TeamQueue,
+    TrainingCluster,
+    TrainingClusterProps,
+    TrainingNodeGroupProps,
+)
 from eks_ml.training.block_watch import block_watches
 from eks_ml.training.capacity_block import BlockWindow
 from eks_ml.training.jobs import workload_scripts
@@ -214,7 +221,7 @@ def test_one_watch_for_the_group_on_the_block_with_its_schedule(cluster: Trainin
 def test_the_watch_names_what_the_other_charts_apply(cluster: TrainingCluster) -> None:
     env = watch_env(cluster)
     (queue,) = objects(cluster, "ClusterQueue", "queues")
-    assert env["CLUSTER_QUEUE"] == queue["metadata"]["name"]
+    assert env["CLUSTER_QUEUES"] == queue["metadata"]["name"]  # no teams: the production queue alone
     flavors = [f["name"] for group in queue["spec"]["resourceGroups"] for f in group["flavors"]]
     assert env["FLAVOR"] in flavors
     (config_map,) = objects(cluster, "ConfigMap", "runtimes")
@@ -254,6 +261,35 @@ def test_the_watch_may_only_get_and_patch_its_cluster_queue(cluster: TrainingClu
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": pod["serviceAccountName"], "namespace": cron_job["metadata"]["namespace"]}
     ]
+
+
+def test_with_teams_the_watch_holds_the_block_in_every_queue_that_lists_it() -> None:
+    # Team queues share the cohort: one left with quota on the block's flavor would go on admitting sweep trials
+    # onto the block (or lending it) after production's queue stopped.
+    _, stack = library_stack()
+    network = MlVpc(stack, "Network", MlVpcProps(availability_zones=("us-west-2a", "us-west-2b")))
+    groups = [
+        TrainingNodeGroupProps(name="p5", desired_size=0, max_size=2, capacity=block()),
+        TrainingNodeGroupProps(name="od", desired_size=1, max_size=2),
+    ]
+    teams = [TeamQueue(name="research", nodes={"p5": 1}), TeamQueue(name="nlp", nodes={"od": 1})]
+    props = TrainingClusterProps(
+        base=BaseClusterProps(vpc=network.vpc, cluster_name="train"), node_groups=groups, teams=teams
+    )
+    teamed = TrainingCluster(stack, "Training", props)
+    queues = [
+        *objects(teamed, "ClusterQueue", "queues"),
+        *(o for o in teamed.teams_chart.to_json() if o["kind"] == "ClusterQueue"),
+    ]  # type: ignore[union-attr]
+    listing = [
+        q["metadata"]["name"]
+        for q in queues
+        if any(f["name"] == "p5" for g in q["spec"]["resourceGroups"] for f in g["flavors"])
+    ]
+    assert listing == ["training", "research", "nlp"]
+    assert watch_env(teamed)["CLUSTER_QUEUES"] == "training,research,nlp"
+    (role,) = objects(teamed, "ClusterRole")
+    assert role["rules"][0]["resourceNames"] == sorted(listing) and role["rules"][0]["verbs"] == ["get", "patch"]
 
 
 def test_the_watch_pod_is_hardened_and_valid(cluster: TrainingCluster) -> None:
@@ -331,6 +367,24 @@ def test_a_block_without_a_price_says_so() -> None:
     assert "no price given (pass upfront_usd" in capacity_block_line(line)
 
 
+def test_a_karpenter_pool_on_a_block_is_in_the_plan_too() -> None:
+    from eks_ml.plan import training_plan
+    from eks_ml.training.karpenter_pool import TrainingKarpenterPoolProps
+
+    pools = [
+        TrainingKarpenterPoolProps(name="kb", max_nodes=3, capacity=block(upfront_usd=2500.0)),
+        TrainingKarpenterPoolProps(name="kc", max_nodes=2, capacity=block(instance_count=4)),
+        TrainingKarpenterPoolProps(name="kod", max_nodes=2),  # On-Demand: no block line
+    ]
+    plan = training_plan("n", "p", system=None, groups=[], file_system=None, placements=[], karpenter_pools=pools)
+    assert [(line.group, line.instances, line.reservation_id) for line in plan.capacity_blocks] == [
+        ("kb", 3, RESERVATION),  # no instance_count: the pool's max_nodes
+        ("kc", 4, RESERVATION),  # the block's own count
+    ]
+    (kb, _) = plan.capacity_blocks
+    assert kb.usd_per_instance_hour == pytest.approx(2500 / (3 * 48), abs=1e-4) and kb.instance_type == "p5.48xlarge"
+
+
 # ---- the watch script, run for real ---------------------------------------------------------------------------
 
 
@@ -343,7 +397,7 @@ def test_what_is_due_when() -> None:
     assert watch.due(at(END), env) == []  # the block is gone: nothing to hold, nobody to tell
 
 
-def _queue(cohort: bool = False) -> dict[str, Any]:
+def _queue(cohort: bool = False, name: str = "training") -> dict[str, Any]:
     def flavor(name: str, gpus: int) -> dict[str, Any]:
         resources = [{"name": "cpu", "nominalQuota": 384}, {"name": "nvidia.com/gpu", "nominalQuota": gpus}]
         return {"name": name, "resources": resources}
@@ -355,7 +409,7 @@ def _queue(cohort: bool = False) -> dict[str, Any]:
     }
     if cohort:
         spec["cohortName"] = "ml"
-    return {"metadata": {"name": "training", "resourceVersion": "7"}, "spec": spec}
+    return {"metadata": {"name": name, "resourceVersion": "7"}, "spec": spec}
 
 
 def test_the_hold_zeroes_only_the_blocks_flavor_and_tests_what_it_read() -> None:
@@ -386,13 +440,19 @@ def _apply(document: dict[str, Any], patch: list[dict[str, Any]]) -> bool:
 
 
 class FakeApi:
-    """The one ClusterQueue the watch may read and patch; ``conflicts`` PATCHes fail as a concurrent change."""
+    """ClusterQueues by name; the watch may read and patch those in ``allowed`` (its ClusterRole's resourceNames).
+    ``conflicts`` PATCHes fail as a concurrent change."""
 
     def __init__(self, token: str) -> None:
-        self.queue = _queue()
+        self.queues = {"training": _queue()}
+        self.allowed = {"training"}
         self.token = token
         self.conflicts = 0
         self.requests: list[tuple[str, str]] = []
+
+    @property
+    def queue(self) -> dict[str, Any]:
+        return self.queues["training"]
 
 
 @pytest.fixture
@@ -415,30 +475,36 @@ def api(tmp_path: Path) -> Iterator[tuple[FakeApi, str]]:
             if self.headers.get("Authorization") != f"Bearer {fake.token}":
                 self._reply(401, {"reason": "Unauthorized"})
                 return False
-            if self.path != "/apis/kueue.x-k8s.io/v1beta2/clusterqueues/training":
-                self._reply(403, {"reason": "Forbidden"})  # the ClusterRole names this queue only
+            prefix, _, name = self.path.rpartition("/")
+            if prefix != "/apis/kueue.x-k8s.io/v1beta2/clusterqueues" or name not in fake.allowed:
+                self._reply(403, {"reason": "Forbidden"})  # the ClusterRole names these queues only
                 return False
             return True
 
+        def _name(self) -> str:
+            return self.path.rpartition("/")[2]
+
         def do_GET(self) -> None:  # noqa: N802 (the http.server hook's name)
             if self._allowed():
-                self._reply(200, fake.queue)
+                self._reply(200, fake.queues[self._name()])
 
         def do_PATCH(self) -> None:  # noqa: N802
             if not self._allowed():
                 return
             patch = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             assert self.headers["Content-Type"] == "application/json-patch+json"
+            name = self._name()
+            current = fake.queues[name]
             if fake.conflicts:
                 fake.conflicts -= 1
-                fake.queue["metadata"]["resourceVersion"] = str(int(fake.queue["metadata"]["resourceVersion"]) + 1)
-            updated = copy.deepcopy(fake.queue)
+                current["metadata"]["resourceVersion"] = str(int(current["metadata"]["resourceVersion"]) + 1)
+            updated = copy.deepcopy(current)
             if not _apply(updated, patch):
                 self._reply(422, {"reason": "Invalid", "message": "the test operation failed"})
                 return
             updated["metadata"]["resourceVersion"] = str(int(updated["metadata"]["resourceVersion"]) + 1)
-            fake.queue = updated
-            self._reply(200, fake.queue)
+            fake.queues[name] = updated
+            self._reply(200, updated)
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -450,8 +516,8 @@ def api(tmp_path: Path) -> Iterator[tuple[FakeApi, str]]:
     server.shutdown()
 
 
-def _quotas(fake: FakeApi, flavor: str) -> list[Any]:
-    (entry,) = [f for f in fake.queue["spec"]["resourceGroups"][0]["flavors"] if f["name"] == flavor]
+def _quotas(fake: FakeApi, flavor: str, queue: str = "training") -> list[Any]:
+    (entry,) = [f for f in fake.queues[queue]["spec"]["resourceGroups"][0]["flavors"] if f["name"] == flavor]
     return [resource["nominalQuota"] for resource in entry["resources"]]
 
 
@@ -470,7 +536,7 @@ def _run_watch(tmp_path: Path, server: str, now: str, **overrides: str) -> subpr
         "TERMINATION_STARTS": "2026-12-03T11:00:00Z",
         "STOP_ADMITTING_AT": "2026-12-03T07:00:00Z",
         "CHECKPOINT_AT": "2026-12-03T10:30:00Z",
-        "CLUSTER_QUEUE": "training",
+        "CLUSTER_QUEUES": "training",
         "FLAVOR": "p5",
         "SIGNAL_ROOT": str(tmp_path / "checkpoints"),
         "API_SERVER": server,
@@ -547,6 +613,40 @@ def test_a_concurrent_queue_change_is_retried_with_a_fresh_read(tmp_path: Path, 
     assert result.returncode == 0, result.stderr
     assert [method for method, _ in fake.requests] == ["GET", "PATCH", "GET", "PATCH"]
     assert _quotas(fake, "p5") == [0, 0]
+
+
+def test_the_hold_covers_every_listed_queue_and_no_other(tmp_path: Path, api: tuple[FakeApi, str]) -> None:
+    fake, server = api
+    # Production and a team queue in one cohort list the block's flavor; a third queue lists it too but is not
+    # the watch's (not in CLUSTER_QUEUES, nor in its ClusterRole).
+    fake.queues = {name: _queue(cohort=True, name=name) for name in ("training", "team-a", "elsewhere")}
+    fake.allowed = {"training", "team-a"}
+    fake.conflicts = 1  # the first PATCH (production's) meets a concurrent change: re-read, then patched
+    result = _run_watch(tmp_path, server, "2026-12-03T07:00:00Z", CLUSTER_QUEUES="training,team-a")
+    assert result.returncode == 0, result.stderr
+    assert "ClusterQueue training: flavor p5 admits nothing from now on" in result.stdout
+    assert "ClusterQueue team-a: flavor p5 admits nothing from now on" in result.stdout
+    for name in ("training", "team-a"):
+        assert _quotas(fake, "p5", name) == [0, 0] and _quotas(fake, "od", name) == [384, 16]
+        (entry,) = [f for f in fake.queues[name]["spec"]["resourceGroups"][0]["flavors"] if f["name"] == "p5"]
+        assert [resource["borrowingLimit"] for resource in entry["resources"]] == [0, 0]  # borrows nothing either
+    assert _quotas(fake, "p5", "elsewhere") == [384, 16]
+    assert not any(path.endswith("/elsewhere") for _, path in fake.requests)
+    # Idempotent: the next run finds both held and patches nothing.
+    patches = [r for r in fake.requests if r[0] == "PATCH"]
+    again = _run_watch(tmp_path, server, "2026-12-03T07:05:00Z", CLUSTER_QUEUES="training,team-a")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("already admits nothing") == 2
+    assert [r for r in fake.requests if r[0] == "PATCH"] == patches
+
+
+def test_one_queue_failing_does_not_spare_the_others(tmp_path: Path, api: tuple[FakeApi, str]) -> None:
+    fake, server = api
+    fake.queues["team-a"] = _queue(cohort=True, name="team-a")
+    fake.allowed = {"team-a"}  # production's queue refused (a ClusterRole out of date): the team's is still held
+    result = _run_watch(tmp_path, server, "2026-12-03T07:00:00Z", CLUSTER_QUEUES="training,team-a")
+    assert result.returncode != 0 and "failed training: HTTP Error 403" in result.stderr
+    assert _quotas(fake, "p5", "team-a") == [0, 0] and _quotas(fake, "p5") == [384, 16]
 
 
 def test_a_flavor_the_queue_does_not_have_fails_the_run(tmp_path: Path, api: tuple[FakeApi, str]) -> None:

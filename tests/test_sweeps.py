@@ -30,6 +30,7 @@ from eks_ml.training import (
 )
 from eks_ml.training.jobs import single_node_resources
 from eks_ml.training.sweeps import EXAMPLE_HYPERPARAMETERS
+from eks_ml.training.teams import check_teams
 
 from .support.manifests import requires_chart_cache, validate_objects
 from .support.synth import library_stack, of_type
@@ -188,9 +189,9 @@ def test_trials_run_without_the_production_namespace_s_claim(shared: Any) -> Non
         assert not any("persistentVolumeClaim" in v for v in volumes)
     assert any(
         "persistentVolumeClaim" in v
-        for v in runtimes["eks-ml-finetune-l40s"]["spec"]["template"]["spec"]["replicatedJobs"][0]["template"][
-            "spec"
-        ]["template"]["spec"]["volumes"]
+        for v in runtimes["eks-ml-finetune-l40s"]["spec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"][
+            "template"
+        ]["spec"]["volumes"]
     )
     # The scripts ConfigMap sits in every namespace jobs run in (a pod mounts only its own namespace's).
     config_maps = {o["metadata"]["namespace"] for o in objects if o["kind"] == "ConfigMap"}
@@ -417,6 +418,11 @@ BAD = [
     ),
     pytest.param({"teams": (TeamQueue(name="A_b"),)}, r"teams\[0\]\.name='A_b'", id="bad-team-name"),
     pytest.param(
+        {"teams": (TeamQueue(name="a", namespace="kueue-system"),)},
+        r"teams\[0\]\.namespace='kueue-system': allowed a namespace of the team's own.*leave namespace unset",
+        id="team-in-kueues-ns",
+    ),
+    pytest.param(
         {"teams": (TeamQueue(name="a", borrowing_limit=-1),)},
         r"teams\[0\]\.borrowing_limit=-1",
         id="negative-borrowing",
@@ -565,3 +571,38 @@ def test_the_plan_counts_only_what_the_cohort_may_lend() -> None:
     cluster, _ = build(teams=teams, sweeps=(sweep,))
     (summary,) = cluster.sweeps
     assert (summary.parallel, summary.borrowing) == (1, False)
+
+
+@pytest.mark.parametrize(
+    "namespace",
+    ["default", "kueue-system", "kubeflow-system", "eks-ml-burn-in", "monitoring", "eks-ml-observability"],
+)
+def test_a_team_may_not_take_a_namespace_of_kubernetes_or_eks_ml(namespace: str) -> None:
+    from eks_ml.errors import Problems
+
+    groups = {group.name: group for group in GROUPS}
+    problems = Problems()
+    assert not check_teams(
+        [TeamQueue(name="a", namespace=namespace)],
+        groups,
+        production_queue="training",
+        production_namespace="training",
+        problems=problems,
+    )
+    (problem,) = problems.found
+    assert str(problem).startswith(f"teams[0].namespace={namespace!r}: allowed a namespace of the team's own")
+    # Its own namespace is fine.
+    assert check_teams(
+        [TeamQueue(name="a")], groups, production_queue="training", production_namespace="training", problems=Problems()
+    )
+
+
+def test_the_reserved_namespaces_follow_the_releases_and_charts() -> None:
+    from eks_ml import helm
+    from eks_ml.training import burn_in
+    from eks_ml.training.reserved_namespaces import reserved_namespaces
+
+    reserved = reserved_namespaces()
+    assert {helm.KUEUE.namespace, helm.KUBEFLOW_TRAINER.namespace, helm.PROMETHEUS.namespace} <= set(reserved)
+    assert {"default", burn_in.NAMESPACE, helm.OBSERVABILITY_NAMESPACE} <= set(reserved)
+    assert not any(name.startswith("kube-") for name in reserved)  # refused by check_namespace already

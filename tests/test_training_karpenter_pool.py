@@ -33,6 +33,10 @@ SETTING = KarpenterNodeSetting(
 BLOCK = "cr-0123456789abcdef0"
 
 
+def BLOCK_WINDOW(**options: Any) -> Capacity:  # noqa: N802 (reads as the constant it extends)
+    return Capacity.capacity_block(BLOCK, start="2026-12-01T11:30:00Z", end="2026-12-03T11:30:00Z", **options)
+
+
 def checked(props: TrainingKarpenterPoolProps) -> Any:
     problems = Problems()
     spec = props.check("karpenter_pools[0]", problems)
@@ -117,12 +121,24 @@ def test_trainium_pool_uses_the_neuron_resource_and_the_ena_on_every_card_layout
         ),
         (TrainingKarpenterPoolProps(name="p", capacity=Capacity.reservation("r-1")), "karpenter_pools[0].capacity"),
         (TrainingKarpenterPoolProps(name="p", labels={"karpenter.sh/x": "y"}), "karpenter_pools[0].labels"),
+        (
+            TrainingKarpenterPoolProps(name="p", max_nodes=4, capacity=BLOCK_WINDOW(instance_count=2)),
+            "karpenter_pools[0].capacity.window.instance_count",
+        ),
     ],
 )
 def test_bad_pools_are_refused_naming_the_field(props: TrainingKarpenterPoolProps, field: str) -> None:
     with pytest.raises(ValidationError) as caught:
         checked(props)
     assert any(problem.field.startswith(field) for problem in caught.value.problems), caught.value
+
+
+def test_a_block_covering_the_pools_nodes_is_accepted_and_a_short_one_says_what_to_do() -> None:
+    assert checked(TrainingKarpenterPoolProps(name="p", max_nodes=2, capacity=BLOCK_WINDOW(instance_count=2)))
+    with pytest.raises(
+        ValidationError, match=r"instance_count=1: allowed at least the pool's max_nodes \(2\).*lower max_nodes to 1"
+    ):
+        checked(TrainingKarpenterPoolProps(name="p", max_nodes=2, capacity=BLOCK_WINDOW(instance_count=1)))
 
 
 VALID_POOLS = [

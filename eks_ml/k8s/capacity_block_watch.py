@@ -2,8 +2,9 @@
 namespace, that stops Kueue admitting work onto the block and tells running jobs to checkpoint before the block
 ends (the script is eks_ml/training/workloads/capacity_block_watch.py, from the runtimes' workloads ConfigMap).
 
-Least privilege: the only API access is get and patch on the one ClusterQueue (a ClusterRole, as ClusterQueues
-are cluster-scoped, limited to that queue by resourceNames); the signal goes through the shared file system.
+Least privilege: the only API access is get and patch on the ClusterQueues that list a block's flavor (the
+production queue and, with teams, theirs: a ClusterRole, as ClusterQueues are cluster-scoped, limited to those
+queues by resourceNames); the signal goes through the shared file system.
 """
 
 from __future__ import annotations
@@ -34,9 +35,11 @@ ROOT = 0
 
 @dataclass(frozen=True, kw_only=True)
 class BlockWatch:
-    """One node group on a Capacity Block: its Kueue flavor and the schedule (ISO-8601 UTC) of its block."""
+    """One node group on a Capacity Block: its Kueue flavor, every ClusterQueue that lists the flavor (all of them
+    stop admitting onto the block), and the schedule (ISO-8601 UTC) of its block."""
 
     flavor: str
+    cluster_queues: Sequence[str]
     reservation_id: str
     end: str
     termination_starts: str
@@ -50,7 +53,6 @@ class CapacityBlockWatchValues:
     is None too); ``node_selector``/``tolerations``: the system nodes."""
 
     namespace: str
-    cluster_queue: str
     blocks: Sequence[BlockWatch]
     claim_name: str | None
     signal_root: str | None
@@ -65,7 +67,7 @@ def cron_job_name(flavor: str) -> str:
 
 
 class CapacityBlockWatchChart(cdk8s.Chart):
-    """Service account, a ClusterRole with get/patch on the one ClusterQueue, and one CronJob per block."""
+    """Service account, a ClusterRole with get/patch on the blocks' ClusterQueues, and one CronJob per block."""
 
     def __init__(self, scope: Construct, construct_id: str, values: CapacityBlockWatchValues) -> None:
         super().__init__(scope, construct_id, disable_resource_name_hashes=True)
@@ -83,7 +85,7 @@ class CapacityBlockWatchChart(cdk8s.Chart):
                 k8s.PolicyRule(
                     api_groups=[group],
                     resources=["clusterqueues"],
-                    resource_names=[values.cluster_queue],
+                    resource_names=sorted({queue for block in values.blocks for queue in block.cluster_queues}),
                     verbs=["get", "patch"],
                 )
             ],
@@ -106,7 +108,7 @@ class CapacityBlockWatchChart(cdk8s.Chart):
             "TERMINATION_STARTS": block.termination_starts,
             "STOP_ADMITTING_AT": block.stop_admitting_at,
             "CHECKPOINT_AT": block.checkpoint_at,
-            "CLUSTER_QUEUE": values.cluster_queue,
+            "CLUSTER_QUEUES": ",".join(block.cluster_queues),
             "FLAVOR": block.flavor,
             "PYTHONDONTWRITEBYTECODE": "1",  # the root file system and the script mount are read-only
             **({"SIGNAL_ROOT": values.signal_root} if values.signal_root else {}),

@@ -82,8 +82,12 @@ class Capacity:
         """A reservation or Capacity Block already fixes where instances land."""
         return self.source is not CapacitySource.ON_DEMAND
 
-    def check(self, field: str, problems: Problems, *, max_size: int | None = None) -> None:
-        self._check_window(field, problems, max_size)
+    def check(
+        self, field: str, problems: Problems, *, max_size: int | None = None, size_field: str = "node group's max_size"
+    ) -> None:
+        """``max_size``: the most nodes of the group or pool (a block's instance_count must cover them), named in
+        problems as ``size_field``."""
+        self._check_window(field, problems, max_size, size_field)
         source_ok = expect_enum(self.source, CapacitySource, f"{field}.source", problems)
         # An empty id is left to the reservation-id rule below, which says where to find one.
         id_ok = isinstance(self.reservation_id, str) or expect_str(
@@ -108,7 +112,7 @@ class Capacity:
                 "copy the id from the EC2 console (Capacity Reservations) or describe-capacity-reservations",
             )
 
-    def _check_window(self, field: str, problems: Problems, max_size: int | None) -> None:
+    def _check_window(self, field: str, problems: Problems, max_size: int | None, size_field: str) -> None:
         if self.window is None:
             return
         fix = "use Capacity.capacity_block(id, start=..., end=...)"
@@ -122,4 +126,4 @@ class Capacity:
                 "use Capacity.capacity_block(id, start=..., end=...), or drop the window",
             )
             return
-        self.window.check(f"{field}.window", problems, max_size=max_size)
+        self.window.check(f"{field}.window", problems, max_size=max_size, size_field=size_field)

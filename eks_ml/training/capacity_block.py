@@ -90,7 +90,9 @@ class BlockWindow:
             return None
         return self.upfront_usd / (instances * self.hours)
 
-    def check(self, field: str, problems: Problems, *, max_size: int | None) -> None:
+    def check(
+        self, field: str, problems: Problems, *, max_size: int | None, size_field: str = "node group's max_size"
+    ) -> None:
         shapes = expect_all(
             expect_str(self.start, f"{field}.start", problems),
             expect_str(self.end, f"{field}.end", problems),
@@ -123,8 +125,9 @@ class BlockWindow:
             problems.add(
                 f"{field}.instance_count",
                 self.instance_count,
-                f"at least the node group's max_size ({max_size}): instances beyond the block never launch",
-                f"lower max_size to {self.instance_count}, or give the block's real instance count",
+                f"at least the {size_field} ({max_size}): instances beyond the block never launch",
+                f"lower {size_field.rsplit(' ', 1)[-1]} to {self.instance_count}, or give the block's real instance "
+                "count",
             )
         lead_minutes = self.checkpoint_lead.to_seconds() / 60
         if lead_minutes < MIN_CHECKPOINT_LEAD_MINUTES:

@@ -362,7 +362,8 @@ class TrainingCluster(Construct):
         self.capacity_block_chart = block_watch_chart(
             nodes,
             namespace=props.namespace,
-            cluster_queue=self.queues_chart.cluster_queue,
+            # Production's queue and the teams': each that lists a block's flavor stops admitting onto it.
+            queue_charts=[self.queues_chart, *([self.teams_chart] if self.teams_chart is not None else [])],
             claim_name=claim,
             placement=placement,
         )

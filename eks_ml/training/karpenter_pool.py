@@ -125,7 +125,8 @@ class TrainingKarpenterPoolProps:
             return None
         check_dns_label(self.name, f"{field}.name", problems, max_length=NAME_MAX)
         check_labels(self.labels, f"{field}.labels", problems)
-        self.capacity.check(f"{field}.capacity", problems)
+        # A window's instance_count must cover every node the pool may launch, as for a node group's max_size.
+        self.capacity.check(f"{field}.capacity", problems, max_size=self.max_nodes, size_field="pool's max_nodes")
         if self.placement_group and self.capacity.is_reserved:
             problems.add(
                 f"{field}.placement_group",

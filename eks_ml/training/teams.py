@@ -15,6 +15,7 @@ from ..guards import expect_all, expect_int, expect_str
 from ..k8s.kueue_teams import FlavorLimits, TeamQueueValues
 from ..kube_names import check_dns_label, check_namespace
 from .node_group import TrainingNodeGroup, TrainingNodeGroupProps
+from .reserved_namespaces import reserved_namespaces
 
 TEAM_NAME_MAX = 40  # a ClusterQueue and LocalQueue name, and the default namespace team-<name>
 
@@ -24,7 +25,8 @@ class TeamQueue:
     """One team's share of the training nodes.
 
     name: the team's ClusterQueue and LocalQueue (jobs name it in ``kueue.x-k8s.io/queue-name``).
-    namespace: where the team's jobs run. Default: ``team-<name>``.
+    namespace: where the team's jobs run. Default: ``team-<name>``. Not ``default``, ``kube-*`` or one eks-ml
+        installs into (eks_ml.training.reserved_namespaces).
     nodes: the team's nominal quota, in whole nodes of each named node group (group name -> nodes); groups
         not named give it none. Together with the other teams' it must leave the group's maximum size or less.
     borrowing_limit: nodes per group the team may borrow beyond its own while others leave them idle.
@@ -54,8 +56,9 @@ class TeamQueue:
         ):
             return False
         check_dns_label(self.name, f"{field}.name", problems, max_length=TEAM_NAME_MAX)
-        check_namespace(self.resolved_namespace, f"{field}.namespace", problems)
-        fine = True
+        fine = check_namespace(self.resolved_namespace, f"{field}.namespace", problems) and _not_reserved(
+            self.resolved_namespace, f"{field}.namespace", problems
+        )
         for group, count in self.nodes.items():
             if group not in groups:
                 problems.add(
@@ -67,6 +70,19 @@ class TeamQueue:
                 fine = False
             fine = expect_int(count, f"{field}.nodes[{group}]", problems, minimum=0) and fine
         return fine
+
+
+def _not_reserved(namespace: str, field: str, problems: Problems) -> bool:
+    reserved = reserved_namespaces()
+    if namespace not in reserved:
+        return True
+    problems.add(
+        field,
+        namespace,
+        f"a namespace of the team's own, none of Kubernetes' or eks-ml's ({', '.join(reserved)}, kube-*)",
+        "leave namespace unset (team-<name>) or name another",
+    )
+    return False
 
 
 def _not_a_map(value: object, field: str, problems: Problems) -> bool:

@@ -5,7 +5,9 @@ eks_ml/training/capacity_block.py) and does what is due, idempotently, so a miss
 redeploy that restored the queue is caught up by the next run:
 
 - from STOP_ADMITTING_AT until END: Kueue stops admitting work onto the block. The block's flavor gets a
-  nominal quota of 0 (and, in a cohort, a borrowing limit of 0) in the ClusterQueue. Admitted workloads keep
+  nominal quota of 0 (and, in a cohort, a borrowing limit of 0) in every ClusterQueue that lists it (the
+  production queue and, with teams, each team's: any one left would go on admitting, or lending, onto the
+  block). Admitted workloads keep
   running (Kueue does not evict when a quota shrinks below usage); pending ones go to another flavor of the
   queue or wait. A ClusterQueue stopPolicy would stop every flavor of the queue, not just the block's.
 - from CHECKPOINT_AT until END: jobs on the block are told to checkpoint now, through the signal file of the
@@ -13,8 +15,8 @@ redeploy that restored the queue is caught up by the next run:
 - after END: nothing (the block and its nodes are gone).
 
 Environment: RESERVATION_ID, END, TERMINATION_STARTS, STOP_ADMITTING_AT, CHECKPOINT_AT (ISO-8601 UTC),
-CLUSTER_QUEUE, FLAVOR; SIGNAL_ROOT (the jobs' EKS_ML_CHECKPOINT_DIR; unset: the cluster has no shared file
-system, so no signal); API_SERVER (default: the in-cluster service), TOKEN_FILE and CA_FILE (default: the
+CLUSTER_QUEUES (comma-separated), FLAVOR; SIGNAL_ROOT (the jobs' EKS_ML_CHECKPOINT_DIR; unset: the cluster has
+no shared file system, so no signal); API_SERVER (default: the in-cluster service), TOKEN_FILE and CA_FILE (default: the
 service account's). ``--now`` replays a given time (a drill, or a test).
 """
 
@@ -112,6 +114,7 @@ def _request(method: str, path: str, patch: list[dict[str, Any]] | None = None) 
 
 
 def hold(cluster_queue: str, flavor: str) -> str:
+    """Zero the flavor in one ClusterQueue; idempotent, retried with a fresh read when the queue changed."""
     path = f"{KUEUE_PATH}/{cluster_queue}"
     for _ in range(ATTEMPTS):
         queue = _request("GET", path)
@@ -135,6 +138,23 @@ def hold(cluster_queue: str, flavor: str) -> str:
             raise
         return f"ClusterQueue {cluster_queue}: flavor {flavor} admits nothing from now on"
     raise RuntimeError(f"ClusterQueue {cluster_queue} kept changing; gave up after {ATTEMPTS} attempts")
+
+
+def hold_all(cluster_queues: str, flavor: str) -> list[str]:
+    """Zero the flavor in each listed ClusterQueue. Every queue is tried even when one fails (a queue left
+    admitting is what the hold is against); the run then fails naming each failure."""
+    names = [name.strip() for name in cluster_queues.split(",") if name.strip()]
+    if not names:
+        raise RuntimeError("CLUSTER_QUEUES names no ClusterQueue")
+    done, failed = [], []
+    for name in names:
+        try:
+            done.append(hold(name, flavor))
+        except (RuntimeError, OSError) as error:  # urllib's errors are OSErrors
+            failed.append(f"{name}: {error}")
+    if failed:
+        raise RuntimeError("; ".join([*done, *(f"failed {line}" for line in failed)]))
+    return done
 
 
 def signal(root: Path, env: dict[str, str], now: datetime) -> str:
@@ -164,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         root = env.get("SIGNAL_ROOT")
         print(signal(Path(root), env, now) if root else "no shared file system: jobs cannot be told to checkpoint")
     if HOLD in actions:
-        print(hold(env["CLUSTER_QUEUE"], env["FLAVOR"]))
+        print("\n".join(hold_all(env["CLUSTER_QUEUES"], env["FLAVOR"])))
     return 0
 
 
