@@ -82,6 +82,11 @@ class Capacity:
         """A reservation or Capacity Block already fixes where instances land."""
         return self.source is not CapacitySource.ON_DEMAND
 
+    def uses_placement_group(self, choice: bool | None) -> bool:
+        """Whether nodes on this capacity go into a cluster placement group: the explicit ``choice``, else only for
+        On-Demand (a reservation or Capacity Block already fixes where its instances land)."""
+        return (not self.is_reserved) if choice is None else choice
+
     def check(
         self, field: str, problems: Problems, *, max_size: int | None = None, size_field: str = "node group's max_size"
     ) -> None:

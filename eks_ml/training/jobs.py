@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import resources
 
 from aws_cdk import Stack
@@ -197,22 +197,43 @@ def group_selector(group: TrainingNodes) -> dict[str, str]:
     return {NODE_GROUP_LABEL: group.name}
 
 
-def fine_tuning_job(group: TrainingNodes, *, namespace: str, queue: str) -> JobValues:
-    """The example script as a single-node fine-tuning job on one node of the group."""
+def single_node_example_job(
+    group: TrainingNodes,
+    *,
+    name: str,
+    namespace: str,
+    queue: str,
+    runtime: str,
+    arguments: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> JobValues:
+    """The example script on one node of the group (fine-tuning, a sweep trial), with the group's Capacity Block
+    settings when it has them: every job on a block is told when to checkpoint and ends before the block does."""
     spec = group.spec
-    name = f"{group.name}-fine-tune"
     block_env, block_labels = capacity_block_job_settings(group)
     return JobValues(
         name=name,
         namespace=namespace,
         queue=queue,
-        runtime=fine_tuning_runtime_name(group.name),
+        runtime=runtime,
         nodes=1,
         procs_per_node=spec.workers_per_node,
         resources=single_node_resources(spec),
-        command=["torchrun", f"{WORKLOADS_PATH}/train_example.py", "--backend", backend(spec)],
-        env={"EKS_ML_JOB_NAME": name, **block_env},
-        labels=block_labels,
+        command=["torchrun", f"{WORKLOADS_PATH}/train_example.py", "--backend", backend(spec), *arguments],
+        env={"EKS_ML_JOB_NAME": name, **(env or {}), **block_env},
+        labels={**(labels or {}), **block_labels},
+    )
+
+
+def fine_tuning_job(group: TrainingNodes, *, namespace: str, queue: str) -> JobValues:
+    """The example script as a single-node fine-tuning job on one node of the group."""
+    return single_node_example_job(
+        group,
+        name=f"{group.name}-fine-tune",
+        namespace=namespace,
+        queue=queue,
+        runtime=fine_tuning_runtime_name(group.name),
     )
 
 

@@ -92,7 +92,7 @@ class TrainingKarpenterPoolProps:
 
     @property
     def uses_placement_group(self) -> bool:
-        return (not self.capacity.is_reserved) if self.placement_group is None else self.placement_group
+        return self.capacity.uses_placement_group(self.placement_group)
 
     def _check_shapes(self, field: str, problems: Problems) -> bool:
         return expect_all(

@@ -20,9 +20,9 @@ from itertools import product
 from ..errors import Problems
 from ..guards import expect_all, expect_enum, expect_int, expect_str
 from ..k8s.kueue_teams import PRIORITY_CLASS_LABEL, SWEEP_PRIORITY_CLASS
-from ..k8s.training_jobs import WORKLOADS_PATH, JobValues
+from ..k8s.training_jobs import JobValues
 from ..kube_names import check_dns_label
-from .jobs import backend, capacity_block_job_settings, single_node_resources, sweep_runtime_name
+from .jobs import single_node_example_job, sweep_runtime_name
 from .node_group import TrainingNodeGroup
 
 # The example script's flags a sweep may vary, and the type of each (eks_ml/training/workloads/train_example.py).
@@ -220,33 +220,18 @@ def _argument(value: Value) -> str:
 
 def trial_jobs(sweep: SweepProps, group: TrainingNodeGroup, *, namespace: str, queue: str) -> list[JobValues]:
     """One single-node TrainJob per point of the space, in the team's queue at sweep priority."""
-    spec = group.spec
-    block_env, block_labels = capacity_block_job_settings(group)
     jobs = []
     for index, point in enumerate(sweep.space.points()):
-        name = trial_name(sweep.name, index)
-        arguments = [part for hp, value in point.items() for part in (f"--{hp}", _argument(value))]
         jobs.append(
-            JobValues(
-                name=name,
+            single_node_example_job(
+                group,
+                name=trial_name(sweep.name, index),
                 namespace=namespace,
                 queue=queue,
                 runtime=sweep_runtime_name(group.name),
-                nodes=1,
-                procs_per_node=spec.workers_per_node,
-                resources=single_node_resources(spec),
-                command=["torchrun", f"{WORKLOADS_PATH}/train_example.py", "--backend", backend(spec), *arguments],
-                env={
-                    "EKS_ML_JOB_NAME": name,
-                    **{f"{HP_ENV_PREFIX}{hp.upper()}": _argument(value) for hp, value in point.items()},
-                    **block_env,  # a trial on a Capacity Block is told when to checkpoint, like every job there
-                },
-                labels={
-                    PRIORITY_CLASS_LABEL: SWEEP_PRIORITY_CLASS,
-                    SWEEP_LABEL: sweep.name,
-                    TRIAL_LABEL: str(index),
-                    **block_labels,  # and ends (Kueue's maximum execution time) before the block does
-                },
+                arguments=[part for hp, value in point.items() for part in (f"--{hp}", _argument(value))],
+                env={f"{HP_ENV_PREFIX}{hp.upper()}": _argument(value) for hp, value in point.items()},
+                labels={PRIORITY_CLASS_LABEL: SWEEP_PRIORITY_CLASS, SWEEP_LABEL: sweep.name, TRIAL_LABEL: str(index)},
             )
         )
     return jobs
