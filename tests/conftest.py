@@ -15,6 +15,7 @@ from syrupy.extensions.json import JSONSnapshotExtension
 from eks_ml import AppConfig, load_app_config
 from stacks import build_default_app
 
+from .support.gated_apps import example_app
 from .support.synth import CDK_CONTEXT, Synthesis, make_app, set_scratch_root, shared_synthesis, synthesize
 
 
@@ -90,18 +91,32 @@ def auto_mode_synth(run_dir: Path | None) -> Synthesis:
     return _variant(run_dir, "auto-mode-app", {"eks-ml:autoMode": True})
 
 
-KARPENTER_TRAINING_EXAMPLE = Path(__file__).parent.parent / "examples" / "karpenter_training" / "app.py"
-
-
-@pytest.fixture(scope="session")
-def karpenter_training_synth(run_dir: Path | None) -> Synthesis:
-    """examples/karpenter_training (a node group and two Karpenter training pools), with cdk-nag."""
+def _example(run_dir: Path | None, folder: str) -> Synthesis:
+    """examples/<folder>/app.py, built by its own ``build(app)`` as its users run it, with cdk-nag."""
 
     def make(outdir: Path) -> Synthesis:
-        spec = importlib.util.spec_from_file_location("example_karpenter_training", KARPENTER_TRAINING_EXAMPLE)
+        spec = importlib.util.spec_from_file_location(f"example_{folder}", example_app(folder))
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         return synthesize(make_app(outdir, nag=True), module.build)
 
-    return shared_synthesis(run_dir, "karpenter-training-example", make)
+    return shared_synthesis(run_dir, f"example-{folder}", make)
+
+
+@pytest.fixture(scope="session")
+def existing_vpc_inference_synth(run_dir: Path | None) -> Synthesis:
+    """examples/existing_vpc_inference (one cluster in an imported VPC serving one model), with cdk-nag."""
+    return _example(run_dir, "existing_vpc_inference")
+
+
+@pytest.fixture(scope="session")
+def karpenter_training_synth(run_dir: Path | None) -> Synthesis:
+    """examples/karpenter_training (a node group and two Karpenter training pools), with cdk-nag."""
+    return _example(run_dir, "karpenter_training")
+
+
+@pytest.fixture(scope="session")
+def inference_patterns_synth(run_dir: Path | None) -> Synthesis:
+    """examples/inference_patterns (batch, queue-driven, CPU, Triton and multi-node serving), with cdk-nag."""
+    return _example(run_dir, "inference_patterns")

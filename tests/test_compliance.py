@@ -9,7 +9,6 @@ counts their acknowledgements in the report beside checkov's.
 
 from __future__ import annotations
 
-import importlib.util
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -24,29 +23,14 @@ from stacks import build_default_app, write_gitops
 
 from .support import charts, checkov
 from .support.checkov_suppressions import SUPPRESSIONS, Suppression, stale, unsuppressed
+from .support.gated_apps import GATED_APPS
 from .support.manifests import applied_objects
 from .support.releases import RENDER, releases
-from .support.synth import Synthesis, make_app, synthesize
+from .support.synth import Synthesis, make_app
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "existing_vpc_inference" / "app.py"
-VARIANTS = {
-    "default": "default_synth",
-    "prometheus": "prometheus_synth",
-    "trainium": "trainium_synth",
-    "auto-mode": "auto_mode_synth",
-    "example": "example_nag_synth",
-    "karpenter-training": "karpenter_training_synth",  # examples/karpenter_training: Karpenter training pools
-}
+VARIANTS = GATED_APPS
 PRUNE_LABEL = "aws.cdk.eks/prune-"
-
-
-@pytest.fixture(scope="module")
-def example_nag_synth(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
-    spec = importlib.util.spec_from_file_location("example_existing_vpc_inference_compliance", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return synthesize(make_app(tmp_path_factory.mktemp("example-compliance"), nag=True), module.build)
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ from eks_ml.cluster.versions import RELEASES
 from eks_ml.k8s.crd_upgrade import KUBECTL_IMAGE, CrdFile, job_name
 
 from .support import charts
+from .support.gated_apps import GATED_APPS
 from .support.releases import releases
 from .support.synth import Synthesis, joined, of_type
 
@@ -106,7 +107,7 @@ def upgrade_gaps(installed: list[tuple[helm.HelmChartPin, Mapping[str, Any]]]) -
     return gaps
 
 
-VARIANTS = ["default_synth", "prometheus_synth", "trainium_synth", "auto_mode_synth"]
+VARIANTS = list(GATED_APPS.values())
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -131,7 +132,9 @@ def test_a_chart_without_its_crd_files_is_reported() -> None:
     stripped = replace(pin, crd_files=pin.crd_files[:1])
     assert upgrade_gaps([(stripped, values)]) == {pin.release: set(pin.crd_files[1].names)}
     # Karpenter's files cover its crds/; without its NodePool file, that CRD would be left behind.
-    karpenter = replace(helm.KARPENTER, crd_files=tuple(f for f in helm.KARPENTER.crd_files if "nodepools" not in f.url))
+    karpenter = replace(
+        helm.KARPENTER, crd_files=tuple(f for f in helm.KARPENTER.crd_files if "nodepools" not in f.url)
+    )
     assert upgrade_gaps([(helm.KARPENTER, {"settings": {"clusterName": "c"}})]) == {}
     assert upgrade_gaps([(karpenter, {"settings": {"clusterName": "c"}})]) == {"karpenter": {"nodepools.karpenter.sh"}}
 
@@ -145,7 +148,11 @@ def _depends_on(resource: Mapping[str, Any]) -> set[str]:
 
 @pytest.mark.parametrize(
     ("stack", "pin"),
-    [("Training", helm.KUBEFLOW_TRAINER), ("Inference", helm.KARPENTER), ("Inference", helm.AWS_LOAD_BALANCER_CONTROLLER)],
+    [
+        ("Training", helm.KUBEFLOW_TRAINER),
+        ("Inference", helm.KARPENTER),
+        ("Inference", helm.AWS_LOAD_BALANCER_CONTROLLER),
+    ],
 )
 def test_the_chart_is_installed_after_its_crd_job_succeeded(
     default_synth: Synthesis, stack: str, pin: helm.HelmChartPin

@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 import pytest
-from cfnlint.api import ManualArgs, lint_file
 
-from .support.synth import Synthesis, error_findings, make_app, of_type, synthesize
-
-EXAMPLE = Path(__file__).parent.parent / "examples" / "existing_vpc_inference" / "app.py"
-
-
-def load(path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"example_{path.parent.name}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from .support.synth import Synthesis, of_type
 
 
 @pytest.fixture(scope="module")
-def example(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
-    module = load(EXAMPLE)
-    return synthesize(make_app(tmp_path_factory.mktemp("example"), nag=True), module.build)
+def example(existing_vpc_inference_synth: Synthesis) -> Synthesis:
+    """The session synth every gate shares (tests/support/gated_apps.py; cfn-lint and cdk-nag: test_gated_apps)."""
+    return existing_vpc_inference_synth
 
 
 def test_the_example_composes_its_own_stacks(example: Synthesis) -> None:
@@ -46,14 +31,3 @@ def test_the_example_composes_its_own_stacks(example: Synthesis) -> None:
     assert alarms == {"serving-unhealthy-nodes", "serving-gpu-hot", "serving-workload-pods-restarting"}
     (subscription,) = of_type(example.templates["ServingMonitoring"], "AWS::SNS::Subscription").values()
     assert subscription["Properties"]["Endpoint"] == "ml-oncall@example.com"
-
-
-@pytest.mark.parametrize("stack", ["Serving", "ServingMonitoring"])
-def test_the_example_passes_cfn_lint(example: Synthesis, stack: str) -> None:
-    matches = lint_file(example.outdir / f"{stack}.template.json", config=ManualArgs(regions=["us-east-1"]))
-    assert [m for m in matches if m.rule.id.startswith("E")] == []
-
-
-def test_the_example_passes_cdk_nag(example: Synthesis) -> None:
-    assert error_findings(example.validation_report) == []
-    assert example.error is None

@@ -15,12 +15,12 @@ from eks_ml.k8s.pod_security import AUDIT, ENFORCE, WARN
 from eks_ml.k8s.training_jobs import WORKLOADS_CONFIG_MAP
 
 from .support import charts, pod_security
+from .support.gated_apps import GATED_APPS
 from .support.manifests import applied_objects
 from .support.releases import RENDER, releases
 from .support.synth import Synthesis
 
 LEVELS = ("restricted", "baseline", "privileged")
-VARIANTS = ["default_synth", "prometheus_synth", "trainium_synth", "auto_mode_synth"]
 # The enforced level of each namespace eks-ml creates, per app variant, and why (see where each is created).
 # The burn-in opens every GPU, Neuron and EFA device without a device-plugin allocation (privileged).
 _TRAINING = {
@@ -33,22 +33,26 @@ _INFERENCE = {"inference": "privileged", "monitoring": "restricted"}
 EXPECTED = {
     # training images run as root (baseline); the default app's inf2 model server adds IPC_LOCK for the Neuron
     # runtime (privileged); the controllers' namespaces meet restricted.
-    "default_synth": {**_TRAINING, **_INFERENCE},
+    "default": {**_TRAINING, **_INFERENCE},
     # plus node-exporter (host namespaces, hostPath), dcgm-exporter (SYS_ADMIN) and neuron-monitor (privileged).
-    "prometheus_synth": {
+    "prometheus": {
         **_TRAINING,
         **_INFERENCE,
         "eks-ml-observability": "privileged",
         "neuron-monitor": "privileged",
     },
-    "trainium_synth": {**_TRAINING, **_INFERENCE},
-    "auto_mode_synth": {**_TRAINING, **_INFERENCE},
+    "trainium": {**_TRAINING, **_INFERENCE},
+    "auto-mode": {**_TRAINING, **_INFERENCE},
+    # examples/existing_vpc_inference serves on NVIDIA only: no Neuron runtime, so no IPC_LOCK.
+    "example": {"inference": "baseline", "monitoring": "restricted"},
+    "karpenter-training": _TRAINING,
+    "inference-patterns": {},  # no model service yet: no serving namespace
 }
 
 
-@pytest.fixture(params=VARIANTS)
+@pytest.fixture(params=list(GATED_APPS))
 def synth(request: pytest.FixtureRequest) -> tuple[str, Synthesis]:
-    return request.param, request.getfixturevalue(request.param)
+    return request.param, request.getfixturevalue(GATED_APPS[request.param])
 
 
 def namespaces(synth: Synthesis) -> dict[str, Mapping[str, str]]:

@@ -11,7 +11,6 @@ Offline without ../shared (a user's fresh clone) every render test skips with ``
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 from eks_ml.helm import DCGM_EXPORTER, KARPENTER, HelmChartPin
 
 from .support import charts
+from .support.gated_apps import GATED_APPS
 from .support.manifests import applied_objects, validate_object
 from .support.releases import (
     POD_IDENTITY,
@@ -32,7 +32,7 @@ from .support.releases import (
     pod_identity_problems,
     releases,
 )
-from .support.synth import Synthesis, make_app, of_type, synthesize
+from .support.synth import Synthesis, of_type
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "existing_vpc_inference" / "app.py"
 
@@ -62,6 +62,10 @@ EXPECTED: dict[str, list[str]] = {
         *(f"Training/{r}" for r in [*_TRAINING, "nvidia-device-plugin"]),
     ],
     "example": [f"Serving/{r}" for r in [*_INFERENCE, "nvidia-device-plugin"]],
+    "karpenter-training": [
+        f"KarpenterTraining/{r}" for r in [*_TRAINING, "karpenter", "neuron", "nvidia-device-plugin"]
+    ],
+    "inference-patterns": [f"Patterns/{r}" for r in ["karpenter", "neuron", "nvidia-device-plugin"]],
 }
 CASES = [
     pytest.param(variant, release, id=f"{variant}:{release}") for variant, ids in EXPECTED.items() for release in ids
@@ -69,26 +73,11 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def example_synth(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
-    spec = importlib.util.spec_from_file_location("example_existing_vpc_inference_gate", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return synthesize(make_app(tmp_path_factory.mktemp("example-gate")), module.build)
-
-
-@pytest.fixture(scope="module")
 def variants(request: pytest.FixtureRequest) -> dict[str, Synthesis]:
     """Synths are requested lazily: `-k trainium` synthesizes only what it needs."""
 
     class Lazy(dict[str, Synthesis]):
-        names = {
-            "default": "default_synth",
-            "prometheus": "prometheus_synth",
-            "trainium": "trainium_synth",
-            "auto-mode": "auto_mode_synth",
-            "example": "example_synth",
-        }
+        names = GATED_APPS
 
         def __missing__(self, key: str) -> Synthesis:
             self[key] = request.getfixturevalue(self.names[key])

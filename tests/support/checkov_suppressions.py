@@ -33,7 +33,7 @@ class Suppression:
 
 # ---- CloudFormation ---------------------------------------------------------------------------------------
 
-STACKS_WITH_KUBECTL = {"Training": "Cluster", "Inference": "Cluster", "Serving": "Serving"}
+STACKS_WITH_KUBECTL = {"Training": "Cluster", "Inference": "Cluster", "Serving": "Serving", "Patterns": "Patterns"}
 _KUBECTL_IDS = {
     "Cluster": (
         "ClusterBaseClusterKubectlProviderHandler8CE0B9B9",
@@ -42,6 +42,11 @@ _KUBECTL_IDS = {
     "Serving": (
         "ServingBaseClusterKubectlProviderHandlerF609C9D4",
         "ServingBaseClusterKubectlProviderframeworkonEvent64F50518",
+    ),
+    # examples/inference_patterns
+    "Patterns": (
+        "PatternsBaseClusterKubectlProviderHandlerEE906C60",
+        "PatternsBaseClusterKubectlProviderframeworkonEvent4875AF7E",
     ),
 }
 # examples/karpenter_training: its VPC and its training cluster in one stack.
@@ -62,6 +67,7 @@ LOAD_BALANCER_POLICIES = (
 INTERRUPTION_QUEUES = (
     "Inference/ClusterKarpenterInterruptionQueue4FC4486E",
     "Serving/ServingKarpenterInterruptionQueueD7D37A68",
+    "Patterns/PatternsKarpenterInterruptionQueueB608CFDB",
     f"{_KARPENTER_TRAINING}/TrainingKarpenterNodesKarpenterInterruptionQueue8D6181B5",
 )
 

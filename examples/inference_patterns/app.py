@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""Library use: one InferenceCluster serving every pattern beyond real-time LLM serving.
+
+The default app serves real-time LLMs (vLLM behind a load balancer, scaled on its queue). This app adds,
+on one cluster, the patterns issue 13 names, each as its own construct with typed props: see the README's
+"Choosing a serving pattern". Replace the VPC and subnet ids with yours, then ``cdk synth`` / ``cdk deploy``
+from this directory; the private subnets must carry ``SUBNET_TAGS`` (Karpenter finds them by it).
+"""
+
+from __future__ import annotations
+
+import eks_ml.bundled_node  # noqa: F401  (optional, first: jsii runs on eks-ml[node]'s Node.js)
+
+# isort: split
+from aws_cdk import App, Environment, Stack
+from aws_cdk import aws_ec2 as ec2
+from constructs import Construct
+
+import eks_ml
+from eks_ml.inference import InferenceCluster, InferenceClusterProps, default_pools
+
+ENV = Environment(account="111122223333", region="us-west-2")  # yours
+SUBNET_TAGS = {"karpenter.sh/discovery": "patterns"}
+
+
+class PatternsStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: object) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        vpc = ec2.Vpc.from_vpc_attributes(
+            self,
+            "ExistingVpc",
+            vpc_id="vpc-0a1b2c3d4e5f67891",
+            availability_zones=["us-west-2a", "us-west-2b"],
+            private_subnet_ids=["subnet-0ccccccccccccccc1", "subnet-0ddddddddddddddd2"],
+            vpc_cidr_block="10.30.0.0/16",
+            private_subnet_ipv4_cidr_blocks=["10.30.0.0/18", "10.30.64.0/18"],
+        )
+        self.inference = InferenceCluster(
+            self,
+            "Patterns",
+            InferenceClusterProps(
+                base=eks_ml.BaseClusterProps(
+                    vpc=vpc, cluster_name="patterns", endpoint_access=eks_ml.EndpointAccessMode.PRIVATE
+                ),
+                # GPU, Inferentia and CPU pools, as in the default app.
+                pools=default_pools(),
+                subnet_tags=SUBNET_TAGS,
+            ),
+        )
+
+
+def build(app: App) -> PatternsStack:
+    return PatternsStack(app, "Patterns", env=ENV)
+
+
+if __name__ == "__main__":
+    app = App()
+    build(app)
+    app.synth()
