@@ -1,8 +1,8 @@
 """`make bench`: synth time and size of the default app against a hand-written baseline, with budgets.
 
-In one run, interleaved so that machine load hits both alike: at least five synths of the default app and
-of bench/baseline_app.py (one aws_eks_v2 cluster, one GPU node group, one Helm chart), each in a fresh
-process, with CDK's CloudFormation validator off and on. Reported: medians and their ratios, peak memory,
+In one run, interleaved so that machine load hits all alike: at least five synths of the default app, of one
+eks-ml cluster (examples/existing_vpc_inference) and of bench/baseline_app.py (one aws_eks_v2 cluster, one GPU
+node group, one Helm chart), each in a fresh process, with CDK's CloudFormation validator off and on. Reported: medians and their ratios, peak memory,
 per-stack resources, template bytes against CloudFormation's limits, asset bytes and Lambda-backed custom
 resources; with --tests also the time and count of `make test`. Exits 1 when a budget is broken.
 """
@@ -30,6 +30,9 @@ RESOURCES_LIMIT = 500
 RATIO_BUDGET = {"off": 1.5, "on": 1.3}
 TEST_SECONDS_BUDGET = 120
 CUSTOM_RESOURCE_BUDGET = {"Inference": 8, "Training": 7}
+# one-cluster (examples/existing_vpc_inference) has no budget: it shows eks-ml's cost per cluster against the
+# baseline's, where the default app builds two clusters, their observability and a VPC.
+KINDS = ("default", "one-cluster", "baseline")
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="eks-ml-bench-") as scratch:
         for index in range(max(args.runs, 5)):
             for validator in ("off", "on"):
-                for kind in ("default", "baseline"):
+                for kind in KINDS:
                     outdir = Path(scratch) / f"{kind}-{validator}-{index}"
                     runs.setdefault((kind, validator), []).append(synth(kind, validator, outdir))
         default_out, baseline_out = Path(scratch) / "default-off-0", Path(scratch) / "baseline-off-0"
@@ -105,6 +108,7 @@ def main() -> int:
     medians = {f"{k}/{v}": statistics.median(r.seconds for r in rs) for (k, v), rs in runs.items()}
     peaks = {f"{k}/{v}": max(r.max_rss_mib for r in rs) for (k, v), rs in runs.items()}
     ratios = {v: medians[f"default/{v}"] / medians[f"baseline/{v}"] for v in ("off", "on")}
+    one_cluster = {v: medians[f"one-cluster/{v}"] / medians[f"baseline/{v}"] for v in ("off", "on")}
     broken = [
         f"default app {ratios[v]:.2f}x the baseline with the validator {v} (budget {RATIO_BUDGET[v]}x)"
         for v in ("off", "on")
@@ -123,6 +127,7 @@ def main() -> int:
         print(f"  {key:16} {medians[key]:6.2f} s   peak RSS {peaks[key]:6.0f} MiB")
     for v in ("off", "on"):
         print(f"  ratio default/baseline, validator {v}: {ratios[v]:.2f}x (budget {RATIO_BUDGET[v]}x)")
+        print(f"  ratio one-cluster/baseline, validator {v}: {one_cluster[v]:.2f}x (no budget)")
     print("per stack (default app): resources / template bytes / Lambda-backed custom resources")
     for stack, fact in facts["default"].items():
         print(
@@ -130,7 +135,13 @@ def main() -> int:
             f"({fact['template_bytes'] / TEMPLATE_BYTES_LIMIT:.0%} of 1 MB) / {fact['lambda_backed_custom_resources']}"
         )
     print(f"asset bytes: default {assets['default']:,}, baseline {assets['baseline']:,}")
-    figures: dict[str, object] = {"medians_s": medians, "peak_rss_mib": peaks, "ratios": ratios, "stacks": facts}
+    figures: dict[str, object] = {
+        "medians_s": medians,
+        "peak_rss_mib": peaks,
+        "ratios": ratios,
+        "one_cluster_ratios": one_cluster,
+        "stacks": facts,
+    }
     if args.tests:
         seconds, summary = test_suite()
         print(f"make test: {seconds:.0f} s ({summary}; budget {TEST_SECONDS_BUDGET} s)")
