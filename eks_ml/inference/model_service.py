@@ -16,6 +16,7 @@ from ..guards import (
     expect_all,
     expect_bool,
     expect_duration,
+    expect_enum,
     expect_instance,
     expect_int,
     expect_number,
@@ -25,9 +26,10 @@ from ..guards import (
 from ..k8s.model_service import AutoscalingValues, ModelServiceValues, S3VolumeValues, ServerNetworkValues
 from ..kube_names import check_dns_label, check_dns_subdomain
 from .exposure import Exposure
-from .fit import devices_for, fits, types_that_fit, usable_gib, weight_gib
+from .fit import devices_for, fits, quantized_fits, types_that_fit, usable_gib, weight_gib
 from .metrics import QUEUE_METRIC
 from .pools import INFERENCE_FAMILIES, POOL_LABEL
+from .quantization import Quantization
 from .slo import ServiceLevelObjective
 
 VLLM_NVIDIA_IMAGE = "vllm/vllm-openai:v0.11.0"
@@ -60,6 +62,8 @@ MANAGED_VLLM_FLAGS = (
     "--max-model-len",
     "--max-num-seqs",
     "--num-gpu-blocks-override",
+    "--quantization",
+    "-q",
 )
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
@@ -99,8 +103,11 @@ class ModelServiceProps:
     """One served model.
 
     instance_type: an inference type (g5, g6, g6e, inf2). Karpenter launches it from a matching pool.
-    parameters_billions / bytes_per_parameter: the model's size (2 bytes for bf16); checked against the
-        accelerator memory with room for the KV cache.
+    parameters_billions / bytes_per_parameter: the model's size; checked against the accelerator memory
+        with room for the KV cache. Default bytes: the quantization's (1 for fp8 and int8, 0.5 for int4),
+        else 2 (bf16).
+    quantization: how the weights are stored (eks_ml.inference.quantization.Quantization); sets the bytes
+        per parameter and, for FP8_DYNAMIC, vLLM's --quantization. Default: none (bf16/fp16).
     tensor_parallel: Default: every GPU of the instance, or every NeuronCore.
     min_replicas / max_replicas: Default: 1 to 4. queue_target: waiting requests per replica that
         trigger a scale-up. Default: 4. cpu_target: fallback CPU utilisation. Default: 80%.
@@ -123,7 +130,8 @@ class ModelServiceProps:
     instance_type: str
     weights: Weights
     parameters_billions: float
-    bytes_per_parameter: float = 2.0
+    bytes_per_parameter: float | None = None
+    quantization: Quantization | None = None
     tensor_parallel: int | None = None
     max_model_len: int = 8192
     min_replicas: int = 1
@@ -145,6 +153,12 @@ class ModelServiceProps:
     def exposure(self) -> Exposure:
         return Exposure(self.public, self.certificate_arn, self.allowed_cidrs, self.allow_any_source)
 
+    @property
+    def resolved_bytes_per_parameter(self) -> float:
+        if self.bytes_per_parameter is not None:
+            return self.bytes_per_parameter
+        return self.quantization.bytes_per_parameter if self.quantization is not None else 2.0
+
     def resolved_tensor_parallel(self, spec: InstanceSpec) -> int:
         if self.tensor_parallel is not None:
             return self.tensor_parallel
@@ -163,7 +177,10 @@ class ModelServiceProps:
             )
             and self._check_weight_types(f"{field}.weights", problems),
             expect_number(self.parameters_billions, f"{field}.parameters_billions", problems),
-            expect_number(self.bytes_per_parameter, f"{field}.bytes_per_parameter", problems),
+            self.bytes_per_parameter is None
+            or expect_number(self.bytes_per_parameter, f"{field}.bytes_per_parameter", problems),
+            self.quantization is None
+            or expect_enum(self.quantization, Quantization, f"{field}.quantization", problems),
             self.tensor_parallel is None or expect_int(self.tensor_parallel, f"{field}.tensor_parallel", problems),
             expect_int(self.max_model_len, f"{field}.max_model_len", problems),
             expect_int(self.min_replicas, f"{field}.min_replicas", problems),
@@ -215,10 +232,15 @@ class ModelServiceProps:
                 "serve on g5, g6, g6e or inf2; training types belong to TrainingCluster",
             )
             spec = None
-        if self.bytes_per_parameter not in DTYPE_BYTES or self.parameters_billions <= 0:
+        if spec is not None and self.quantization is not None:
+            self.quantization.check(spec, self.bytes_per_parameter, field, problems)
+        if self.resolved_bytes_per_parameter not in DTYPE_BYTES or self.parameters_billions <= 0:
             problems.add(
                 f"{field}.model_size",
-                {"parameters_billions": self.parameters_billions, "bytes_per_parameter": self.bytes_per_parameter},
+                {
+                    "parameters_billions": self.parameters_billions,
+                    "bytes_per_parameter": self.resolved_bytes_per_parameter,
+                },
                 "a positive parameter count and 0.5, 1, 2 or 4 bytes per parameter",
                 "give the model's size, e.g. 8 billion parameters at 2 bytes (bf16)",
             )
@@ -261,6 +283,8 @@ class ModelServiceProps:
                     "-tp": "tensor_parallel",
                     "--max-model-len": "max_model_len",
                     "--served-model-name": "name",
+                    "--quantization": "quantization",
+                    "-q": "quantization",
                 }.get(flag)
                 problems.add(
                     f"{field}.extra_args",
@@ -282,16 +306,20 @@ class ModelServiceProps:
                 "pick a degree the instance can hold, or a larger instance type",
             )
             return
-        weights = weight_gib(self.parameters_billions, self.bytes_per_parameter)
+        bytes_per_parameter = self.resolved_bytes_per_parameter
+        weights = weight_gib(self.parameters_billions, bytes_per_parameter)
         devices = devices_for(spec, tp)
         if not fits(spec, devices, weights):
             suggestions = types_that_fit(spec.vendor, weights)
+            fixes = [f"use {', '.join(suggestions)}"] if suggestions else []
+            if spec.is_nvidia:
+                fixes += quantized_fits(self.parameters_billions, bytes_per_parameter)
             problems.add(
                 f"{field}.instance_type",
                 self.instance_type,
                 f"accelerator memory for {weights:.1f} GiB of weights plus KV-cache headroom "
                 f"({usable_gib(spec, devices):.1f} GiB usable on {devices} device(s) at tensor_parallel={tp})",
-                f"use {', '.join(suggestions)}" if suggestions else "quantize the model or split it further",
+                "; ".join(fixes) or "split the model further",
             )
 
     def _check_weights(self, field: str, problems: Problems) -> None:
@@ -351,6 +379,7 @@ class ModelServiceProps:
                 if spec.is_neuron
                 else []
             ),
+            *(self.quantization.server_args if self.quantization is not None else []),
             *self.extra_args,
         ]
         node_selector = {"node.kubernetes.io/instance-type": spec.name}
