@@ -25,6 +25,7 @@ from ..guards import (
 )
 from ..k8s.model_service import AutoscalingValues, ModelServiceValues, S3VolumeValues, ServerNetworkValues
 from ..kube_names import check_dns_label, check_dns_subdomain
+from .benchmark import BenchmarkResult, check_service_benchmark
 from .exposure import Exposure
 from .fit import devices_for, fits, quantized_fits, types_that_fit, usable_gib, weight_gib
 from .metrics import QUEUE_METRIC
@@ -121,6 +122,9 @@ class ModelServiceProps:
         networks; public: refused unless allow_any_source=True).
     allow_any_source: acknowledge that a public endpoint accepts connections from any address although
         vLLM does not authenticate requests. Default: False.
+    benchmark: what the service sustains per replica, measured (eks_ml.inference.benchmark.load_benchmark of
+        the benchmark Job's result file); sets queue_target from it and the plan's cost per million tokens.
+        Default: none (queue_target as given).
     slo: the service's latency and availability objectives (eks_ml.inference.slo.ServiceLevelObjective);
         the observability add-on's Prometheus backend alerts when their error budgets burn too fast.
         Default: 99% of requests under 30 s end to end and 99.5% without a server error, over 30 days.
@@ -146,6 +150,7 @@ class ModelServiceProps:
     image: str | None = None
     extra_args: Sequence[str] = ()
     slo: ServiceLevelObjective = field(default_factory=ServiceLevelObjective)
+    benchmark: BenchmarkResult | None = None
 
     def spec(self) -> InstanceSpec:
         return lookup(self.instance_type, field="instance_type")
@@ -158,6 +163,11 @@ class ModelServiceProps:
         if self.bytes_per_parameter is not None:
             return self.bytes_per_parameter
         return self.quantization.bytes_per_parameter if self.quantization is not None else 2.0
+
+    @property
+    def resolved_queue_target(self) -> int:
+        """Waiting requests per replica the HPA aims at: the benchmark's, or queue_target."""
+        return self.benchmark.sustainable(self.slo).queue_target if self.benchmark else self.queue_target
 
     def resolved_tensor_parallel(self, spec: InstanceSpec) -> int:
         if self.tensor_parallel is not None:
@@ -194,6 +204,10 @@ class ModelServiceProps:
             expect_str_list(self.extra_args, f"{field}.extra_args", problems),
             expect_instance(
                 self.slo, ServiceLevelObjective, f"{field}.slo", problems, fix="pass ServiceLevelObjective(...)"
+            ),
+            self.benchmark is None
+            or expect_instance(
+                self.benchmark, BenchmarkResult, f"{field}.benchmark", problems, fix="pass load_benchmark(path)"
             ),
         )
 
@@ -270,6 +284,16 @@ class ModelServiceProps:
         self._check_weights(field, problems)
         self.exposure().check(field, problems)
         self.slo.check(f"{field}.slo", problems)
+        if self.benchmark is not None and spec is not None and not problems.found:
+            check_service_benchmark(
+                self.benchmark,
+                field=f"{field}.benchmark",
+                instance_type=spec.name,
+                tensor_parallel=self.resolved_tensor_parallel(spec),
+                queue_target=self.queue_target,
+                slo=self.slo,
+                problems=problems,
+            )
         return True
 
     def _check_extra_args(self, field: str, problems: Problems) -> None:
@@ -379,6 +403,7 @@ class ModelServiceProps:
                 if spec.is_neuron
                 else []
             ),
+            *self._benchmark_args(spec),
             *(self.quantization.server_args if self.quantization is not None else []),
             *self.extra_args,
         ]
@@ -407,7 +432,7 @@ class ModelServiceProps:
                 min_replicas=self.min_replicas,
                 max_replicas=self.max_replicas,
                 queue_metric=QUEUE_METRIC,
-                queue_target=self.queue_target,
+                queue_target=self.resolved_queue_target,
                 cpu_target=self.cpu_target,
                 scale_down_window_seconds=max(300, load_seconds),
             ),
@@ -427,6 +452,14 @@ class ModelServiceProps:
                 else {}
             ),
         )
+
+    def _benchmark_args(self, spec: InstanceSpec) -> list[str]:
+        """Cap a GPU replica's concurrent sequences at the benchmark's sustainable concurrency: beyond it requests
+        wait, so vLLM's waiting-requests metric, which the HPA reads, rises when the SLO is at risk. (On Neuron
+        the compiled graphs already fix --max-num-seqs.)"""
+        if self.benchmark is None or not spec.is_nvidia:
+            return []
+        return ["--max-num-seqs", str(max(1, math.floor(self.benchmark.sustainable(self.slo).concurrency)))]
 
     def _weights(
         self, region: str, namespace: str
