@@ -323,7 +323,9 @@ KUBEFLOW_TRAINER = HelmChartPin(
     ),
 )
 
-_KARPENTER_1_14_1 = "https://raw.githubusercontent.com/aws/karpenter-provider-aws/bde00654cd316fddb3dccfba3f5ac07039865429/pkg/apis/crds"
+_KARPENTER_1_14_1 = (
+    "https://raw.githubusercontent.com/aws/karpenter-provider-aws/bde00654cd316fddb3dccfba3f5ac07039865429/pkg/apis/crds"
+)
 
 
 def _karpenter_crd(stem: str, sha256: str, name: str) -> CrdFile:

@@ -541,14 +541,7 @@ def _summary(
 
 # Children of TrainingCluster with fixed ids; a group id (<Name>Group) must not take one of them.
 _FIXED_CHILDREN = (
-    "Base",
-    "EfaSecurityGroup",
-    "Software",
-    "FileSystem",
-    "Storage",
-    "KarpenterNodes",
-    PRELUDE,
-    WORKLOADS,
+    "Base", "EfaSecurityGroup", "Software", "FileSystem", "Storage", "KarpenterNodes", PRELUDE, WORKLOADS
 )
 
 

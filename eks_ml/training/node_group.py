@@ -38,8 +38,6 @@ NAME_MAX = 31  # the name is a node label value, a Kueue flavor and part of cons
 # training families' sizes with at most one EFA interface (p5.4xlarge, trn1.2xlarge).
 FINE_TUNING_FAMILIES = ("g6e",)
 MULTI_NODE_MIN_EFA = 2
-
-
 class TrainingNodes(Protocol):
     """Identical training nodes from any source (a managed node group, a Karpenter pool): what burn-in, the
     Kueue flavor, the device plugins and the example jobs need. ``labels`` carry ``eks-ml.io/node-group``."""
