@@ -22,7 +22,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .plan import DEFAULT_CHECKPOINT_GIB, AppPlan, CapacityBlockLine, plans_from_assembly
+from .plan import DEFAULT_CHECKPOINT_GIB, AppPlan, CapacityBlockLine, ServingLine, plans_from_assembly
 
 # Piped output is not cut to 80 columns: rows keep their natural width.
 PIPED_WIDTH = 1000
@@ -126,6 +126,8 @@ def render(plan: AppPlan, console: Console, checkpoint_gib: float) -> None:
             console.print(f"  StorageClass {storage_class}", soft_wrap=True)
         for block in cluster.capacity_blocks:
             console.print(f"  {capacity_block_line(block)}", soft_wrap=True)
+        for serving in cluster.serving:
+            console.print(f"  {serving_line(serving)}", soft_wrap=True)
         for pool in cluster.pools:
             console.print(f"  Karpenter pool {pool}")
         for note in cluster.notes:
@@ -138,6 +140,21 @@ def render(plan: AppPlan, console: Console, checkpoint_gib: float) -> None:
         f"Total ~{_money(plan.usd_per_hour)}/h On-Demand{_left_out(plan.unpriced)} ({plan.price_region} list "
         f"prices of {plan.prices_as_of}; FSx, EBS, load balancers, NAT and data transfer not included).",
         soft_wrap=True,
+    )
+
+
+def serving_line(line: ServingLine) -> str:
+    """A benchmarked service: its throughput per replica within the SLO, the HPA target and the token cost."""
+    cost = (
+        f"{_money(line.usd_per_million_output_tokens)} per million output tokens"
+        if line.usd_per_million_output_tokens is not None
+        else f"no price for {line.instance_type}"
+    )
+    return (
+        f"model {line.service}: {line.output_tokens_per_second:,.0f} output tokens/s per replica on "
+        f"{line.instance_type} at p{line.slo_percentile:g} {line.latency_seconds:.1f} s "
+        f"(SLO {line.slo_latency_seconds:g} s), queue target {line.queue_target}; {cost} (On-Demand)"
+        + (f"; {line.note}" if line.note else "")
     )
 
 

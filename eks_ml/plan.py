@@ -103,6 +103,22 @@ class CapacityBlockLine:
 
 
 @dataclass(frozen=True)
+class ServingLine:
+    """What a model service sustains per replica within its SLO, from its benchmark, and what it costs."""
+
+    service: str
+    instance_type: str
+    output_tokens_per_second: float
+    latency_seconds: float
+    slo_latency_seconds: float
+    slo_percentile: float
+    queue_target: int
+    usd_per_million_output_tokens: float | None = None
+    # Why the replica is slower or costlier than its hardware allows (e.g. FP8 weight-only on an A10G).
+    note: str | None = None
+
+
+@dataclass(frozen=True)
 class ClusterPlan:
     name: str
     workload: str
@@ -117,6 +133,7 @@ class ClusterPlan:
     max_restarts: int | None = None
     storage_classes: list[str] = field(default_factory=list)
     capacity_blocks: list[CapacityBlockLine] = field(default_factory=list)
+    serving: list[ServingLine] = field(default_factory=list)
 
     @property
     def unpriced(self) -> list[NodeLine]:
@@ -154,6 +171,7 @@ class ClusterPlan:
             max_restarts=data.get("max_restarts"),
             storage_classes=list(data.get("storage_classes") or []),
             capacity_blocks=[CapacityBlockLine(**block) for block in data.get("capacity_blocks") or []],
+            serving=[ServingLine(**line) for line in data.get("serving") or []],
         )
 
 
@@ -316,6 +334,28 @@ def inference_plan(
         pools=[_pool(pool) for pool in pools],
         notes=notes,
         placements=placement_lines(placements),
+        serving=[line for line in map(_serving, services) if line is not None],
+    )
+
+
+def _serving(service: ModelServiceProps) -> ServingLine | None:
+    from .inference.quantization import fp8_compute_note  # the eks-ml command reads plans without starting jsii
+
+    if service.benchmark is None:
+        return None
+    load = service.benchmark.sustainable(service.slo)
+    spec = service.spec()
+    quantization = service.quantization
+    return ServingLine(
+        service=service.name,
+        instance_type=spec.name,
+        output_tokens_per_second=load.output_tokens_per_second,
+        latency_seconds=load.latency_seconds,
+        slo_latency_seconds=service.slo.latency_seconds,
+        slo_percentile=round(service.slo.latency_target * 100, 6),
+        queue_target=load.queue_target,
+        usd_per_million_output_tokens=load.usd_per_million_output_tokens,
+        note=fp8_compute_note(spec) if quantization is not None and quantization.is_fp8 else None,
     )
 
 

@@ -73,7 +73,7 @@ def build_default_app(app: App, config: AppConfig, *, bootstrap_version_rule: bo
 def write_gitops(stacks: DefaultStacks, directory: Path) -> list[Path]:
     """Write each cluster's in-cluster objects under ``directory/<cluster name>/`` for kubectl or Argo CD,
     its Grafana dashboard under ``dashboards/``, and the training cluster's example and fabric-test
-    TrainJobs (which no stack applies)."""
+    TrainJobs and the inference cluster's benchmark Jobs (which no stack applies)."""
     training = stacks.training.training
     inference = stacks.inference.inference
     written: list[Path] = []
@@ -95,4 +95,8 @@ def write_gitops(stacks: DefaultStacks, directory: Path) -> list[Path]:
         trials = directory / training.base_cluster_name / "sweep-trials.yaml"
         trials.write_text(training.sweeps_yaml())
         written.append(trials)
+    if inference.benchmarks_yaml():  # only when the inference cluster has benchmarks (the default app has none)
+        benchmarks = directory / inference.base.cluster_name / "inference-benchmarks.yaml"
+        benchmarks.write_text(inference.benchmarks_yaml())
+        written.append(benchmarks)
     return written

@@ -3,6 +3,7 @@
 from .cluster import DEFAULT_AMI_ALIAS, InferenceCluster, InferenceClusterProps
 from .karpenter import Karpenter
 from .pools import INFERENCE_FAMILIES, NodePoolProps, PoolKind, default_pools
+from .quantization import Quantization
 from .slo import ServiceLevelObjective
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "Karpenter",
     "NodePoolProps",
     "PoolKind",
+    "Quantization",
     "ServiceLevelObjective",
     "default_pools",
 ]

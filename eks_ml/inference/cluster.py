@@ -21,6 +21,7 @@ from ..cluster.base import check_base_props
 from ..cluster.device_plugins import install_device_plugins
 from ..errors import Problems
 from ..guards import expect_all, expect_bool, expect_instance, expect_list_of, expect_str, expect_str_map
+from ..k8s.benchmark_job import BenchmarkJobChart
 from ..k8s.inference_namespace import InferenceNamespaceChart
 from ..k8s.karpenter_pools import NodeClassValues, NodePoolsChart
 from ..k8s.model_service import ModelServiceChart
@@ -29,6 +30,7 @@ from ..manifest_bundle import PRELUDE, WORKLOADS, ManifestBundle
 from ..network import KARPENTER_DISCOVERY_TAG
 from ..placement import Taint, karpenter_pool, workloads_from_objects
 from ..placement.nodes import AUTO_MODE_DEVICE_RESOURCES
+from .benchmark_job import BenchmarkJobProps, cpu_pool
 from .exposure import load_balancer_cidrs, subnet_cidrs
 from .karpenter import Karpenter, check_cluster_name_for_karpenter
 from .load_balancer import LoadBalancerController
@@ -58,6 +60,8 @@ class InferenceClusterProps:
     managed_scraper_access: let the Amazon Managed Service for Prometheus scraper (ObservabilityAddon with
         Backend.PROMETHEUS) through the serving namespace's default-deny NetworkPolicies, from the private
         subnets its network interfaces use. Default: False.
+    benchmarks: load sweeps against model services (eks_ml.inference.benchmark_job), rendered for
+        ``benchmarks_yaml`` (and export-gitops), never applied by the stack. Default: none.
     """
 
     base: BaseClusterProps
@@ -67,6 +71,7 @@ class InferenceClusterProps:
     model_services: Sequence[ModelServiceProps] = ()
     namespace: str = "inference"
     managed_scraper_access: bool = False
+    benchmarks: Sequence[BenchmarkJobProps] = ()
 
 
 class InferenceCluster(Construct):
@@ -172,8 +177,11 @@ class InferenceCluster(Construct):
         self.admits_managed_scraper = props.managed_scraper_access
         if props.model_services:
             self._add_model_services(props, cluster)
+        self.benchmarks_chart = self._benchmarks(props)
         applied = [obj for _, chart in self.applied_charts for obj in chart.to_json()]
-        self.model.add_workloads(workloads_from_objects(applied, "eks-ml inference"))
+        # The benchmark Jobs are rendered, not applied, but must land on this cluster's nodes all the same.
+        rendered = self.benchmarks_chart.to_json()
+        self.model.add_workloads(workloads_from_objects([*applied, *rendered], "eks-ml inference"))
         placements = self.model.prove()
         system, notes = plan.system_nodes_of(props.base)
         self.plan = plan.inference_plan(
@@ -183,9 +191,26 @@ class InferenceCluster(Construct):
             services=props.model_services,
             pools=props.pools,
             placements=placements,
-            notes=notes,
+            notes=[
+                *notes,
+                *(f"benchmark {b.job_name}: rendered for kubectl apply, not deployed" for b in props.benchmarks),
+            ],
         )
         plan.record(self, self.plan)
+
+    def _benchmarks(self, props: InferenceClusterProps) -> BenchmarkJobChart:
+        services = {service.name: service for service in props.model_services}
+        pool = cpu_pool(props.pools) or ""  # checked: a benchmark needs a CPU pool
+        region = Stack.of(self).region
+        jobs = [
+            b.values(services[b.service], namespace=props.namespace, region=region, pool=pool) for b in props.benchmarks
+        ]
+        return BenchmarkJobChart(cdk8s.App(), "Benchmarks", jobs)
+
+    def benchmarks_yaml(self) -> str:
+        """Every benchmark Job and its NetworkPolicies, as one multi-document YAML (empty without benchmarks)."""
+        objects = self.benchmarks_chart.to_json()
+        return cdk8s.Yaml.stringify(*objects) if objects else ""
 
     def _add_model_services(self, props: InferenceClusterProps, cluster: eks.ICluster) -> None:
         auto_mode = props.base.auto_mode
@@ -260,6 +285,7 @@ def _check_props(props: InferenceClusterProps, problems: Problems, *, region: st
         expect_str_map(props.subnet_tags, "subnet_tags", problems),
         expect_str(props.namespace, "namespace", problems),
         expect_bool(props.managed_scraper_access, "managed_scraper_access", problems),
+        expect_list_of(props.benchmarks, BenchmarkJobProps, "benchmarks", problems),
     ):
         return
     check_base_props(props.base, problems, prefix="base.")
@@ -298,6 +324,11 @@ def _check_props(props: InferenceClusterProps, problems: Problems, *, region: st
             )
     # Each service's manifest is a child of the cluster construct, named Model<PascalName>.
     check_unique_ids(services, _service_id, "model_services.name", problems)
+    benchmarked = [b.service for b in props.benchmarks]
+    for name in sorted({n for n in benchmarked if isinstance(n, str) and benchmarked.count(n) > 1}):
+        problems.add("benchmarks.service", name, "one benchmark per service", "merge the sweeps into one")
+    for index, benchmark in enumerate(props.benchmarks):
+        benchmark.check(f"benchmarks[{index}]", props.model_services, props.pools, problems)
 
 
 def _service_id(name: str) -> str:

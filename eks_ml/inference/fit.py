@@ -43,3 +43,20 @@ def types_that_fit(vendor: AcceleratorVendor, weights_gib: float, limit: int = 5
     ]
     candidates.sort(key=lambda s: (s.total_accelerator_memory_gib, s.vcpus))
     return [s.name for s in candidates[:limit]]
+
+
+# What a checkpoint quantized to fewer bytes per weight would fit: the names of the Quantization members
+# that produce it (eks_ml.inference.quantization) go with each size.
+QUANTIZED_SIZES = ((1.0, "fp8 or int8 (Quantization.FP8, FP8_DYNAMIC, INT8_W8A8)"), (0.5, "int4 (INT4_AWQ, INT4_GPTQ)"))
+
+
+def quantized_fits(parameters_billions: float, bytes_per_parameter: float) -> list[str]:
+    """The smallest NVIDIA types that would hold the model at fewer bytes per weight, one line per size."""
+    fixes = []
+    for size, kinds in QUANTIZED_SIZES:
+        if size >= bytes_per_parameter:
+            continue
+        types = types_that_fit(AcceleratorVendor.NVIDIA, weight_gib(parameters_billions, size), limit=3)
+        if types:
+            fixes.append(f"or quantize to {kinds}: fits {', '.join(types)}")
+    return fixes

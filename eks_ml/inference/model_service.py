@@ -16,6 +16,7 @@ from ..guards import (
     expect_all,
     expect_bool,
     expect_duration,
+    expect_enum,
     expect_instance,
     expect_int,
     expect_number,
@@ -24,10 +25,12 @@ from ..guards import (
 )
 from ..k8s.model_service import AutoscalingValues, ModelServiceValues, S3VolumeValues, ServerNetworkValues
 from ..kube_names import check_dns_label, check_dns_subdomain
+from .benchmark import BenchmarkResult, check_service_benchmark
 from .exposure import Exposure
-from .fit import devices_for, fits, types_that_fit, usable_gib, weight_gib
+from .fit import devices_for, fits, quantized_fits, types_that_fit, usable_gib, weight_gib
 from .metrics import QUEUE_METRIC
 from .pools import INFERENCE_FAMILIES, POOL_LABEL
+from .quantization import Quantization
 from .slo import ServiceLevelObjective
 
 VLLM_NVIDIA_IMAGE = "vllm/vllm-openai:v0.11.0"
@@ -60,6 +63,8 @@ MANAGED_VLLM_FLAGS = (
     "--max-model-len",
     "--max-num-seqs",
     "--num-gpu-blocks-override",
+    "--quantization",
+    "-q",
 )
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
@@ -99,8 +104,11 @@ class ModelServiceProps:
     """One served model.
 
     instance_type: an inference type (g5, g6, g6e, inf2). Karpenter launches it from a matching pool.
-    parameters_billions / bytes_per_parameter: the model's size (2 bytes for bf16); checked against the
-        accelerator memory with room for the KV cache.
+    parameters_billions / bytes_per_parameter: the model's size; checked against the accelerator memory
+        with room for the KV cache. Default bytes: the quantization's (1 for fp8 and int8, 0.5 for int4),
+        else 2 (bf16).
+    quantization: how the weights are stored (eks_ml.inference.quantization.Quantization); sets the bytes
+        per parameter and, for FP8_DYNAMIC, vLLM's --quantization. Default: none (bf16/fp16).
     tensor_parallel: Default: every GPU of the instance, or every NeuronCore.
     min_replicas / max_replicas: Default: 1 to 4. queue_target: waiting requests per replica that
         trigger a scale-up. Default: 4. cpu_target: fallback CPU utilisation. Default: 80%.
@@ -114,6 +122,9 @@ class ModelServiceProps:
         networks; public: refused unless allow_any_source=True).
     allow_any_source: acknowledge that a public endpoint accepts connections from any address although
         vLLM does not authenticate requests. Default: False.
+    benchmark: what the service sustains per replica, measured (eks_ml.inference.benchmark.load_benchmark of
+        the benchmark Job's result file); sets queue_target from it and the plan's cost per million tokens.
+        Default: none (queue_target as given).
     slo: the service's latency and availability objectives (eks_ml.inference.slo.ServiceLevelObjective);
         the observability add-on's Prometheus backend alerts when their error budgets burn too fast.
         Default: 99% of requests under 30 s end to end and 99.5% without a server error, over 30 days.
@@ -123,7 +134,8 @@ class ModelServiceProps:
     instance_type: str
     weights: Weights
     parameters_billions: float
-    bytes_per_parameter: float = 2.0
+    bytes_per_parameter: float | None = None
+    quantization: Quantization | None = None
     tensor_parallel: int | None = None
     max_model_len: int = 8192
     min_replicas: int = 1
@@ -138,12 +150,24 @@ class ModelServiceProps:
     image: str | None = None
     extra_args: Sequence[str] = ()
     slo: ServiceLevelObjective = field(default_factory=ServiceLevelObjective)
+    benchmark: BenchmarkResult | None = None
 
     def spec(self) -> InstanceSpec:
         return lookup(self.instance_type, field="instance_type")
 
     def exposure(self) -> Exposure:
         return Exposure(self.public, self.certificate_arn, self.allowed_cidrs, self.allow_any_source)
+
+    @property
+    def resolved_bytes_per_parameter(self) -> float:
+        if self.bytes_per_parameter is not None:
+            return self.bytes_per_parameter
+        return self.quantization.bytes_per_parameter if self.quantization is not None else 2.0
+
+    @property
+    def resolved_queue_target(self) -> int:
+        """Waiting requests per replica the HPA aims at: the benchmark's, or queue_target."""
+        return self.benchmark.sustainable(self.slo).queue_target if self.benchmark else self.queue_target
 
     def resolved_tensor_parallel(self, spec: InstanceSpec) -> int:
         if self.tensor_parallel is not None:
@@ -163,7 +187,10 @@ class ModelServiceProps:
             )
             and self._check_weight_types(f"{field}.weights", problems),
             expect_number(self.parameters_billions, f"{field}.parameters_billions", problems),
-            expect_number(self.bytes_per_parameter, f"{field}.bytes_per_parameter", problems),
+            self.bytes_per_parameter is None
+            or expect_number(self.bytes_per_parameter, f"{field}.bytes_per_parameter", problems),
+            self.quantization is None
+            or expect_enum(self.quantization, Quantization, f"{field}.quantization", problems),
             self.tensor_parallel is None or expect_int(self.tensor_parallel, f"{field}.tensor_parallel", problems),
             expect_int(self.max_model_len, f"{field}.max_model_len", problems),
             expect_int(self.min_replicas, f"{field}.min_replicas", problems),
@@ -177,6 +204,10 @@ class ModelServiceProps:
             expect_str_list(self.extra_args, f"{field}.extra_args", problems),
             expect_instance(
                 self.slo, ServiceLevelObjective, f"{field}.slo", problems, fix="pass ServiceLevelObjective(...)"
+            ),
+            self.benchmark is None
+            or expect_instance(
+                self.benchmark, BenchmarkResult, f"{field}.benchmark", problems, fix="pass load_benchmark(path)"
             ),
         )
 
@@ -215,10 +246,15 @@ class ModelServiceProps:
                 "serve on g5, g6, g6e or inf2; training types belong to TrainingCluster",
             )
             spec = None
-        if self.bytes_per_parameter not in DTYPE_BYTES or self.parameters_billions <= 0:
+        if spec is not None and self.quantization is not None:
+            self.quantization.check(spec, self.bytes_per_parameter, field, problems)
+        if self.resolved_bytes_per_parameter not in DTYPE_BYTES or self.parameters_billions <= 0:
             problems.add(
                 f"{field}.model_size",
-                {"parameters_billions": self.parameters_billions, "bytes_per_parameter": self.bytes_per_parameter},
+                {
+                    "parameters_billions": self.parameters_billions,
+                    "bytes_per_parameter": self.resolved_bytes_per_parameter,
+                },
                 "a positive parameter count and 0.5, 1, 2 or 4 bytes per parameter",
                 "give the model's size, e.g. 8 billion parameters at 2 bytes (bf16)",
             )
@@ -248,6 +284,16 @@ class ModelServiceProps:
         self._check_weights(field, problems)
         self.exposure().check(field, problems)
         self.slo.check(f"{field}.slo", problems)
+        if self.benchmark is not None and spec is not None and not problems.found:
+            check_service_benchmark(
+                self.benchmark,
+                field=f"{field}.benchmark",
+                instance_type=spec.name,
+                tensor_parallel=self.resolved_tensor_parallel(spec),
+                queue_target=self.queue_target,
+                slo=self.slo,
+                problems=problems,
+            )
         return True
 
     def _check_extra_args(self, field: str, problems: Problems) -> None:
@@ -261,6 +307,8 @@ class ModelServiceProps:
                     "-tp": "tensor_parallel",
                     "--max-model-len": "max_model_len",
                     "--served-model-name": "name",
+                    "--quantization": "quantization",
+                    "-q": "quantization",
                 }.get(flag)
                 problems.add(
                     f"{field}.extra_args",
@@ -282,16 +330,20 @@ class ModelServiceProps:
                 "pick a degree the instance can hold, or a larger instance type",
             )
             return
-        weights = weight_gib(self.parameters_billions, self.bytes_per_parameter)
+        bytes_per_parameter = self.resolved_bytes_per_parameter
+        weights = weight_gib(self.parameters_billions, bytes_per_parameter)
         devices = devices_for(spec, tp)
         if not fits(spec, devices, weights):
             suggestions = types_that_fit(spec.vendor, weights)
+            fixes = [f"use {', '.join(suggestions)}"] if suggestions else []
+            if spec.is_nvidia:
+                fixes += quantized_fits(self.parameters_billions, bytes_per_parameter)
             problems.add(
                 f"{field}.instance_type",
                 self.instance_type,
                 f"accelerator memory for {weights:.1f} GiB of weights plus KV-cache headroom "
                 f"({usable_gib(spec, devices):.1f} GiB usable on {devices} device(s) at tensor_parallel={tp})",
-                f"use {', '.join(suggestions)}" if suggestions else "quantize the model or split it further",
+                "; ".join(fixes) or "split the model further",
             )
 
     def _check_weights(self, field: str, problems: Problems) -> None:
@@ -351,6 +403,8 @@ class ModelServiceProps:
                 if spec.is_neuron
                 else []
             ),
+            *self._benchmark_args(spec),
+            *(self.quantization.server_args if self.quantization is not None else []),
             *self.extra_args,
         ]
         node_selector = {"node.kubernetes.io/instance-type": spec.name}
@@ -378,7 +432,7 @@ class ModelServiceProps:
                 min_replicas=self.min_replicas,
                 max_replicas=self.max_replicas,
                 queue_metric=QUEUE_METRIC,
-                queue_target=self.queue_target,
+                queue_target=self.resolved_queue_target,
                 cpu_target=self.cpu_target,
                 scale_down_window_seconds=max(300, load_seconds),
             ),
@@ -398,6 +452,14 @@ class ModelServiceProps:
                 else {}
             ),
         )
+
+    def _benchmark_args(self, spec: InstanceSpec) -> list[str]:
+        """Cap a GPU replica's concurrent sequences at the benchmark's sustainable concurrency: beyond it requests
+        wait, so vLLM's waiting-requests metric, which the HPA reads, rises when the SLO is at risk. (On Neuron
+        the compiled graphs already fix --max-num-seqs.)"""
+        if self.benchmark is None or not spec.is_nvidia:
+            return []
+        return ["--max-num-seqs", str(max(1, math.floor(self.benchmark.sustainable(self.slo).concurrency)))]
 
     def _weights(
         self, region: str, namespace: str
