@@ -29,7 +29,7 @@ from ..guards import expect_all, expect_instance, expect_int, expect_number, exp
 from ..k8s.batch_inference import CACHE_PATH, BatchInferenceChart, BatchJobValues
 from ..k8s.kueue_queues import FlavorQuota, TrainingQueuesChart, TrainingQueuesValues
 from ..kube_names import check_dns_label, check_dns_subdomain
-from ..nag import PACK, acknowledge
+from ..nag import PACK, acknowledge, acknowledge_inline_policy
 from ..placement import ClusterModel
 from ..placement.nodes import CAPACITY_TYPE_LABEL
 from ..training.software import KUEUE_CONFIG, kueue_values
@@ -362,6 +362,11 @@ class BatchInference(Construct):
                 self, f"Role{pascal(job.name)}", description=f"Batch inference job {job.name}: its S3 prefixes only"
             )
             _grant(role, job)
+            acknowledge_inline_policy(
+                role,
+                "The job's role holds only its own S3 prefix statements; a managed policy would be shared by no "
+                "other role and outlive the job.",
+            )
             associate(
                 self,
                 f"Identity{pascal(job.name)}",
