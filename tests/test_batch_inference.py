@@ -95,20 +95,19 @@ def test_indexed_job_one_shard_per_index_with_retries_that_skip_disruptions(batc
     assert "def run(" in script and "SUCCESS_MARKER" in script
 
 
-def test_flavors_carry_the_pool_labels_and_spot_only_jobs_get_a_spot_flavor(batch: Any) -> None:
+def test_one_flavor_per_pool_carries_its_labels_and_capacity_stays_with_the_job(batch: Any) -> None:
     cluster, _ = batch
     objects = kinds(cluster)
     pools = {o["metadata"]["name"]: o for o in cluster.pools_chart.to_json() if o["kind"] == "NodePool"}
     gpu_labels = pools["gpu"]["spec"]["template"]["metadata"]["labels"]
     flavors = {name: o["spec"] for (kind, name), o in objects.items() if kind == "ResourceFlavor"}
-    assert sorted(flavors) == ["gpu", "gpu-spot"]
-    for flavor in flavors.values():
-        pool_labels = {k: v for k, v in flavor["nodeLabels"].items() if k != "karpenter.sh/capacity-type"}
-        assert pool_labels.items() <= gpu_labels.items()  # Kueue's node selector matches the pool's nodes
-        assert flavor["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
-    assert flavors["gpu-spot"]["nodeLabels"]["karpenter.sh/capacity-type"] == "spot"
+    assert list(flavors) == ["gpu"]  # both jobs share the pool's one flavor and quota
+    assert flavors["gpu"]["nodeLabels"].items() <= gpu_labels.items()  # Kueue's selector matches the pool's nodes
+    assert flavors["gpu"]["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
     spot_pod = objects[("Job", "spot-only")]["spec"]["template"]["spec"]
     assert spot_pod["nodeSelector"]["karpenter.sh/capacity-type"] == "spot"
+    either_pod = objects[("Job", "summaries")]["spec"]["template"]["spec"]
+    assert "karpenter.sh/capacity-type" not in either_pod["nodeSelector"]  # Karpenter picks, Spot first
     queue = objects[("ClusterQueue", "batch")]["spec"]
     (group,) = queue["resourceGroups"]
     assert group["coveredResources"] == ["cpu", "memory", "nvidia.com/gpu"]

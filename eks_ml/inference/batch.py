@@ -102,8 +102,8 @@ class BatchInferenceJobProps:
     parallelism: indexes running at once. Default: all of them (Kueue admits what the quota allows).
     retries_per_index: failed attempts of one shard before it is given up (backoffLimitPerIndex); Spot
         reclaims and drains do not count. Default: 3.
-    capacity_types: ("spot",) runs only on Spot nodes; the default, Spot and On-Demand, lets Karpenter take
-        Spot when it can. The pool must allow them.
+    capacity_types: ("spot",) runs only on Spot nodes (("on-demand",) only on On-Demand ones); the default,
+        both, lets Karpenter take Spot when it can. The pool must allow them (the cluster model checks it).
     max_tokens / temperature: sampling settings for every prompt. Default: 512, 0 (greedy).
     chunk_size: prompts per output object, the unit a resumed shard skips. Default: 256.
     """
@@ -135,12 +135,10 @@ class BatchInferenceJobProps:
     def service_account(self) -> str:
         return f"batch-{self.name}"
 
-    def flavor(self, pool: str) -> str:
-        """The Kueue ResourceFlavor of this job's pool and capacity types."""
-        return f"{pool}-spot" if self.spot_only() else pool
-
-    def spot_only(self) -> bool:
-        return tuple(self.capacity_types) == ("spot",)
+    def capacity_selector(self) -> dict[str, str]:
+        """The pods' capacity-type selector: one type pins it; both leave the choice to Karpenter (Spot first)."""
+        types = tuple(self.capacity_types)
+        return {CAPACITY_TYPE_LABEL: types[0]} if len(types) == 1 else {}
 
     def _check_shapes(self, field: str, problems: Problems) -> bool:
         return expect_all(
@@ -247,8 +245,7 @@ class BatchInferenceJobProps:
         model_prefix = self.model_prefix()
         model = model_prefix.url() if model_prefix else self.model.model_id  # type: ignore[union-attr]
         node_selector = {"node.kubernetes.io/instance-type": spec.name, POOL_LABEL: pool}
-        if self.spot_only():
-            node_selector[CAPACITY_TYPE_LABEL] = "spot"
+        node_selector.update(self.capacity_selector())
         token = self.model.token_secret if isinstance(self.model, HubWeights) else None
         return BatchJobValues(
             name=self.name,
@@ -282,23 +279,22 @@ class BatchInferenceJobProps:
 
 
 def flavor_quotas(jobs: Sequence[BatchInferenceJobProps], pools: Mapping[str, NodePoolProps]) -> list[FlavorQuota]:
-    """One ResourceFlavor per (pool, Spot only or not) the jobs use, with the pool's limits as its quota: Kueue
-    admits no more than the NodePool may launch. Its node labels are the pool's (and the Spot capacity label),
-    which Kueue adds to the admitted pods' node selector, so they match the pool's nodes."""
+    """One ResourceFlavor per pool the jobs use, with the pool's limits as its quota: Kueue admits no more than
+    the NodePool may launch. Its node labels are the pool's, which Kueue adds to the admitted pods' node
+    selector, so they match the pool's nodes; a job's capacity type stays in its own pod template (a flavor per
+    capacity type would count the pool's limits twice)."""
     flavors: dict[str, FlavorQuota] = {}
     for job in jobs:
         pool = pools[job.instance_type]
-        name = job.flavor(pool.name)
-        if name in flavors:
+        if pool.name in flavors:
             continue
         specs = pool.specs()
         # Memory: the pool's vCPU limit at its types' largest memory per vCPU (the NodePool limits only vCPUs
         # and accelerators).
         mib_per_vcpu = max(s.memory_mib // s.vcpus for s in specs)
-        labels = {POOL_LABEL: pool.name, **({CAPACITY_TYPE_LABEL: "spot"} if job.spot_only() else {})}
-        flavors[name] = FlavorQuota(
-            name=name,
-            node_labels=labels,
+        flavors[pool.name] = FlavorQuota(
+            name=pool.name,
+            node_labels={POOL_LABEL: pool.name},
             taint_key=specs[0].accelerator_resource,
             quotas={
                 "cpu": pool.cpu_limit,
