@@ -25,6 +25,7 @@ import argparse
 import importlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -48,6 +49,9 @@ class Store(Protocol):
     def list_keys(self, prefix: str = "") -> list[str]: ...
     def read(self, key: str) -> bytes: ...
     def write(self, key: str, data: bytes) -> None: ...
+    def copy_to(self, key: str, target: Path) -> None:
+        """Stream one object to a local file (model weights are too large to hold in memory)."""
+        ...
 
 
 class LocalStore:
@@ -74,6 +78,10 @@ class LocalStore:
             out.write(data)
         os.replace(temporary, target)
 
+    def copy_to(self, key: str, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.root / key, target)
+
 
 class S3Store:
     """Objects under s3://bucket/prefix. Needs only s3:ListBucket on the prefix, plus s3:GetObject to read
@@ -99,6 +107,10 @@ class S3Store:
 
     def write(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data)
+
+    def copy_to(self, key: str, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.client.download_file(self.bucket, self.prefix + key, str(target))
 
 
 def open_store(location: str) -> Store:
@@ -212,10 +224,10 @@ def local_model(model: str, cache_dir: Path) -> str:
     if not model.startswith("s3://"):
         return model
     source = open_store(model)
-    target = LocalStore(cache_dir / "model")
+    target = cache_dir / "model"
     for key in source.list_keys():
-        target.write(key, source.read(key))
-    return str(target.root)
+        source.copy_to(key, target / key)
+    return str(target)
 
 
 def run(source: Store, sink: Store, settings: Settings, factory: EngineFactory) -> dict[str, int]:
