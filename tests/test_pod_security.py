@@ -46,7 +46,8 @@ EXPECTED = {
     # examples/existing_vpc_inference serves on NVIDIA only: no Neuron runtime, so no IPC_LOCK.
     "example": {"inference": "baseline", "monitoring": "restricted"},
     "karpenter-training": _TRAINING,
-    "inference-patterns": {},  # no model service yet: no serving namespace
+    # no model service yet: no serving namespace; the batch job runs the vLLM image as root (baseline), Kueue restricted.
+    "inference-patterns": {"batch": "baseline", "kueue-system": "restricted"},
 }
 
 

@@ -30,6 +30,7 @@ from ..manifest_bundle import PRELUDE, WORKLOADS, ManifestBundle
 from ..network import KARPENTER_DISCOVERY_TAG
 from ..placement import Taint, karpenter_pool, workloads_from_objects
 from ..placement.nodes import AUTO_MODE_DEVICE_RESOURCES
+from .batch import BatchInference, BatchInferenceJobProps
 from .benchmark_job import BenchmarkJobProps, cpu_pool
 from .exposure import load_balancer_cidrs, subnet_cidrs
 from .karpenter import Karpenter, check_cluster_name_for_karpenter
@@ -62,6 +63,8 @@ class InferenceClusterProps:
         subnets its network interfaces use. Default: False.
     benchmarks: load sweeps against model services (eks_ml.inference.benchmark_job), rendered for
         ``benchmarks_yaml`` (and export-gitops), never applied by the stack. Default: none.
+    batch_jobs: offline vLLM passes over prompts in S3 (eks_ml.inference.batch), queued through Kueue, which
+        is installed only when there is one. Default: none.
     """
 
     base: BaseClusterProps
@@ -72,6 +75,7 @@ class InferenceClusterProps:
     namespace: str = "inference"
     managed_scraper_access: bool = False
     benchmarks: Sequence[BenchmarkJobProps] = ()
+    batch_jobs: Sequence[BatchInferenceJobProps] = ()
 
 
 class InferenceCluster(Construct):
@@ -178,6 +182,7 @@ class InferenceCluster(Construct):
         if props.model_services:
             self._add_model_services(props, cluster)
         self.benchmarks_chart = self._benchmarks(props)
+        self.batch = self._add_batch_jobs(props, cluster) if props.batch_jobs else None
         applied = [obj for _, chart in self.applied_charts for obj in chart.to_json()]
         # The benchmark Jobs are rendered, not applied, but must land on this cluster's nodes all the same.
         rendered = self.benchmarks_chart.to_json()
@@ -211,6 +216,24 @@ class InferenceCluster(Construct):
         """Every benchmark Job and its NetworkPolicies, as one multi-document YAML (empty without benchmarks)."""
         objects = self.benchmarks_chart.to_json()
         return cdk8s.Yaml.stringify(*objects) if objects else ""
+
+    def _add_batch_jobs(self, props: InferenceClusterProps, cluster: eks.ICluster) -> BatchInference:
+        batch = BatchInference(
+            self,
+            "Batch",
+            cluster=cluster,
+            model=self.model,
+            placement=self.base.system_placement,
+            jobs=props.batch_jobs,
+            pools=props.pools,
+            after=[self.base.system_nodes] if self.base.system_nodes else [],
+        )
+        for stem, chart in (("batch-queues", batch.queues_chart), ("batch-jobs", batch.jobs_chart)):
+            self.workloads.add_chart(chart)
+            self.applied_charts.append((stem, chart))
+        # Kueue's webhooks validate the queues and suspend queued Jobs on creation: its controller serves first.
+        self.workloads.node.add_dependency(batch.kueue)
+        return batch
 
     def _add_model_services(self, props: InferenceClusterProps, cluster: eks.ICluster) -> None:
         auto_mode = props.base.auto_mode
@@ -286,6 +309,7 @@ def _check_props(props: InferenceClusterProps, problems: Problems, *, region: st
         expect_str(props.namespace, "namespace", problems),
         expect_bool(props.managed_scraper_access, "managed_scraper_access", problems),
         expect_list_of(props.benchmarks, BenchmarkJobProps, "benchmarks", problems),
+        expect_list_of(props.batch_jobs, BatchInferenceJobProps, "batch_jobs", problems),
     ):
         return
     check_base_props(props.base, problems, prefix="base.")
@@ -329,6 +353,24 @@ def _check_props(props: InferenceClusterProps, problems: Problems, *, region: st
         problems.add("benchmarks.service", name, "one benchmark per service", "merge the sweeps into one")
     for index, benchmark in enumerate(props.benchmarks):
         benchmark.check(f"benchmarks[{index}]", props.model_services, props.pools, problems)
+    _check_batch_jobs(props, problems, pools_ok=pools_ok)
+
+
+def _check_batch_jobs(props: InferenceClusterProps, problems: Problems, *, pools_ok: bool) -> None:
+    names = [job.name for job in props.batch_jobs if isinstance(job.name, str)]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.add("batch_jobs.name", name, "unique batch job names", "rename one of the jobs")
+    for index, job in enumerate(props.batch_jobs):
+        field_name = f"batch_jobs[{index}]"
+        if job.check(field_name, problems) and pools_ok and not any(p.allows(job.instance_type) for p in props.pools):
+            problems.add(
+                f"{field_name}.instance_type",
+                job.instance_type,
+                "a type some node pool may launch",
+                "add the type (or its family's default pool) to pools",
+            )
+    # Each job's role and association are named Role<PascalName> and Identity<PascalName>.
+    check_unique_ids(names, lambda name: f"Role{pascal(name)}", "batch_jobs.name", problems)
 
 
 def _service_id(name: str) -> str:

@@ -27,7 +27,13 @@ from ..k8s.model_service import AutoscalingValues, ModelServiceValues, S3VolumeV
 from ..kube_names import check_dns_label, check_dns_subdomain
 from .benchmark import BenchmarkResult, check_service_benchmark
 from .exposure import Exposure
-from .fit import devices_for, fits, quantized_fits, types_that_fit, usable_gib, weight_gib
+from .fit import (
+    check_fit,
+    default_tensor_parallel,
+    devices_for,
+    pod_requests,
+    shm_size,
+)
 from .metrics import QUEUE_METRIC
 from .pools import INFERENCE_FAMILIES, POOL_LABEL
 from .quantization import Quantization
@@ -47,9 +53,6 @@ NEURON_CAPABILITIES = ("IPC_LOCK",)
 VLLM_NEURON_IMAGE = "public.ecr.aws/neuron/pytorch-inference-vllm-neuronx:0.13.0-neuronx-py312-sdk2.28.0-ubuntu24.04"
 MODEL_DIR = "/models"
 CACHE_DIR = "/cache"  # node-local NVMe (RAID0 ephemeral storage) for downloaded weights and compiled graphs
-# A pod takes this share of the CPU and memory that come with the accelerators it uses.
-HOST_SHARE = 0.8
-NVIDIA_TP_SIZES = (1, 2, 4, 8)
 DTYPE_BYTES = (0.5, 1.0, 2.0, 4.0)  # int4, int8/fp8, bf16/fp16, fp32
 NAME_MAX = 40  # room for the suffixes of the objects named after the service (e.g. <name>-weights)
 # vLLM flags eks-ml sets from the props; an extra_args copy would override them (argparse keeps the last),
@@ -170,9 +173,7 @@ class ModelServiceProps:
         return self.benchmark.sustainable(self.slo).queue_target if self.benchmark else self.queue_target
 
     def resolved_tensor_parallel(self, spec: InstanceSpec) -> int:
-        if self.tensor_parallel is not None:
-            return self.tensor_parallel
-        return spec.accelerator_count if spec.is_nvidia else spec.neuron_cores
+        return self.tensor_parallel if self.tensor_parallel is not None else default_tensor_parallel(spec)
 
     def _check_shapes(self, field: str, problems: Problems) -> bool:
         return expect_all(
@@ -318,33 +319,14 @@ class ModelServiceProps:
                 )
 
     def _check_fit(self, spec: InstanceSpec, field: str, problems: Problems) -> None:
-        tp = self.resolved_tensor_parallel(spec)
-        limit = spec.accelerator_count if spec.is_nvidia else spec.neuron_cores
-        allowed_sizes = NVIDIA_TP_SIZES if spec.is_nvidia else tuple(range(1, limit + 1))
-        if tp not in allowed_sizes or tp > limit:
-            unit = "GPUs" if spec.is_nvidia else "NeuronCores"
-            problems.add(
-                f"{field}.tensor_parallel",
-                tp,
-                f"1 to {limit} ({unit} of {spec.name}){', a power of two' if spec.is_nvidia else ''}",
-                "pick a degree the instance can hold, or a larger instance type",
-            )
-            return
-        bytes_per_parameter = self.resolved_bytes_per_parameter
-        weights = weight_gib(self.parameters_billions, bytes_per_parameter)
-        devices = devices_for(spec, tp)
-        if not fits(spec, devices, weights):
-            suggestions = types_that_fit(spec.vendor, weights)
-            fixes = [f"use {', '.join(suggestions)}"] if suggestions else []
-            if spec.is_nvidia:
-                fixes += quantized_fits(self.parameters_billions, bytes_per_parameter)
-            problems.add(
-                f"{field}.instance_type",
-                self.instance_type,
-                f"accelerator memory for {weights:.1f} GiB of weights plus KV-cache headroom "
-                f"({usable_gib(spec, devices):.1f} GiB usable on {devices} device(s) at tensor_parallel={tp})",
-                "; ".join(fixes) or "split the model further",
-            )
+        check_fit(
+            spec,
+            self.resolved_tensor_parallel(spec),
+            self.parameters_billions,
+            self.resolved_bytes_per_parameter,
+            field,
+            problems,
+        )
 
     def _check_weights(self, field: str, problems: Problems) -> None:
         weights = self.weights
@@ -379,13 +361,8 @@ class ModelServiceProps:
         spec = self.spec()
         tp = self.resolved_tensor_parallel(spec)
         devices = devices_for(spec, tp)
-        share = devices / spec.accelerator_count
         accelerators = {spec.accelerator_resource: str(devices)}
-        requests = {
-            "cpu": str(max(1, math.floor(spec.vcpus * share * HOST_SHARE))),
-            "memory": f"{math.floor(spec.memory_mib * share * HOST_SHARE)}Mi",
-            **accelerators,
-        }
+        requests = pod_requests(spec, devices)
         model, volumes, mounts, env, s3 = self._weights(region, namespace)
         args = [
             "--model",
@@ -423,7 +400,7 @@ class ModelServiceProps:
             tolerations=[{"key": spec.accelerator_resource, "operator": "Exists", "effect": "NoSchedule"}],
             requests=requests,
             limits=accelerators,
-            shm_size=f"{max(1, math.floor(spec.memory_mib * share / 1024 / 8))}Gi",
+            shm_size=shm_size(spec, devices),
             volumes=volumes,
             volume_mounts=mounts,
             startup_failure_threshold=math.ceil(load_seconds / 10),

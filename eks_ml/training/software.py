@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aws_cdk import aws_eks_v2 as eks
@@ -56,9 +56,11 @@ TRAINER_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {
 JOBSET_RESOURCES = {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}
 
 
-def kueue_values(placement: SystemPlacement) -> dict[str, Any]:
+def kueue_values(placement: SystemPlacement, config: Mapping[str, Any] = KUEUE_CONFIG) -> dict[str, Any]:
+    """The Kueue release's values; ``config``: the controller configuration (the inference cluster's batch jobs
+    use their own, eks_ml.inference.batch)."""
     return {
-        "managerConfig": {"controllerManagerConfigYaml": to_yaml(KUEUE_CONFIG)},
+        "managerConfig": {"controllerManagerConfigYaml": to_yaml(config)},
         "controllerManager": {**placement.values(), "manager": {"resources": KUEUE_RESOURCES}},
     }
 

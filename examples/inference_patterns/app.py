@@ -17,7 +17,14 @@ from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
 import eks_ml
-from eks_ml.inference import InferenceCluster, InferenceClusterProps, default_pools
+from eks_ml.inference import (
+    BatchInferenceJobProps,
+    InferenceCluster,
+    InferenceClusterProps,
+    S3Prefix,
+    default_pools,
+)
+from eks_ml.inference.model_service import HubWeights
 
 ENV = Environment(account="111122223333", region="us-west-2")  # yours
 SUBNET_TAGS = {"karpenter.sh/discovery": "patterns"}
@@ -45,6 +52,21 @@ class PatternsStack(Stack):
                 # GPU, Inferentia and CPU pools, as in the default app.
                 pools=default_pools(),
                 subnet_tags=SUBNET_TAGS,
+                # Batch inference: an offline vLLM pass over JSONL prompts in S3, results back to S3; 8 shards,
+                # 4 at a time, on Spot g6 nodes of the gpu pool, queued through Kueue (installed for it).
+                batch_jobs=[
+                    BatchInferenceJobProps(
+                        name="nightly-summaries",
+                        instance_type="g6.xlarge",
+                        model=HubWeights(model_id="Qwen/Qwen3-8B"),
+                        parameters_billions=8,
+                        input=S3Prefix(bucket="example-batch-data", prefix="prompts/"),
+                        output=S3Prefix(bucket="example-batch-data", prefix="results/"),
+                        shards=8,
+                        parallelism=4,
+                        capacity_types=["spot"],
+                    )
+                ],
             ),
         )
 

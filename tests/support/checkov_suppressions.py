@@ -114,6 +114,7 @@ CLOUDFORMATION = (
 
 MODEL_SERVERS = ("Deployment/inference/qwen3-8b", "Deployment/inference/qwen3-8b-inf2")
 NEURON_MONITOR = "DaemonSet/neuron-monitor/neuron-monitor"
+BATCH_JOBS = ("Job/batch/nightly-summaries",)
 # One per training node group of the variants (default: p5, trainium: trn1).
 BURN_IN = tuple(
     f"DaemonSet/eks-ml-burn-in/burn-in-{group}"
@@ -258,6 +259,29 @@ OWN_OBJECTS = (
         MODEL_SERVERS,
         "The vLLM images run as root (uid 0), see CKV_K8S_23; a different uid would lose access to the image's "
         "own files.",
+    ),
+    # examples/inference_patterns' batch inference Job (eks_ml.k8s.batch_inference): the vLLM image, as a Job.
+    *(
+        Suppression(check, BATCH_JOBS, reason)
+        for check, reason in (
+            ("CKV_K8S_11", "No CPU limit: the request reserves the node's CPUs for vLLM's tokenizer and scheduler "
+             "threads, which a CFS quota would throttle; the node runs nothing else of the job's."),
+            ("CKV_K8S_13", "Memory is requested from the catalog's per-instance share; vLLM's host memory grows with "
+             "its batch, and an OOM kill would only spend one of the shard's retries."),
+            ("CKV_K8S_15", "The vLLM image is pinned to a release tag; IfNotPresent pulls it once per node instead of "
+             "once per shard."),
+            ("CKV_K8S_43", "The vLLM image is pinned to an exact release tag (eks_ml.inference.model_service); a digest "
+             "would hide which release runs."),
+            ("CKV_K8S_22", "vLLM writes its compile, Hugging Face and Triton caches under the root file system; a "
+             "read-only root fails its start-up (DESIGN.md note 14)."),
+            ("CKV_K8S_23", "The vLLM image runs as root (no USER in its Dockerfile); the container drops ALL "
+             "capabilities, forbids privilege escalation and uses RuntimeDefault seccomp instead."),
+            ("CKV_K8S_40", "The vLLM image runs as root (uid 0), see CKV_K8S_23; another uid would lose access to the "
+             "image's own files."),
+            ("CKV_K8S_38", "The pod reaches S3 through EKS Pod Identity; that it gets its credentials with the "
+             "service account token unmounted is not verified, and the account has no RBAC binding, so its token "
+             "grants nothing in the cluster."),
+        )
     ),
     Suppression(
         "CKV_K8S_25",
