@@ -272,7 +272,9 @@ _CRD = {
         "group": "example.com",
         "names": {"kind": "Widget", "plural": "widgets", "singular": "widget"},
         "scope": "Namespaced",
-        "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {"type": "object"}}}],
+        "versions": [
+            {"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {"type": "object"}}}
+        ],
     },
 }
 
