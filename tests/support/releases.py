@@ -80,6 +80,7 @@ class Renderer:
 
     def __init__(self) -> None:
         self._cache: dict[tuple[int, str], list[dict[str, Any]] | str] = {}
+        self._fresh: dict[tuple[int, str], list[dict[str, Any]] | str] = {}
         self._lock = threading.Lock()
         self.renders = 0
 
@@ -98,12 +99,20 @@ class Renderer:
         return result
 
     def fresh(self, pin: HelmChartPin, values: Mapping[str, Any]) -> list[dict[str, Any]] | str:
-        """A new render that no cache answers (neither this one nor the run's render cache): a chart that
-        generates certificates or passwords renders them anew, which is how the gate finds those fields."""
+        """A second render made by helm, not a copy of the cached one (neither this cache nor the run's render
+        cache answers it): a chart that generates certificates or passwords renders them anew, which is how
+        the gate finds those fields. Made once per chart and values in this process."""
+        key = (id(pin), canonical(values))
+        with self._lock:
+            if key in self._fresh:
+                return self._fresh[key]
         try:
-            return render(pin, values, fresh=True)
+            result: list[dict[str, Any]] | str = render(pin, values, fresh=True)
         except charts.RenderError as error:
-            return f"render failed: {error}"
+            result = f"render failed: {error}"
+        with self._lock:
+            self._fresh[key] = result
+        return result
 
 
 RENDER = Renderer()
