@@ -24,6 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from run import this_checkout_first  # bench/run.py, beside this file
+
 ROOT = Path(__file__).resolve().parents[1]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # CDK's built-in CloudFormation validator, as bench/run.py's on/off (its cost lands in app.synth()).
@@ -160,7 +162,7 @@ def main() -> None:
             for kind in APPS:  # interleaved, so that machine load hits both alike
                 outdir = Path(scratch) / f"{kind}-{index}"
                 command = [sys.executable, __file__, "--once", kind, str(outdir)]
-                environment = {**os.environ, "EKS_ML_BENCH_VALIDATOR": args.validator}
+                environment = {**this_checkout_first(), "EKS_ML_BENCH_VALIDATOR": args.validator}
                 done = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, check=False)
                 if done.returncode != 0:
                     raise SystemExit(f"{kind} synth failed:\n{done.stderr}")

@@ -35,6 +35,13 @@ CUSTOM_RESOURCE_BUDGET = {"Inference": 8, "Training": 7}
 KINDS = ("default", "one-cluster", "baseline")
 
 
+def this_checkout_first() -> dict[str, str]:
+    """The environment for a timed child: this checkout's eks_ml and stacks ahead of any installed eks_ml (the
+    venv's editable install may point at another checkout, whose library would be timed instead)."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path}
+
+
 @dataclass(frozen=True)
 class Run:
     seconds: float
@@ -46,6 +53,7 @@ def synth(kind: str, validator: str, outdir: Path) -> Run:
     process = subprocess.Popen(
         [sys.executable, str(SYNTH_ONCE), kind, validator, str(outdir)],
         cwd=ROOT,
+        env=this_checkout_first(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import cdk8s
-from aws_cdk import Token
 from constructs import IConstruct
 
 from . import helm
+from ._tokens import is_unresolved
 from .release_values import DEPLOY_VALUES_KEY, deploy_values_name, split_deploy_time
 
 KUSTOMIZATION = "kustomization.yaml"
@@ -46,7 +46,7 @@ DEPLOY_TIME_REASON = "holds values known only after deploy; the CloudFormation s
 
 
 def _has_tokens(obj: object) -> bool:
-    return Token.is_unresolved(json.dumps(obj))
+    return is_unresolved(json.dumps(obj))
 
 
 def helm_releases(scope: IConstruct) -> tuple[helm.Release, ...]:

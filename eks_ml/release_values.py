@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from aws_cdk import Token
+from ._tokens import is_unresolved
 
 DEPLOY_VALUES_KEY = "values.yaml"
 # On the ConfigMap: it bridges the stack and a GitOps install, it is not one of the cluster's own objects.
@@ -35,7 +35,7 @@ def split_deploy_time(values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[s
 
 def _has_token(value: Any) -> bool:
     if isinstance(value, str | float):  # CDK encodes number tokens as special floats
-        return Token.is_unresolved(value)
+        return is_unresolved(value)
     if isinstance(value, list | tuple):
         return any(_has_token(item) for item in value)
     return False

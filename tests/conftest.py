@@ -15,6 +15,7 @@ from syrupy.extensions.json import JSONSnapshotExtension
 from eks_ml import AppConfig, load_app_config
 from stacks import build_default_app
 
+from .support import charts
 from .support.gated_apps import example_app
 from .support.synth import CDK_CONTEXT, Synthesis, make_app, set_scratch_root, shared_synthesis, synthesize
 
@@ -22,6 +23,12 @@ from .support.synth import CDK_CONTEXT, Synthesis, make_app, set_scratch_root, s
 @pytest.fixture(scope="session", autouse=True)
 def _assemblies_in_pytest_temp(tmp_path_factory: pytest.TempPathFactory) -> None:
     set_scratch_root(tmp_path_factory.getbasetemp() / "assemblies")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _helm_renders_shared_by_the_run(run_dir: Path | None, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """helm template runs once per chart, values and flags per test run, whichever worker asks first."""
+    charts.set_render_cache((run_dir or tmp_path_factory.getbasetemp()) / "helm-renders")
 
 
 @pytest.fixture(scope="session")

@@ -232,6 +232,7 @@ def test_the_gate_reports_findings_no_suppression_names(tmp_path: Path) -> None:
         },
     }
     directory.add_objects([deployment], "broken")
+    directory.add_objects([_CRD], "unchecked", skip_kinds=frozenset())
     queue = {"Type": "AWS::SQS::Queue", "Properties": {"MessageRetentionPeriod": 300}}
     template = {"Resources": {"Unencrypted": queue, "ClusterKarpenterInterruptionQueue4FC4486E": queue}}
     directory.add_template("Inference", "broken", template)
@@ -241,6 +242,25 @@ def test_the_gate_reports_findings_no_suppression_names(tmp_path: Path) -> None:
     assert ("CKV_AWS_27", "Inference/Unencrypted") in found
     assert ("CKV_AWS_27", "Inference/ClusterKarpenterInterruptionQueue4FC4486E") not in found
     assert ("CKV_K8S_43", "Deployment/inference/qwen3-8b") not in found  # suppressed for this resource
+    # checkov runs checks on a Deployment and none on a CRD: leaving CRDs out of the scan loses nothing.
+    checked_kinds = {r.key.split("/")[0] for r in run.results if r.source == "k8s"}
+    assert "Deployment" in checked_kinds
+    assert checked_kinds.isdisjoint(checkov.UNCHECKED_KINDS), "checkov checks these kinds now: scan them again"
+
+
+_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "widgets.example.com"},
+    "spec": {
+        "group": "example.com",
+        "names": {"kind": "Widget", "plural": "widgets", "singular": "widget"},
+        "scope": "Namespaced",
+        "versions": [
+            {"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {"type": "object"}}}
+        ],
+    },
+}
 
 
 def test_a_suppression_without_a_finding_is_stale() -> None:

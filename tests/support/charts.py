@@ -14,7 +14,9 @@ and otherwise a test that needs them skips with :data:`HOW_TO_ENABLE`.
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
+import json
 import os
 import subprocess
 import tarfile
@@ -98,14 +100,55 @@ class RenderError(Exception):
     pass
 
 
+# Where helm template's output is kept for the rest of the test run, keyed by everything the render depends on
+# (conftest points it at the directory pytest-xdist's workers share). The same release with the same values is
+# rendered by several modules (the real-chart gate, the CRD upgrade gate, checkov, pod security) on either
+# worker; helm runs once per key per run. None: no cache (each call runs helm).
+_render_cache: list[Path] = []
+
+
+def set_render_cache(directory: Path | None) -> None:
+    if directory is None:
+        _render_cache.clear()
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    _render_cache[:] = [directory]
+
+
+@functools.cache
+def _archive_digest(archive: Path) -> str:
+    return hashlib.sha256(archive.read_bytes()).hexdigest()
+
+
+def _helm_template(command: list[str], values_yaml: str, archive: Path, *, fresh: bool) -> str:
+    """helm's stdout for ``command``; from the run's cache unless ``fresh`` (a chart that generates random
+    certificates renders differently each time, and the gate must see that)."""
+    key = hashlib.sha256(
+        json.dumps([command[1:], values_yaml, _archive_digest(archive), str(helm_binary())]).encode()
+    ).hexdigest()
+    cached = _render_cache[0] / f"{key}.yaml" if _render_cache and not fresh else None
+    if cached is not None and cached.exists():
+        return cached.read_text()
+    result = subprocess.run(command, input=values_yaml, capture_output=True, text=True, timeout=120, check=False)
+    if result.returncode != 0:
+        raise RenderError(f"helm template {archive.name} failed: {result.stderr.strip()}")
+    if cached is not None:
+        partial = cached.with_suffix(f".{os.getpid()}.partial")
+        partial.write_text(result.stdout)
+        partial.rename(cached)  # atomic: another worker reads a whole render or none
+    return result.stdout
+
+
 def render(
     pin: HelmChartPin,
     values: Mapping[str, Any],
     *,
     include_crds: bool = False,
     api_versions: tuple[str, ...] = (),
+    fresh: bool = False,
 ) -> list[dict[str, Any]]:
-    """``helm template`` of the pinned chart with ``values``: every rendered object, in order."""
+    """``helm template`` of the pinned chart with ``values``: every rendered object, in order. A render of the
+    same chart, values and flags earlier in the run is reused unless ``fresh``."""
     archive = chart_archive(pin)
     if archive is None:
         raise FileNotFoundError(f"{archive_name(pin)}: {HOW_TO_ENABLE}")
@@ -125,9 +168,5 @@ def render(
         command.append("--include-crds")
     for api_version in api_versions:
         command += ["--api-versions", api_version]
-    result = subprocess.run(
-        command, input=yaml.safe_dump(dict(values)), capture_output=True, text=True, timeout=120, check=False
-    )
-    if result.returncode != 0:
-        raise RenderError(f"helm template {archive.name} failed: {result.stderr.strip()}")
-    return [obj for obj in yaml.load_all(result.stdout, Loader=_LOADER) if obj]
+    output = _helm_template(command, yaml.safe_dump(dict(values)), archive, fresh=fresh)
+    return [obj for obj in yaml.load_all(output, Loader=_LOADER) if obj]
