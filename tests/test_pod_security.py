@@ -46,7 +46,8 @@ EXPECTED = {
     # examples/existing_vpc_inference serves on NVIDIA only: no Neuron runtime, so no IPC_LOCK.
     "example": {"inference": "baseline", "monitoring": "restricted"},
     "karpenter-training": _TRAINING,
-    "inference-patterns": {},  # no model service yet: no serving namespace
+    # the Inferentia queue worker adds IPC_LOCK (privileged); KEDA's controllers meet restricted.
+    "inference-patterns": {"inference": "privileged", "keda": "restricted"},
 }
 
 

@@ -3,6 +3,7 @@
 from .cluster import DEFAULT_AMI_ALIAS, InferenceCluster, InferenceClusterProps
 from .karpenter import Karpenter
 from .pools import INFERENCE_FAMILIES, NodePoolProps, PoolKind, default_pools
+from .queue_worker import MskSource, QueueWorkerProps, SqsSource
 from .slo import ServiceLevelObjective
 
 __all__ = [
@@ -11,8 +12,11 @@ __all__ = [
     "InferenceCluster",
     "InferenceClusterProps",
     "Karpenter",
+    "MskSource",
     "NodePoolProps",
     "PoolKind",
+    "QueueWorkerProps",
     "ServiceLevelObjective",
+    "SqsSource",
     "default_pools",
 ]

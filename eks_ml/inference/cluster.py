@@ -31,10 +31,12 @@ from ..placement import Taint, karpenter_pool, workloads_from_objects
 from ..placement.nodes import AUTO_MODE_DEVICE_RESOURCES
 from .exposure import load_balancer_cidrs, subnet_cidrs
 from .karpenter import Karpenter, check_cluster_name_for_karpenter
+from .keda import Keda, add_queue_workers
 from .load_balancer import LoadBalancerController
 from .metrics import MetricsPipeline
 from .model_service import ModelServiceProps, S3Weights
-from .pools import NodePoolProps, default_pools
+from .pools import NodePoolProps, PoolKind, default_pools
+from .queue_worker import QueueWorkerProps
 from .weights import S3WeightsDriver
 
 # EKS-optimized AL2023 AMI release pinned for Karpenter nodes (never @latest: a new AMI reaches nodes
@@ -58,6 +60,8 @@ class InferenceClusterProps:
     managed_scraper_access: let the Amazon Managed Service for Prometheus scraper (ObservabilityAddon with
         Backend.PROMETHEUS) through the serving namespace's default-deny NetworkPolicies, from the private
         subnets its network interfaces use. Default: False.
+    queue_workers: workers scaled by KEDA on an SQS queue's depth or an MSK topic's consumer lag, to zero when
+        idle (eks_ml.inference.queue_worker); KEDA is installed only when there are some. Default: none.
     """
 
     base: BaseClusterProps
@@ -67,6 +71,7 @@ class InferenceClusterProps:
     model_services: Sequence[ModelServiceProps] = ()
     namespace: str = "inference"
     managed_scraper_access: bool = False
+    queue_workers: Sequence[QueueWorkerProps] = ()
 
 
 class InferenceCluster(Construct):
@@ -170,8 +175,12 @@ class InferenceCluster(Construct):
         self.service_charts: dict[str, ModelServiceChart] = {}
         self.model_services: tuple[ModelServiceProps, ...] = tuple(props.model_services)
         self.admits_managed_scraper = props.managed_scraper_access
+        self.namespace_chart: InferenceNamespaceChart | None = None
         if props.model_services:
             self._add_model_services(props, cluster)
+        self.keda: Keda | None = None
+        if props.queue_workers:
+            self._add_queue_workers(props, cluster)
         applied = [obj for _, chart in self.applied_charts for obj in chart.to_json()]
         self.model.add_workloads(workloads_from_objects(applied, "eks-ml inference"))
         placements = self.model.prove()
@@ -186,6 +195,38 @@ class InferenceCluster(Construct):
             notes=notes,
         )
         plan.record(self, self.plan)
+
+    def _add_namespace(self, props: InferenceClusterProps, capabilities: set[str]) -> None:
+        """The serving namespace, once, at the level every model service and queue worker there needs."""
+        self.namespace_chart = InferenceNamespaceChart(
+            cdk8s.App(),
+            "InferenceNamespace",
+            namespace=props.namespace,
+            auto_mode=props.base.auto_mode,
+            added_capabilities=sorted(capabilities | {c for w in props.queue_workers for c in w.capabilities()}),
+        )
+        self.prelude.add_chart(self.namespace_chart)
+        self.applied_charts.append(("inference-namespace", self.namespace_chart))
+
+    def _add_queue_workers(self, props: InferenceClusterProps, cluster: eks.ICluster) -> None:
+        if self.namespace_chart is None:
+            self._add_namespace(props, set())
+        self.keda = Keda(
+            self,
+            "Keda",
+            cluster=cluster,
+            cluster_name=props.base.cluster_name,
+            model=self.model,
+            placement=self.base.system_placement,
+            after=[self.base.system_nodes] if self.base.system_nodes else [],
+        )
+        pools = {worker.instance_type or "": _worker_pool(worker, props.pools) or "" for worker in props.queue_workers}
+        for stem, chart in add_queue_workers(
+            self, cluster=cluster, keda=self.keda, workers=props.queue_workers, namespace=props.namespace, pools=pools
+        ):
+            self.applied_charts.append((stem, chart))
+            self.workloads.add_chart(chart)
+        self.workloads.node.add_dependency(self.keda.chart)  # CRDs and admission webhooks first
 
     def _add_model_services(self, props: InferenceClusterProps, cluster: eks.ICluster) -> None:
         auto_mode = props.base.auto_mode
@@ -207,15 +248,7 @@ class InferenceCluster(Construct):
             )
             for service in props.model_services
         }
-        namespace_chart = InferenceNamespaceChart(
-            cdk8s.App(),
-            "InferenceNamespace",
-            namespace=props.namespace,
-            auto_mode=auto_mode,
-            added_capabilities=sorted({c for v in values.values() for c in v.capabilities}),
-        )
-        self.prelude.add_chart(namespace_chart)
-        self.applied_charts.append(("inference-namespace", namespace_chart))
+        self._add_namespace(props, {c for v in values.values() for c in v.capabilities})
         self.load_balancer = (
             None
             if auto_mode  # Auto Mode runs its own load balancing controller
@@ -298,6 +331,39 @@ def _check_props(props: InferenceClusterProps, problems: Problems, *, region: st
             )
     # Each service's manifest is a child of the cluster construct, named Model<PascalName>.
     check_unique_ids(services, _service_id, "model_services.name", problems)
+    if expect_list_of(props.queue_workers, QueueWorkerProps, "queue_workers", problems) and pools_ok:
+        _check_queue_workers(props, services, problems)
+
+
+def _check_queue_workers(props: InferenceClusterProps, services: list[str], problems: Problems) -> None:
+    names = [worker.name for worker in props.queue_workers if isinstance(worker.name, str)]
+    for name in sorted({n for n in names if names.count(n) > 1 or n in services}):
+        problems.add(
+            "queue_workers.name",
+            name,
+            "names unique among queue workers and model services (they share the namespace)",
+            "rename one of them",
+        )
+    for index, worker in enumerate(props.queue_workers):
+        field_name = f"queue_workers[{index}]"
+        if worker.check(field_name, problems) and _worker_pool(worker, props.pools) is None:
+            problems.add(
+                f"{field_name}.instance_type",
+                worker.instance_type,
+                "a type some node pool may launch (None: a CPU pool)",
+                "add the type to a pool, or a NodePoolProps(kind=PoolKind.CPU) for CPU workers",
+            )
+    check_unique_ids(names, lambda name: f"Worker{pascal(name)}", "queue_workers.name", problems)
+
+
+def _worker_pool(worker: QueueWorkerProps, pools: Sequence[NodePoolProps]) -> str | None:
+    """The first pool that launches the worker's instance type (a CPU pool for a CPU worker)."""
+    for pool in pools:
+        if (worker.instance_type is None and pool.kind is PoolKind.CPU) or (
+            worker.instance_type is not None and pool.allows(worker.instance_type)
+        ):
+            return pool.name
+    return None
 
 
 def _service_id(name: str) -> str:

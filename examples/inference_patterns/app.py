@@ -12,12 +12,21 @@ from __future__ import annotations
 import eks_ml.bundled_node  # noqa: F401  (optional, first: jsii runs on eks-ml[node]'s Node.js)
 
 # isort: split
-from aws_cdk import App, Environment, Stack
+from aws_cdk import App, Duration, Environment, Stack
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 import eks_ml
-from eks_ml.inference import InferenceCluster, InferenceClusterProps, default_pools
+from eks_ml.inference import (
+    InferenceCluster,
+    InferenceClusterProps,
+    MskSource,
+    QueueWorkerProps,
+    SqsSource,
+    default_pools,
+)
 
 ENV = Environment(account="111122223333", region="us-west-2")  # yours
 SUBNET_TAGS = {"karpenter.sh/discovery": "patterns"}
@@ -35,6 +44,47 @@ class PatternsStack(Stack):
             vpc_cidr_block="10.30.0.0/16",
             private_subnet_ipv4_cidr_blocks=["10.30.0.0/18", "10.30.64.0/18"],
         )
+        # Queue-driven inference (KEDA): a GPU worker per batch of SQS messages, and an Inferentia worker reading
+        # an MSK topic with IAM auth; both scale on their backlog and to zero when it is empty.
+        self.requests_key = kms.Key(self, "RequestsKey", enable_key_rotation=True, description="inference requests")
+        self.requests = sqs.Queue(
+            self,
+            "Requests",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=self.requests_key,
+            enforce_ssl=True,
+            visibility_timeout=Duration.minutes(5),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                max_receive_count=3,
+                queue=sqs.Queue(
+                    self,
+                    "FailedRequests",
+                    encryption=sqs.QueueEncryption.KMS,
+                    encryption_master_key=self.requests_key,
+                    enforce_ssl=True,
+                    retention_period=Duration.days(14),
+                ),
+            ),
+        )
+        queue_workers = [
+            QueueWorkerProps(
+                name="embed-sqs",
+                image="111122223333.dkr.ecr.us-west-2.amazonaws.com/embed-worker:1.0",  # yours
+                instance_type="g6.xlarge",
+                source=SqsSource(queue=self.requests, queue_length=8),
+            ),
+            QueueWorkerProps(
+                name="summarize-msk",
+                image="111122223333.dkr.ecr.us-west-2.amazonaws.com/summarize-worker:1.0",  # yours
+                instance_type="inf2.xlarge",
+                source=MskSource(
+                    cluster_arn="arn:aws:kafka:us-west-2:111122223333:cluster/events/0a1b2c3d-4e5f-6789-abcd-ef0123456789-2",
+                    topic="documents",
+                    consumer_group="summarizers",
+                    bootstrap_servers=["b-1.events.abc123.c2.kafka.us-west-2.amazonaws.com:9098"],
+                ),
+            ),
+        ]
         self.inference = InferenceCluster(
             self,
             "Patterns",
@@ -45,6 +95,7 @@ class PatternsStack(Stack):
                 # GPU, Inferentia and CPU pools, as in the default app.
                 pools=default_pools(),
                 subnet_tags=SUBNET_TAGS,
+                queue_workers=queue_workers,
             ),
         )
 
