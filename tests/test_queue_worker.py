@@ -259,7 +259,7 @@ def test_a_gpu_worker_is_sized_like_a_model_service(small: Any) -> None:
     (container,) = pod["containers"]
     # g6.xlarge: 4 vCPUs, 16 GiB, 1 GPU; one GPU is the whole host, of which a pod takes 80%.
     assert container["resources"]["requests"] == {"cpu": "3", "memory": "13107Mi", "nvidia.com/gpu": "1"}
-    assert container["resources"]["limits"] == {"nvidia.com/gpu": "1"}
+    assert container["resources"]["limits"] == {"memory": "13107Mi", "nvidia.com/gpu": "1"}
     assert pod["nodeSelector"] == {"eks-ml.io/pool": "gpu", "node.kubernetes.io/instance-type": "g6.xlarge"}
     cpu_pod = worker_objects(cluster, "summarize")["Deployment"]["spec"]["template"]["spec"]
     assert cpu_pod["nodeSelector"] == {"eks-ml.io/pool": "cpu"}

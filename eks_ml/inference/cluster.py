@@ -34,7 +34,7 @@ from .karpenter import Karpenter, check_cluster_name_for_karpenter
 from .keda import Keda, add_queue_workers
 from .load_balancer import LoadBalancerController
 from .metrics import MetricsPipeline
-from .model_service import ModelServiceProps, S3Weights
+from .model_service import Autoscaler, ModelServiceProps, S3Weights
 from .pools import NodePoolProps, PoolKind, default_pools
 from .queue_worker import QueueWorkerProps
 from .weights import S3WeightsDriver
@@ -176,11 +176,23 @@ class InferenceCluster(Construct):
         self.model_services: tuple[ModelServiceProps, ...] = tuple(props.model_services)
         self.admits_managed_scraper = props.managed_scraper_access
         self.namespace_chart: InferenceNamespaceChart | None = None
+        # KEDA only where something uses it: queue workers, or model services it scales.
+        self.keda: Keda | None = None
+        if props.queue_workers or any(s.autoscaler is Autoscaler.KEDA for s in props.model_services):
+            self.keda = Keda(
+                self,
+                "Keda",
+                cluster=cluster,
+                cluster_name=props.base.cluster_name,
+                model=self.model,
+                placement=self.base.system_placement,
+                after=[self.base.system_nodes] if self.base.system_nodes else [],
+            )
+            self.workloads.node.add_dependency(self.keda.chart)  # CRDs and admission webhooks first
         if props.model_services:
             self._add_model_services(props, cluster)
-        self.keda: Keda | None = None
-        if props.queue_workers:
-            self._add_queue_workers(props, cluster)
+        if self.keda:
+            self._add_queue_workers(props, cluster, self.keda)
         applied = [obj for _, chart in self.applied_charts for obj in chart.to_json()]
         self.model.add_workloads(workloads_from_objects(applied, "eks-ml inference"))
         placements = self.model.prove()
@@ -208,25 +220,15 @@ class InferenceCluster(Construct):
         self.prelude.add_chart(self.namespace_chart)
         self.applied_charts.append(("inference-namespace", self.namespace_chart))
 
-    def _add_queue_workers(self, props: InferenceClusterProps, cluster: eks.ICluster) -> None:
+    def _add_queue_workers(self, props: InferenceClusterProps, cluster: eks.ICluster, keda: Keda) -> None:
         if self.namespace_chart is None:
             self._add_namespace(props, set())
-        self.keda = Keda(
-            self,
-            "Keda",
-            cluster=cluster,
-            cluster_name=props.base.cluster_name,
-            model=self.model,
-            placement=self.base.system_placement,
-            after=[self.base.system_nodes] if self.base.system_nodes else [],
-        )
         pools = {worker.instance_type or "": _worker_pool(worker, props.pools) or "" for worker in props.queue_workers}
         for stem, chart in add_queue_workers(
-            self, cluster=cluster, keda=self.keda, workers=props.queue_workers, namespace=props.namespace, pools=pools
+            self, cluster=cluster, keda=keda, workers=props.queue_workers, namespace=props.namespace, pools=pools
         ):
             self.applied_charts.append((stem, chart))
             self.workloads.add_chart(chart)
-        self.workloads.node.add_dependency(self.keda.chart)  # CRDs and admission webhooks first
 
     def _add_model_services(self, props: InferenceClusterProps, cluster: eks.ICluster) -> None:
         auto_mode = props.base.auto_mode

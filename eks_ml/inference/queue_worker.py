@@ -349,17 +349,18 @@ class QueueWorkerProps:
         spec = self.spec()
         node_selector = {POOL_LABEL: pool}
         tolerations: list[dict[str, str]] = []
-        limits: dict[str, str] = {}
         if spec is None:
             requests = {"cpu": self.cpu, "memory": self.memory}
+            limits = {"memory": self.memory}
         else:
             share = self.accelerators / spec.accelerator_count
-            limits = {spec.accelerator_resource: str(self.accelerators)}
+            accelerators = {spec.accelerator_resource: str(self.accelerators)}
             requests = {
                 "cpu": str(max(1, math.floor(spec.vcpus * share * HOST_SHARE))),
                 "memory": f"{math.floor(spec.memory_mib * share * HOST_SHARE)}Mi",
-                **limits,
+                **accelerators,
             }
+            limits = {"memory": requests["memory"], **accelerators}
             node_selector["node.kubernetes.io/instance-type"] = spec.name
             tolerations = [{"key": spec.accelerator_resource, "operator": "Exists", "effect": "NoSchedule"}]
         return QueueWorkerValues(
