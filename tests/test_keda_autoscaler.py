@@ -72,6 +72,17 @@ def test_keda_is_installed_for_a_keda_service_and_not_for_an_hpa_one(keda_servic
     assert "ScaledObject" not in kinds(hpa_cluster) and "HorizontalPodAutoscaler" in kinds(hpa_cluster)
 
 
+def test_a_service_that_may_scale_to_zero_is_warned_about(keda_service: Any) -> None:
+    cluster, _ = keda_service
+    warnings = [
+        entry.data
+        for entry in cluster.node.find_all()
+        for entry in entry.node.metadata
+        if entry.type == "aws:cdk:warning"
+    ]
+    assert any("model service llm may scale to zero" in str(w) for w in warnings)
+
+
 def test_zero_replicas_need_keda() -> None:
     with pytest.raises(ValidationError, match=r"model_services\[0\]\.replicas.*Autoscaler.KEDA"):
         synth(dataclasses.replace(SERVICE, autoscaler=Autoscaler.HPA))

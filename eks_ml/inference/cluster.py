@@ -34,7 +34,7 @@ from .karpenter import Karpenter, check_cluster_name_for_karpenter
 from .keda import Keda, add_queue_workers
 from .load_balancer import LoadBalancerController
 from .metrics import MetricsPipeline
-from .model_service import Autoscaler, ModelServiceProps, S3Weights
+from .model_service import SCALED_TO_ZERO_WARNING, Autoscaler, ModelServiceProps, S3Weights
 from .pools import NodePoolProps, PoolKind, default_pools
 from .queue_worker import QueueWorkerProps
 from .weights import S3WeightsDriver
@@ -279,6 +279,10 @@ class InferenceCluster(Construct):
             if service.public:
                 Annotations.of(self.workloads).add_warning_v2(
                     "eks-ml:public-model-endpoint", service.exposure().warning(service.name)
+                )
+            if service.min_replicas == 0:
+                Annotations.of(self.workloads).add_warning_v2(
+                    "eks-ml:model-service-at-zero", SCALED_TO_ZERO_WARNING.format(name=service.name)
                 )
         if self.load_balancer:
             self.workloads.node.add_dependency(self.load_balancer.chart)  # its webhooks admit Services/Ingresses

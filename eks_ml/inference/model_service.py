@@ -102,6 +102,13 @@ class HubWeights:
 Weights = S3Weights | ClaimWeights | HubWeights
 
 
+SCALED_TO_ZERO_WARNING = (
+    "model service {name} may scale to zero (min_replicas=0 with Autoscaler.KEDA): with no replica there is no "
+    "vLLM queue series, so nothing scales it back up and its load balancer answers 503 until something else "
+    "raises the replica count; keep min_replicas >= 1 for interactive traffic, or use a QueueWorker"
+)
+
+
 class Autoscaler(StrEnum):
     """What scales a model service on its queue depth: a HorizontalPodAutoscaler reading it through
     prometheus-adapter (HPA), or KEDA's prometheus trigger reading the same series from the same Prometheus
@@ -134,9 +141,9 @@ class ModelServiceProps:
     slo: the service's latency and availability objectives (eks_ml.inference.slo.ServiceLevelObjective);
         the observability add-on's Prometheus backend alerts when their error budgets burn too fast.
         Default: 99% of requests under 30 s end to end and 99.5% without a server error, over 30 days.
-    autoscaler: Autoscaler.HPA or Autoscaler.KEDA (installs KEDA on the cluster; min_replicas may then be 0,
-        and while no replica runs, requests get 503 from the load balancer until the queue metric wakes
-        one, see the README). Default: Autoscaler.HPA.
+    autoscaler: Autoscaler.HPA or Autoscaler.KEDA (installs KEDA on the cluster; min_replicas may then be 0).
+        At zero replicas no server exports the queue series, so nothing scales the service back up by itself
+        and the load balancer answers 503: synth warns; see the README. Default: Autoscaler.HPA.
     """
 
     name: str
