@@ -13,6 +13,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 
 from eks_ml import BaseClusterProps, MlVpc, MlVpcProps, ValidationError, helm
+from eks_ml.errors import Problems
 from eks_ml.inference import (
     InferenceCluster,
     InferenceClusterProps,
@@ -372,6 +373,15 @@ def test_bad_worker_input_names_the_field(worker: QueueWorkerProps, field: str) 
     with pytest.raises(ValidationError) as raised:
         synth([worker])
     assert field in str(raised.value)
+
+
+def test_a_queue_arn_known_only_at_deploy_time_is_refused() -> None:
+    _, stack = library_stack()
+    token_arn = sqs.Queue(stack, "Jobs").queue_arn
+    problems = Problems()
+    assert not SqsSource(queue_arn=token_arn).check("source", problems)
+    with pytest.raises(ValidationError, match=r"source\.queue_arn.*pass the queue construct itself as queue="):
+        problems.raise_if_any()
 
 
 def test_worker_names_must_be_unique() -> None:

@@ -108,11 +108,15 @@ class SqsSource:
         if self.queue is not None and not all(hasattr(self.queue, a) for a in ("queue_arn", "queue_url", "node")):
             problems.add(f"{field}.queue", type(self.queue).__name__, "an aws_sqs.IQueue", "pass sqs.Queue(...)")
             return False
-        if (
-            self.queue_arn is not None
-            and not Token.is_unresolved(self.queue_arn)
-            and not _QUEUE_ARN.match(self.queue_arn)
-        ):
+        if self.queue_arn is not None and Token.is_unresolved(self.queue_arn):
+            problems.add(
+                f"{field}.queue_arn",
+                "(a value known only at deploy time)",
+                "a literal queue ARN (its URL and region are derived from it at synth)",
+                "pass the queue construct itself as queue=",
+            )
+            return False
+        if self.queue_arn is not None and not _QUEUE_ARN.match(self.queue_arn):
             problems.add(
                 f"{field}.queue_arn",
                 self.queue_arn,
@@ -285,7 +289,7 @@ class QueueWorkerProps:
                 "0 <= min_replicas <= max_replicas",
                 "keep min_replicas at 0 to scale to zero, and max_replicas above it",
             )
-        if not 1 <= self.polling_interval.to_seconds() <= 3600 or self.cooldown.to_seconds() < 0:
+        if not 1 <= self.polling_interval.to_seconds() <= 3600:
             problems.add(
                 f"{field}.polling_interval",
                 f"{self.polling_interval.to_seconds()} s",
