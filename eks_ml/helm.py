@@ -446,6 +446,38 @@ PROMETHEUS_ADAPTER = HelmChartPin(
     pods=(PodValues("Deployment", "{release}", resources={"prometheus-adapter": "resources"}),),
 )
 
+# KEDA (event-driven autoscaling: queue workers scaled on SQS depth or Kafka lag, scale to zero). Its CRDs are
+# chart templates (templates/crds/), so Helm installs and upgrades them with the release: no CRD upgrade Job.
+# Names and value paths from kedacore/charts @ v2.20.2 (keda/values.yaml, keda/templates/*/deployment.yaml).
+_KEDA_RESOURCES = {"limits": {"cpu": 1, "memory": "1000Mi"}, "requests": {"cpu": "100m", "memory": "100Mi"}}
+
+
+def _keda_pod(name: str, resources: str, enabled: str | None = None) -> PodValues:
+    # Each Deployment reads <component>.nodeSelector | default .Values.nodeSelector (the same for affinity and
+    # tolerations); eks-ml sets only the top-level ones, which then place all three.
+    return PodValues(
+        "Deployment",
+        name,
+        resources={name: f"resources.{resources}"},
+        defaults={f"resources.{resources}": _KEDA_RESOURCES},
+        fixed_node_selector=_OS_LINUX,
+        enabled=enabled,
+    )
+
+
+KEDA = HelmChartPin(
+    "keda",
+    "https://kedacore.github.io/charts",
+    "2.20.2",
+    "keda",
+    "keda",
+    pods=(
+        _keda_pod("keda-operator", "operator"),
+        _keda_pod("keda-operator-metrics-apiserver", "metricServer", enabled="metricsServer.enabled"),
+        _keda_pod("keda-admission-webhooks", "webhooks", enabled="webhooks.enabled"),
+    ),
+)
+
 # The observability add-on's own namespace: it lives and dies with that stack, apart from the Inference
 # stack's "monitoring" namespace (Prometheus and adapter for autoscaling), which it must never delete.
 OBSERVABILITY_NAMESPACE = "eks-ml-observability"
@@ -514,6 +546,7 @@ ALL_CHARTS = (
     AWS_LOAD_BALANCER_CONTROLLER,
     PROMETHEUS,
     PROMETHEUS_ADAPTER,
+    KEDA,
     DCGM_EXPORTER,
     KUBE_STATE_METRICS,
     NODE_EXPORTER,
@@ -531,6 +564,8 @@ RELEASE_NAMESPACES: Mapping[str, PodSecurityLevel] = {
     KUBEFLOW_TRAINER.namespace: PodSecurityLevel.RESTRICTED,
     # Prometheus (hardened by eks-ml's values) and prometheus-adapter run non-root, without capabilities.
     PROMETHEUS.namespace: PodSecurityLevel.RESTRICTED,
+    # KEDA's operator, metrics server and webhooks run non-root, drop all capabilities, RuntimeDefault seccomp.
+    KEDA.namespace: PodSecurityLevel.RESTRICTED,
     # privileged: node-exporter uses the host's network and PID namespaces and hostPath mounts, and dcgm-exporter
     # adds SYS_ADMIN (GPU profiling counters); both are monitors that must read the host.
     OBSERVABILITY_NAMESPACE: PodSecurityLevel.PRIVILEGED,

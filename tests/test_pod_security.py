@@ -46,8 +46,14 @@ EXPECTED = {
     # examples/existing_vpc_inference serves on NVIDIA only: no Neuron runtime, so no IPC_LOCK.
     "example": {"inference": "baseline", "monitoring": "restricted"},
     "karpenter-training": _TRAINING,
-    # no model service yet: no serving namespace; the batch job runs the vLLM image as root (baseline), Kueue restricted.
-    "inference-patterns": {"batch": "baseline", "kueue-system": "restricted"},
+    # The batch job runs the vLLM image as root (baseline); the Inferentia queue worker adds IPC_LOCK
+    # (privileged); Kueue's and KEDA's controllers meet restricted.
+    "inference-patterns": {
+        "batch": "baseline",
+        "kueue-system": "restricted",
+        "inference": "privileged",
+        "keda": "restricted",
+    },
 }
 
 

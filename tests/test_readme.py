@@ -124,6 +124,7 @@ DISPLAY_NAMES = {
     "aws-load-balancer-controller": ("AWS Load Balancer Controller", "load balancer controller"),
     "prometheus": ("Prometheus",),
     "prometheus-adapter": (),
+    "keda": ("KEDA",),
     "dcgm-exporter": (),
     "kube-state-metrics": (),
     "prometheus-node-exporter": (),

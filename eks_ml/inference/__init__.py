@@ -3,21 +3,27 @@
 from .batch import BatchInferenceJobProps, S3Prefix
 from .cluster import DEFAULT_AMI_ALIAS, InferenceCluster, InferenceClusterProps
 from .karpenter import Karpenter
+from .model_service import Autoscaler
 from .pools import INFERENCE_FAMILIES, NodePoolProps, PoolKind, default_pools
 from .quantization import Quantization
+from .queue_worker import MskSource, QueueWorkerProps, SqsSource
 from .slo import ServiceLevelObjective
 
 __all__ = [
-    "BatchInferenceJobProps",
-    "S3Prefix",
     "DEFAULT_AMI_ALIAS",
     "INFERENCE_FAMILIES",
+    "Autoscaler",
+    "BatchInferenceJobProps",
     "InferenceCluster",
     "InferenceClusterProps",
     "Karpenter",
+    "MskSource",
     "NodePoolProps",
     "PoolKind",
     "Quantization",
+    "QueueWorkerProps",
+    "S3Prefix",
     "ServiceLevelObjective",
+    "SqsSource",
     "default_pools",
 ]

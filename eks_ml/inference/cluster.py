@@ -34,10 +34,12 @@ from .batch import BatchInference, BatchInferenceJobProps
 from .benchmark_job import BenchmarkJobProps, cpu_pool
 from .exposure import load_balancer_cidrs, subnet_cidrs
 from .karpenter import Karpenter, check_cluster_name_for_karpenter
+from .keda import Keda, add_queue_workers
 from .load_balancer import LoadBalancerController
 from .metrics import MetricsPipeline
-from .model_service import ModelServiceProps, S3Weights
-from .pools import NodePoolProps, default_pools
+from .model_service import SCALED_TO_ZERO_WARNING, Autoscaler, ModelServiceProps, S3Weights
+from .pools import NodePoolProps, PoolKind, default_pools
+from .queue_worker import QueueWorkerProps
 from .weights import S3WeightsDriver
 
 # EKS-optimized AL2023 AMI release pinned for Karpenter nodes (never @latest: a new AMI reaches nodes
@@ -65,6 +67,8 @@ class InferenceClusterProps:
         ``benchmarks_yaml`` (and export-gitops), never applied by the stack. Default: none.
     batch_jobs: offline vLLM passes over prompts in S3 (eks_ml.inference.batch), queued through Kueue, which
         is installed only when there is one. Default: none.
+    queue_workers: workers scaled by KEDA on an SQS queue's depth or an MSK topic's consumer lag, to zero when
+        idle (eks_ml.inference.queue_worker); KEDA is installed only when there are some. Default: none.
     """
 
     base: BaseClusterProps
@@ -76,6 +80,7 @@ class InferenceClusterProps:
     managed_scraper_access: bool = False
     benchmarks: Sequence[BenchmarkJobProps] = ()
     batch_jobs: Sequence[BatchInferenceJobProps] = ()
+    queue_workers: Sequence[QueueWorkerProps] = ()
 
 
 class InferenceCluster(Construct):
@@ -179,10 +184,26 @@ class InferenceCluster(Construct):
         self.service_charts: dict[str, ModelServiceChart] = {}
         self.model_services: tuple[ModelServiceProps, ...] = tuple(props.model_services)
         self.admits_managed_scraper = props.managed_scraper_access
+        self.namespace_chart: InferenceNamespaceChart | None = None
+        # KEDA only where something uses it: queue workers, or model services it scales.
+        self.keda: Keda | None = None
+        if props.queue_workers or any(s.autoscaler is Autoscaler.KEDA for s in props.model_services):
+            self.keda = Keda(
+                self,
+                "Keda",
+                cluster=cluster,
+                cluster_name=props.base.cluster_name,
+                model=self.model,
+                placement=self.base.system_placement,
+                after=[self.base.system_nodes] if self.base.system_nodes else [],
+            )
+            self.workloads.node.add_dependency(self.keda.chart)  # CRDs and admission webhooks first
         if props.model_services:
             self._add_model_services(props, cluster)
         self.benchmarks_chart = self._benchmarks(props)
         self.batch = self._add_batch_jobs(props, cluster) if props.batch_jobs else None
+        if self.keda:
+            self._add_queue_workers(props, cluster, self.keda)
         applied = [obj for _, chart in self.applied_charts for obj in chart.to_json()]
         # The benchmark Jobs are rendered, not applied, but must land on this cluster's nodes all the same.
         rendered = self.benchmarks_chart.to_json()
@@ -235,6 +256,28 @@ class InferenceCluster(Construct):
         self.workloads.node.add_dependency(batch.kueue)
         return batch
 
+    def _add_namespace(self, props: InferenceClusterProps, capabilities: set[str]) -> None:
+        """The serving namespace, once, at the level every model service and queue worker there needs."""
+        self.namespace_chart = InferenceNamespaceChart(
+            cdk8s.App(),
+            "InferenceNamespace",
+            namespace=props.namespace,
+            auto_mode=props.base.auto_mode,
+            added_capabilities=sorted(capabilities | {c for w in props.queue_workers for c in w.capabilities()}),
+        )
+        self.prelude.add_chart(self.namespace_chart)
+        self.applied_charts.append(("inference-namespace", self.namespace_chart))
+
+    def _add_queue_workers(self, props: InferenceClusterProps, cluster: eks.ICluster, keda: Keda) -> None:
+        if self.namespace_chart is None:
+            self._add_namespace(props, set())
+        pools = {worker.instance_type or "": _worker_pool(worker, props.pools) or "" for worker in props.queue_workers}
+        for stem, chart in add_queue_workers(
+            self, cluster=cluster, keda=keda, workers=props.queue_workers, namespace=props.namespace, pools=pools
+        ):
+            self.applied_charts.append((stem, chart))
+            self.workloads.add_chart(chart)
+
     def _add_model_services(self, props: InferenceClusterProps, cluster: eks.ICluster) -> None:
         auto_mode = props.base.auto_mode
         after_system = [self.base.system_nodes] if self.base.system_nodes else []
@@ -255,15 +298,7 @@ class InferenceCluster(Construct):
             )
             for service in props.model_services
         }
-        namespace_chart = InferenceNamespaceChart(
-            cdk8s.App(),
-            "InferenceNamespace",
-            namespace=props.namespace,
-            auto_mode=auto_mode,
-            added_capabilities=sorted({c for v in values.values() for c in v.capabilities}),
-        )
-        self.prelude.add_chart(namespace_chart)
-        self.applied_charts.append(("inference-namespace", namespace_chart))
+        self._add_namespace(props, {c for v in values.values() for c in v.capabilities})
         self.load_balancer = (
             None
             if auto_mode  # Auto Mode runs its own load balancing controller
@@ -292,6 +327,10 @@ class InferenceCluster(Construct):
             if service.public:
                 Annotations.of(self.workloads).add_warning_v2(
                     "eks-ml:public-model-endpoint", service.exposure().warning(service.name)
+                )
+            if service.min_replicas == 0:
+                Annotations.of(self.workloads).add_warning_v2(
+                    "eks-ml:model-service-at-zero", SCALED_TO_ZERO_WARNING.format(name=service.name)
                 )
         if self.load_balancer:
             self.workloads.node.add_dependency(self.load_balancer.chart)  # its webhooks admit Services/Ingresses
@@ -354,6 +393,8 @@ def _check_props(props: InferenceClusterProps, problems: Problems, *, region: st
     for index, benchmark in enumerate(props.benchmarks):
         benchmark.check(f"benchmarks[{index}]", props.model_services, props.pools, problems)
     _check_batch_jobs(props, problems, pools_ok=pools_ok)
+    if expect_list_of(props.queue_workers, QueueWorkerProps, "queue_workers", problems) and pools_ok:
+        _check_queue_workers(props, services, problems)
 
 
 def _check_batch_jobs(props: InferenceClusterProps, problems: Problems, *, pools_ok: bool) -> None:
@@ -371,6 +412,37 @@ def _check_batch_jobs(props: InferenceClusterProps, problems: Problems, *, pools
             )
     # Each job's role and association are named Role<PascalName> and Identity<PascalName>.
     check_unique_ids(names, lambda name: f"Role{pascal(name)}", "batch_jobs.name", problems)
+
+
+def _check_queue_workers(props: InferenceClusterProps, services: list[str], problems: Problems) -> None:
+    names = [worker.name for worker in props.queue_workers if isinstance(worker.name, str)]
+    for name in sorted({n for n in names if names.count(n) > 1 or n in services}):
+        problems.add(
+            "queue_workers.name",
+            name,
+            "names unique among queue workers and model services (they share the namespace)",
+            "rename one of them",
+        )
+    for index, worker in enumerate(props.queue_workers):
+        field_name = f"queue_workers[{index}]"
+        if worker.check(field_name, problems) and _worker_pool(worker, props.pools) is None:
+            problems.add(
+                f"{field_name}.instance_type",
+                worker.instance_type,
+                "a type some node pool may launch (None: a CPU pool)",
+                "add the type to a pool, or a NodePoolProps(kind=PoolKind.CPU) for CPU workers",
+            )
+    check_unique_ids(names, lambda name: f"Worker{pascal(name)}", "queue_workers.name", problems)
+
+
+def _worker_pool(worker: QueueWorkerProps, pools: Sequence[NodePoolProps]) -> str | None:
+    """The first pool that launches the worker's instance type (a CPU pool for a CPU worker)."""
+    for pool in pools:
+        if (worker.instance_type is None and pool.kind is PoolKind.CPU) or (
+            worker.instance_type is not None and pool.allows(worker.instance_type)
+        ):
+            return pool.name
+    return None
 
 
 def _service_id(name: str) -> str:

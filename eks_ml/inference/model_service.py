@@ -6,6 +6,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from aws_cdk import Duration
 
@@ -23,7 +24,13 @@ from ..guards import (
     expect_str,
     expect_str_list,
 )
-from ..k8s.model_service import AutoscalingValues, ModelServiceValues, S3VolumeValues, ServerNetworkValues
+from ..k8s.model_service import (
+    AutoscalingValues,
+    KedaPrometheusValues,
+    ModelServiceValues,
+    S3VolumeValues,
+    ServerNetworkValues,
+)
 from ..kube_names import check_dns_label, check_dns_subdomain
 from .benchmark import BenchmarkResult, check_service_benchmark
 from .exposure import Exposure
@@ -34,7 +41,7 @@ from .fit import (
     pod_requests,
     shm_size,
 )
-from .metrics import QUEUE_METRIC
+from .metrics import PROMETHEUS_URL, QUEUE_METRIC, VLLM_QUEUE_SERIES
 from .pools import INFERENCE_FAMILIES, POOL_LABEL
 from .quantization import Quantization
 from .slo import ServiceLevelObjective
@@ -102,6 +109,22 @@ class HubWeights:
 Weights = S3Weights | ClaimWeights | HubWeights
 
 
+SCALED_TO_ZERO_WARNING = (
+    "model service {name} may scale to zero (min_replicas=0 with Autoscaler.KEDA): with no replica there is no "
+    "vLLM queue series, so nothing scales it back up and its load balancer answers 503 until something else "
+    "raises the replica count; keep min_replicas >= 1 for interactive traffic, or use a QueueWorker"
+)
+
+
+class Autoscaler(StrEnum):
+    """What scales a model service on its queue depth: a HorizontalPodAutoscaler reading it through
+    prometheus-adapter (HPA), or KEDA's prometheus trigger reading the same series from the same Prometheus
+    (KEDA), which also allows min_replicas=0."""
+
+    HPA = "hpa"
+    KEDA = "keda"
+
+
 @dataclass(frozen=True, kw_only=True)
 class ModelServiceProps:
     """One served model.
@@ -131,6 +154,9 @@ class ModelServiceProps:
     slo: the service's latency and availability objectives (eks_ml.inference.slo.ServiceLevelObjective);
         the observability add-on's Prometheus backend alerts when their error budgets burn too fast.
         Default: 99% of requests under 30 s end to end and 99.5% without a server error, over 30 days.
+    autoscaler: Autoscaler.HPA or Autoscaler.KEDA (installs KEDA on the cluster; min_replicas may then be 0).
+        At zero replicas no server exports the queue series, so nothing scales the service back up by itself
+        and the load balancer answers 503: synth warns; see the README. Default: Autoscaler.HPA.
     """
 
     name: str
@@ -154,6 +180,7 @@ class ModelServiceProps:
     extra_args: Sequence[str] = ()
     slo: ServiceLevelObjective = field(default_factory=ServiceLevelObjective)
     benchmark: BenchmarkResult | None = None
+    autoscaler: Autoscaler = Autoscaler.HPA
 
     def spec(self) -> InstanceSpec:
         return lookup(self.instance_type, field="instance_type")
@@ -210,6 +237,7 @@ class ModelServiceProps:
             or expect_instance(
                 self.benchmark, BenchmarkResult, f"{field}.benchmark", problems, fix="pass load_benchmark(path)"
             ),
+            expect_enum(self.autoscaler, Autoscaler, f"{field}.autoscaler", problems),
         )
 
     def _check_weight_types(self, field: str, problems: Problems) -> bool:
@@ -261,12 +289,13 @@ class ModelServiceProps:
             )
         elif spec is not None:
             self._check_fit(spec, field, problems)
-        if not 1 <= self.min_replicas <= self.max_replicas:
+        least = 0 if self.autoscaler is Autoscaler.KEDA else 1
+        if not least <= self.min_replicas <= self.max_replicas or self.max_replicas < 1:
             problems.add(
                 f"{field}.replicas",
                 {"min": self.min_replicas, "max": self.max_replicas},
-                "1 <= min_replicas <= max_replicas",
-                "keep at least one replica warm and max_replicas >= min_replicas",
+                f"{least} <= min_replicas <= max_replicas (0 only with autoscaler=Autoscaler.KEDA)",
+                "keep at least one replica warm (or scale to zero with Autoscaler.KEDA), and max_replicas >= 1",
             )
         if self.queue_target < 1 or not 1 <= self.cpu_target <= 100:
             problems.add(
@@ -412,6 +441,16 @@ class ModelServiceProps:
                 queue_target=self.resolved_queue_target,
                 cpu_target=self.cpu_target,
                 scale_down_window_seconds=max(300, load_seconds),
+                keda=(
+                    KedaPrometheusValues(
+                        server_address=PROMETHEUS_URL,
+                        # vLLM labels its series with model_name = --served-model-name = the service name
+                        # (vllm-project/vllm @ v0.11.0, vllm/v1/metrics/loggers.py).
+                        query=f'sum({VLLM_QUEUE_SERIES}{{namespace="{namespace}",model_name="{self.name}"}})',
+                    )
+                    if self.autoscaler is Autoscaler.KEDA
+                    else None
+                ),
             ),
             ingress_annotations=self.exposure().annotations(),
             network=ServerNetworkValues(

@@ -1,6 +1,6 @@
 """A model server as Kubernetes objects: Deployment, Service, PodDisruptionBudget, autoscaling/v2
-HorizontalPodAutoscaler on the server's queue depth, an ALB Ingress, and the NetworkPolicy that admits
-the load balancer and the metrics scraper."""
+HorizontalPodAutoscaler on the server's queue depth (or a KEDA ScaledObject with a prometheus trigger on the
+same series), an ALB Ingress, and the NetworkPolicy that admits the load balancer and the metrics scraper."""
 
 from __future__ import annotations
 
@@ -31,6 +31,14 @@ class AutoscalingValues:
     queue_target: int
     cpu_target: int
     scale_down_window_seconds: int
+    # With KEDA: the Prometheus server KEDA's operator queries and the PromQL of the queue depth; None: an HPA.
+    keda: KedaPrometheusValues | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class KedaPrometheusValues:
+    server_address: str
+    query: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -248,7 +256,11 @@ class ModelServiceChart(cdk8s.Chart):
 
     def _autoscaler(self, values: ModelServiceValues, meta: k8s.ObjectMeta) -> None:
         scaling = values.autoscaling
-        k8s.KubeHorizontalPodAutoscalerV2(
+        behavior = _behavior(scaling)
+        if scaling.keda is not None:
+            self._scaled_object(values, scaling, scaling.keda, behavior)
+            return
+        hpa = k8s.KubeHorizontalPodAutoscalerV2(
             self,
             "Autoscaler",
             metadata=meta,
@@ -278,22 +290,54 @@ class ModelServiceChart(cdk8s.Chart):
                         ),
                     ),
                 ],
-                behavior=k8s.HorizontalPodAutoscalerBehaviorV2(
-                    scale_up=k8s.HpaScalingRulesV2(
-                        stabilization_window_seconds=0,
-                        select_policy="Max",
-                        policies=[
-                            k8s.HpaScalingPolicyV2(type="Pods", value=4, period_seconds=60),
-                            k8s.HpaScalingPolicyV2(type="Percent", value=100, period_seconds=60),
-                        ],
-                    ),
-                    # A removed replica costs a full model load to bring back: scale down slowly.
-                    scale_down=k8s.HpaScalingRulesV2(
-                        stabilization_window_seconds=scaling.scale_down_window_seconds,
-                        policies=[k8s.HpaScalingPolicyV2(type="Pods", value=1, period_seconds=120)],
-                    ),
-                ),
             ),
+        )
+        hpa.add_json_patch(cdk8s.JsonPatch.add("/spec/behavior", behavior))
+
+    def _scaled_object(
+        self,
+        values: ModelServiceValues,
+        scaling: AutoscalingValues,
+        keda: KedaPrometheusValues,
+        behavior: dict[str, Any],
+    ) -> None:
+        """KEDA's prometheus trigger (kedacore/keda @ v2.20.2, pkg/scalers/prometheus_scaler.go: serverAddress,
+        query, threshold, activationThreshold; metricType AverageValue divides the sum by the replicas, like
+        the HPA's Pods metric) with the HPA's own scaling behaviour, which KEDA passes to the HPA it creates."""
+        cdk8s.ApiObject(
+            self,
+            "ScaledObject",
+            api_version="keda.sh/v1alpha1",
+            kind="ScaledObject",
+            metadata=cdk8s.ApiObjectMetadata(
+                name=values.name, namespace=values.namespace, labels={APP_LABEL: values.name}
+            ),
+        ).add_json_patch(
+            cdk8s.JsonPatch.add(
+                "/spec",
+                {
+                    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": values.name},
+                    "minReplicaCount": scaling.min_replicas,
+                    "maxReplicaCount": scaling.max_replicas,
+                    # Applies only to the last replica (scale to zero); the behaviour paces the others.
+                    "cooldownPeriod": scaling.scale_down_window_seconds,
+                    "advanced": {"horizontalPodAutoscalerConfig": {"behavior": behavior}},
+                    "triggers": [
+                        {
+                            "type": "prometheus",
+                            "metricType": "AverageValue",
+                            "metadata": {
+                                "serverAddress": keda.server_address,
+                                "query": keda.query,
+                                "threshold": str(scaling.queue_target),
+                                "activationThreshold": "0",
+                                # No series while no replica runs: read as 0 instead of failing the scaler.
+                                "ignoreNullValues": "true",
+                            },
+                        }
+                    ],
+                },
+            )
         )
 
     def _ingress(self, values: ModelServiceValues, meta: k8s.ObjectMeta) -> None:
@@ -333,3 +377,22 @@ class ModelServiceChart(cdk8s.Chart):
                 ],
             ),
         )
+
+
+def _behavior(scaling: AutoscalingValues) -> dict[str, Any]:
+    """autoscaling/v2 behaviour: up fast (4 pods or double per minute), down one replica at a time after the
+    stabilisation window (a removed replica costs a full model load to bring back)."""
+    return {
+        "scaleUp": {
+            "stabilizationWindowSeconds": 0,
+            "selectPolicy": "Max",
+            "policies": [
+                {"type": "Pods", "value": 4, "periodSeconds": 60},
+                {"type": "Percent", "value": 100, "periodSeconds": 60},
+            ],
+        },
+        "scaleDown": {
+            "stabilizationWindowSeconds": scaling.scale_down_window_seconds,
+            "policies": [{"type": "Pods", "value": 1, "periodSeconds": 120}],
+        },
+    }

@@ -12,8 +12,10 @@ from __future__ import annotations
 import eks_ml.bundled_node  # noqa: F401  (optional, first: jsii runs on eks-ml[node]'s Node.js)
 
 # isort: split
-from aws_cdk import App, Environment, Stack
+from aws_cdk import App, Duration, Environment, Stack
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 import eks_ml
@@ -21,7 +23,10 @@ from eks_ml.inference import (
     BatchInferenceJobProps,
     InferenceCluster,
     InferenceClusterProps,
+    MskSource,
+    QueueWorkerProps,
     S3Prefix,
+    SqsSource,
     default_pools,
 )
 from eks_ml.inference.model_service import HubWeights
@@ -42,6 +47,47 @@ class PatternsStack(Stack):
             vpc_cidr_block="10.30.0.0/16",
             private_subnet_ipv4_cidr_blocks=["10.30.0.0/18", "10.30.64.0/18"],
         )
+        # Queue-driven inference (KEDA): a GPU worker per batch of SQS messages, and an Inferentia worker reading
+        # an MSK topic with IAM auth; both scale on their backlog and to zero when it is empty.
+        self.requests_key = kms.Key(self, "RequestsKey", enable_key_rotation=True, description="inference requests")
+        self.requests = sqs.Queue(
+            self,
+            "Requests",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=self.requests_key,
+            enforce_ssl=True,
+            visibility_timeout=Duration.minutes(5),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                max_receive_count=3,
+                queue=sqs.Queue(
+                    self,
+                    "FailedRequests",
+                    encryption=sqs.QueueEncryption.KMS,
+                    encryption_master_key=self.requests_key,
+                    enforce_ssl=True,
+                    retention_period=Duration.days(14),
+                ),
+            ),
+        )
+        queue_workers = [
+            QueueWorkerProps(
+                name="embed-sqs",
+                image="111122223333.dkr.ecr.us-west-2.amazonaws.com/embed-worker:1.0",  # yours
+                instance_type="g6.xlarge",
+                source=SqsSource(queue=self.requests, queue_length=8),
+            ),
+            QueueWorkerProps(
+                name="summarize-msk",
+                image="111122223333.dkr.ecr.us-west-2.amazonaws.com/summarize-worker:1.0",  # yours
+                instance_type="inf2.xlarge",
+                source=MskSource(
+                    cluster_arn="arn:aws:kafka:us-west-2:111122223333:cluster/events/0a1b2c3d-4e5f-6789-abcd-ef0123456789-2",
+                    topic="documents",
+                    consumer_group="summarizers",
+                    bootstrap_servers=["b-1.events.abc123.c2.kafka.us-west-2.amazonaws.com:9098"],
+                ),
+            ),
+        ]
         self.inference = InferenceCluster(
             self,
             "Patterns",
@@ -67,6 +113,7 @@ class PatternsStack(Stack):
                         capacity_types=["spot"],
                     )
                 ],
+                queue_workers=queue_workers,
             ),
         )
 

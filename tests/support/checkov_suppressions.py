@@ -113,6 +113,9 @@ CLOUDFORMATION = (
 # ---- eks-ml's own Kubernetes objects --------------------------------------------------------------------------
 
 MODEL_SERVERS = ("Deployment/inference/qwen3-8b", "Deployment/inference/qwen3-8b-inf2")
+# examples/inference_patterns: the user's images, run by eks-ml as given (eks_ml.inference.queue_worker).
+QUEUE_WORKERS = ("Deployment/inference/embed-sqs", "Deployment/inference/summarize-msk")
+USER_IMAGE = "The worker runs the user's own image (QueueWorkerProps.image), passed as given; "
 NEURON_MONITOR = "DaemonSet/neuron-monitor/neuron-monitor"
 BATCH_JOBS = ("Job/batch/nightly-summaries",)
 # One per training node group of the variants (default: p5, trainium: trn1).
@@ -290,6 +293,39 @@ OWN_OBJECTS = (
         "(Neuron's Kubernetes examples add it).",
     ),
     Suppression(
+        "CKV_K8S_8",
+        QUEUE_WORKERS,
+        "A queue worker serves no port to probe; a stuck worker stops deleting (or committing) its messages, which "
+        "return to the queue after their visibility timeout (or stay as lag), and KEDA scales on that backlog.",
+    ),
+    Suppression(
+        "CKV_K8S_9",
+        QUEUE_WORKERS,
+        "No Service routes traffic to a queue worker (it pulls its work), so readiness gates nothing.",
+    ),
+    Suppression(
+        "CKV_K8S_11",
+        QUEUE_WORKERS,
+        "No CPU limit on purpose, as for model servers: the request reserves the CPUs that come with the "
+        "accelerators, and CFS throttling would slow pre- and post-processing without protecting anything.",
+    ),
+    Suppression("CKV_K8S_15", QUEUE_WORKERS, USER_IMAGE + "its tag decides when a new version is pulled."),
+    Suppression("CKV_K8S_43", QUEUE_WORKERS, USER_IMAGE + "pin a digest in the image string to get one."),
+    Suppression("CKV_K8S_22", QUEUE_WORKERS, USER_IMAGE + "model runtimes write caches under the root file system."),
+    Suppression(
+        "CKV_K8S_23",
+        QUEUE_WORKERS,
+        USER_IMAGE + "most ML images run as root; the worker drops ALL capabilities, forbids escalation and "
+        "uses RuntimeDefault seccomp.",
+    ),
+    Suppression("CKV_K8S_40", QUEUE_WORKERS, USER_IMAGE + "its user is the image's own, see CKV_K8S_23."),
+    Suppression(
+        "CKV_K8S_25",
+        ("Deployment/inference/summarize-msk",),
+        "IPC_LOCK, the one capability added back after dropping ALL on an Inferentia worker: the Neuron runtime "
+        "locks its host DMA buffers (as for the inf2 model server).",
+    ),
+    Suppression(
         "CKV_K8S_16",
         (NEURON_MONITOR,),
         "neuron-monitor reads every Neuron device through the driver; AWS's published DaemonSet runs it privileged.",
@@ -363,6 +399,10 @@ MPS = "nvidia-device-plugin: DaemonSet/kube-system/nvidia-device-plugin-mps-cont
 ADAPTER = "prometheus-adapter: Deployment/monitoring/prometheus-adapter"
 NODE_EXPORTER = "prometheus-node-exporter: DaemonSet/eks-ml-observability/node-exporter-prometheus-node-exporter"
 PROMETHEUS = "prometheus: Deployment/monitoring/prometheus-server"
+KEDA = tuple(
+    f"keda: Deployment/keda/{name}"
+    for name in ("keda-operator", "keda-operator-metrics-apiserver", "keda-admission-webhooks")
+)
 DEVICE_PLUGINS = (EFA, NEURON, NVIDIA)
 MPS_NEVER_RUNS = (
     "the MPS control daemon runs only on nodes labelled nvidia.com/mps.capable=true, which eks-ml never sets "
@@ -382,7 +422,7 @@ WEBHOOK_CERTS = (
 UPSTREAM_CHARTS = (
     Suppression(
         "CKV_K8S_43",
-        (*DEVICE_PLUGINS, MPS, DCGM, LBC, KSM, JOBSET, TRAINER, KUEUE, ADAPTER, PROMETHEUS, NODE_EXPORTER),
+        (*DEVICE_PLUGINS, MPS, DCGM, LBC, KSM, JOBSET, TRAINER, KUEUE, ADAPTER, PROMETHEUS, NODE_EXPORTER, *KEDA),
         "The chart names its image by the release tag that matches the chart version eks-ml pins (eks_ml.helm); "
         "the chart's values take a tag, and the pin moves tag and chart together.",
     ),
@@ -400,7 +440,7 @@ UPSTREAM_CHARTS = (
     ),
     Suppression(
         "CKV_K8S_38",
-        (LBC, KARPENTER, KSM, JOBSET, TRAINER, KUEUE, ADAPTER, PROMETHEUS, NEURON, NVIDIA, MPS),
+        (LBC, KARPENTER, KSM, JOBSET, TRAINER, KUEUE, ADAPTER, PROMETHEUS, NEURON, NVIDIA, MPS, *KEDA),
         "The pod calls the Kubernetes API with the RBAC its chart grants (controllers watch and write objects; "
         "the device plugins read Node objects), so it needs its service account token.",
     ),
@@ -412,7 +452,7 @@ UPSTREAM_CHARTS = (
     ),
     Suppression(
         "CKV_K8S_40",
-        (LBC, JOBSET, TRAINER, KUEUE),
+        (LBC, JOBSET, TRAINER, KUEUE, *KEDA),
         "The image's own non-root user (uid 65532 or the chart's runAsNonRoot) is below 10000; overriding it would "
         "have to match file ownership inside the image.",
     ),
@@ -509,6 +549,13 @@ UPSTREAM_CHARTS = (
             "kueue: ClusterRole/-/kueue-manager-role",
         ),
         WEBHOOK_CERTS,
+    ),
+    Suppression(
+        "CKV_K8S_155",
+        ("keda: ClusterRole/-/keda-operator-minimal-cluster-role",),
+        "KEDA's operator generates its own certificates (the chart's certificates.autoGenerated) and patches the "
+        "caBundle of its ValidatingWebhookConfiguration; the chart's rule names no resourceNames, so the check "
+        "reads it as control over every webhook configuration.",
     ),
     Suppression(
         "CKV2_K8S_5",
