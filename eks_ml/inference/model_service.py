@@ -24,6 +24,7 @@ from ..guards import (
 )
 from ..k8s.model_service import AutoscalingValues, ModelServiceValues, S3VolumeValues, ServerNetworkValues
 from ..kube_names import check_dns_label, check_dns_subdomain
+from .cold_start import COMPILED_DIR, CompileCache, compiled_key, node_cache_gib
 from .exposure import Exposure
 from .fit import devices_for, fits, types_that_fit, usable_gib, weight_gib
 from .metrics import QUEUE_METRIC
@@ -66,10 +67,16 @@ _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 @dataclass(frozen=True, kw_only=True)
 class S3Weights:
-    """Weights in S3, mounted read-only with Mountpoint for Amazon S3 (no copy, lazy reads)."""
+    """Weights in S3, mounted read-only with Mountpoint for Amazon S3 (no copy, lazy reads).
+
+    node_cache: keep what Mountpoint reads in its local cache on the node (instance-store NVMe where the
+        type has it), shared by the service's replicas on that node, so a second replica or a restarted
+        container reads the node's copy (eks_ml.inference.cold_start). Default: True.
+    """
 
     bucket: str
     prefix: str = ""
+    node_cache: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -117,6 +124,9 @@ class ModelServiceProps:
     slo: the service's latency and availability objectives (eks_ml.inference.slo.ServiceLevelObjective);
         the observability add-on's Prometheus backend alerts when their error budgets burn too fast.
         Default: 99% of requests under 30 s end to end and 99.5% without a server error, over 30 days.
+    compile_cache: a claim that keeps the Neuron compiled model across restarts and replicas
+        (eks_ml.inference.cold_start.CompileCache); Neuron services only. Default: none (each pod compiles
+        into node-local scratch).
     """
 
     name: str
@@ -138,6 +148,7 @@ class ModelServiceProps:
     image: str | None = None
     extra_args: Sequence[str] = ()
     slo: ServiceLevelObjective = field(default_factory=ServiceLevelObjective)
+    compile_cache: CompileCache | None = None
 
     def spec(self) -> InstanceSpec:
         return lookup(self.instance_type, field="instance_type")
@@ -178,6 +189,14 @@ class ModelServiceProps:
             expect_instance(
                 self.slo, ServiceLevelObjective, f"{field}.slo", problems, fix="pass ServiceLevelObjective(...)"
             ),
+            self.compile_cache is None
+            or expect_instance(
+                self.compile_cache,
+                CompileCache,
+                f"{field}.compile_cache",
+                problems,
+                fix="pass CompileCache(claim_name=...) or None",
+            ),
         )
 
     def _check_weight_types(self, field: str, problems: Problems) -> bool:
@@ -186,6 +205,7 @@ class ModelServiceProps:
             return expect_all(
                 expect_str(weights.bucket, f"{field}.bucket", problems),
                 isinstance(weights.prefix, str) or expect_str(weights.prefix, f"{field}.prefix", problems),
+                expect_bool(weights.node_cache, f"{field}.node_cache", problems),
             )
         if isinstance(weights, ClaimWeights):
             return expect_all(
@@ -246,9 +266,22 @@ class ModelServiceProps:
         if self.max_model_len < 128:
             problems.add(f"{field}.max_model_len", self.max_model_len, "at least 128 tokens", "use e.g. 8192")
         self._check_weights(field, problems)
+        self._check_compile_cache(spec, field, problems)
         self.exposure().check(field, problems)
         self.slo.check(f"{field}.slo", problems)
         return True
+
+    def _check_compile_cache(self, spec: InstanceSpec | None, field: str, problems: Problems) -> None:
+        if self.compile_cache is None:
+            return
+        self.compile_cache.check(f"{field}.compile_cache", problems)
+        if spec is not None and not spec.is_neuron:
+            problems.add(
+                f"{field}.compile_cache",
+                self.compile_cache.claim_name,
+                "a compile cache only on a Neuron (inf2) service",
+                "remove compile_cache: vLLM on NVIDIA GPUs does not compile ahead of serving",
+            )
 
     def _check_extra_args(self, field: str, problems: Problems) -> None:
         for arg in self.extra_args:
@@ -353,6 +386,9 @@ class ModelServiceProps:
             ),
             *self.extra_args,
         ]
+        image = self.image or (VLLM_NVIDIA_IMAGE if spec.is_nvidia else VLLM_NEURON_IMAGE)
+        if spec.is_neuron and self.compile_cache is not None:
+            self._add_compile_cache(self.compile_cache, image, args, volumes, mounts, env)
         node_selector = {"node.kubernetes.io/instance-type": spec.name}
         if pool:
             node_selector[POOL_LABEL] = pool
@@ -360,7 +396,7 @@ class ModelServiceProps:
         return ModelServiceValues(
             name=self.name,
             namespace=namespace,
-            image=self.image or (VLLM_NVIDIA_IMAGE if spec.is_nvidia else VLLM_NEURON_IMAGE),
+            image=image,
             command=list(VLLM_COMMAND),
             args=args,
             capabilities=list(NEURON_CAPABILITIES) if spec.is_neuron else [],
@@ -413,9 +449,42 @@ class ModelServiceProps:
         volume: dict[str, object] = {"name": "weights", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
         mount: dict[str, object] = {"name": "weights", "mountPath": MODEL_DIR, "readOnly": True}
         s3 = (
-            S3VolumeValues(bucket=weights.bucket, prefix=weights.prefix, region=region)
+            S3VolumeValues(
+                bucket=weights.bucket,
+                prefix=weights.prefix,
+                region=region,
+                cache_gib=(
+                    node_cache_gib(weight_gib(self.parameters_billions, self.bytes_per_parameter))
+                    if weights.node_cache
+                    else None
+                ),
+            )
             if isinstance(weights, S3Weights)
             else None
         )
         model = f"{MODEL_DIR}/{path}".rstrip("/")
         return model, [cache, volume], [cache_mount, mount], env, s3
+
+    def _add_compile_cache(
+        self,
+        cache: CompileCache,
+        image: str,
+        args: Sequence[str],
+        volumes: list[dict[str, object]],
+        mounts: list[dict[str, object]],
+        env: dict[str, str],
+    ) -> None:
+        """Mount the claim and point NEURON_COMPILED_ARTIFACTS at this configuration's directory on it."""
+        volumes.append({"name": "compiled", "persistentVolumeClaim": {"claimName": cache.claim_name}})
+        mounts.append({"name": "compiled", "mountPath": COMPILED_DIR})
+        key = compiled_key(source=self._weights_source(), image=image, args=args)
+        parts = (COMPILED_DIR, cache.path.strip("/"), self.name, key)
+        env["NEURON_COMPILED_ARTIFACTS"] = "/".join(part for part in parts if part)
+
+    def _weights_source(self) -> str:
+        weights = self.weights
+        if isinstance(weights, S3Weights):
+            return f"s3://{weights.bucket}/{weights.prefix}"
+        if isinstance(weights, ClaimWeights):
+            return f"pvc://{weights.claim_name}/{weights.path}"
+        return f"hub://{weights.model_id}"
