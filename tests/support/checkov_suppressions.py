@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from eks_ml import helm
 from eks_ml.cluster.system_nodes import AUTO_MODE_SYSTEM_PLACEMENT, MANAGED_SYSTEM_PLACEMENT
+from eks_ml.inference.model_service import VLLM_NEURON_IMAGE, VLLM_NVIDIA_IMAGE
+from eks_ml.k8s.image_prepull import prepull_name
 
 from .checkov import Result
 
@@ -108,6 +110,11 @@ CLOUDFORMATION = (
 
 MODEL_SERVERS = ("Deployment/inference/qwen3-8b", "Deployment/inference/qwen3-8b-inf2")
 NEURON_MONITOR = "DaemonSet/neuron-monitor/neuron-monitor"
+# The default app's server images kept on their pools (eks_ml.k8s.image_prepull).
+PREPULLS = tuple(
+    f"DaemonSet/inference/{prepull_name(pool, image)}"
+    for pool, image in (("gpu", VLLM_NVIDIA_IMAGE), ("inferentia", VLLM_NEURON_IMAGE))
+)
 # One per training node group of the variants (default: p5, trainium: trn1).
 BURN_IN = tuple(
     f"DaemonSet/eks-ml-burn-in/burn-in-{group}"
@@ -195,6 +202,17 @@ OWN_OBJECTS = (
         "could gate.",
     ),
     Suppression(
+        "CKV_K8S_8",
+        PREPULLS,
+        "The pre-pull container only sleeps to keep the server image on the node: it serves no port and has no "
+        "state a liveness probe could check; the kubelet restarts it if sleep exits.",
+    ),
+    Suppression(
+        "CKV_K8S_9",
+        PREPULLS,
+        "The pre-pull DaemonSet is behind no Service and takes no traffic: readiness gates nothing.",
+    ),
+    Suppression(
         "CKV_K8S_38",
         CRD_UPGRADE_JOBS,
         "The Job's one command is kubectl apply of CRDs: it needs its service account token, whose RBAC allows "
@@ -225,13 +243,13 @@ OWN_OBJECTS = (
     ),
     Suppression(
         "CKV_K8S_15",
-        (*MODEL_SERVERS, NEURON_MONITOR, *BURN_IN),
+        (*MODEL_SERVERS, NEURON_MONITOR, *BURN_IN, *PREPULLS),
         "Images are pinned to a version tag; IfNotPresent pulls each version once per node instead of making every "
         "start of a multi-gigabyte image depend on the registry.",
     ),
     Suppression(
         "CKV_K8S_43",
-        (*MODEL_SERVERS, NEURON_MONITOR, *BURN_IN),
+        (*MODEL_SERVERS, NEURON_MONITOR, *BURN_IN, *PREPULLS),
         "Images are pinned to an exact release tag in eks_ml (vLLM, Neuron, DCGM, the training DLCs, pause); digests are per registry and "
         "architecture and would hide which release runs.",
     ),
