@@ -62,6 +62,7 @@ def test_each_cluster_gets_its_files_in_apply_order(dist: Path) -> None:
         "02-inference-namespace.yaml",
         "03-model-qwen3-8b.yaml",
         "04-model-qwen3-8b-inf2.yaml",
+        "05-image-prepull.yaml",
     ]
     # The Helm releases in a directory (and Flux Kustomization) of their own, applied first.
     for cluster in ("eks-ml-training", "eks-ml-inference"):
@@ -218,7 +219,7 @@ def test_with_the_prometheus_backend_the_export_adds_neuron_monitor_and_exporter
     )
     write_gitops(stacks, tmp_path)
     inference = yaml.safe_load((tmp_path / "eks-ml-inference" / gitops.KUSTOMIZATION).read_text())
-    assert inference["resources"][-2:] == ["05-dcgm-exporter-counters.yaml", "06-neuron-monitor.yaml"]
+    assert inference["resources"][-2:] == ["06-dcgm-exporter-counters.yaml", "07-neuron-monitor.yaml"]
     if chart_cache_available():  # the export holds NodePools: custom kinds need the pinned charts' CRDs
         own = [o for o in objects_of(tmp_path / "eks-ml-inference") if not o["apiVersion"].startswith(FLUX)]
         assert validate_objects(own) == []

@@ -171,7 +171,11 @@ def test_s3_weights_mount_read_only_through_mountpoint(served: Any) -> None:
     found = objects(cluster, "llm-inf2")
     volume = found["PersistentVolume"]["spec"]
     assert volume["csi"]["driver"] == "s3.csi.aws.com"
-    assert volume["csi"]["volumeAttributes"] == {"bucketName": "model-weights"}
+    assert volume["csi"]["volumeAttributes"] == {
+        "bucketName": "model-weights",
+        "cache": "emptyDir",
+        "cacheEmptyDirSizeLimit": "19Gi",
+    }
     assert volume["accessModes"] == ["ReadOnlyMany"] and "prefix qwen3-8b/" in volume["mountOptions"]
     assert found["PersistentVolumeClaim"]["spec"]["volumeName"] == found["PersistentVolume"]["metadata"]["name"]
     addon = template["Resources"][resource_id(template, "AWS::EKS::Addon", AddonName="aws-mountpoint-s3-csi-driver")]
@@ -254,7 +258,10 @@ def test_services_are_applied_after_pools_namespace_and_load_balancer_controller
         if ("Namespace", "inference")
         in [(o["kind"], o["metadata"]["name"]) for o in json.loads(joined(r["Properties"]["Manifest"]))]
     ]
-    assert prelude in template["Resources"][resource_id(template, HELM, Release="aws-load-balancer-controller")]["DependsOn"]
+    assert (
+        prelude
+        in template["Resources"][resource_id(template, HELM, Release="aws-load-balancer-controller")]["DependsOn"]
+    )
 
 
 @requires_chart_cache

@@ -22,9 +22,10 @@ from ..cluster.device_plugins import install_device_plugins
 from ..errors import Problems
 from ..guards import expect_all, expect_bool, expect_instance, expect_list_of, expect_str, expect_str_map
 from ..k8s.benchmark_job import BenchmarkJobChart
+from ..k8s.image_prepull import ImagePrePullChart, PrePullValues
 from ..k8s.inference_namespace import InferenceNamespaceChart
 from ..k8s.karpenter_pools import NodeClassValues, NodePoolsChart
-from ..k8s.model_service import ModelServiceChart
+from ..k8s.model_service import ModelServiceChart, ModelServiceValues
 from ..kube_names import check_namespace
 from ..manifest_bundle import PRELUDE, WORKLOADS, ManifestBundle
 from ..network import KARPENTER_DISCOVERY_TAG
@@ -38,8 +39,9 @@ from .keda import Keda, add_queue_workers
 from .load_balancer import LoadBalancerController
 from .metrics import MetricsPipeline
 from .model_service import SCALED_TO_ZERO_WARNING, Autoscaler, ModelServiceProps, S3Weights
-from .pools import NodePoolProps, PoolKind, default_pools
+from .pools import POOL_LABEL, NodePoolProps, PoolKind, default_pools
 from .queue_worker import QueueWorkerProps
+from .start_budget import check_node_cache, start_budget_warning
 from .weights import S3WeightsDriver
 
 # EKS-optimized AL2023 AMI release pinned for Karpenter nodes (never @latest: a new AMI reaches nodes
@@ -69,6 +71,8 @@ class InferenceClusterProps:
         is installed only when there is one. Default: none.
     queue_workers: workers scaled by KEDA on an SQS queue's depth or an MSK topic's consumer lag, to zero when
         idle (eks_ml.inference.queue_worker); KEDA is installed only when there are some. Default: none.
+    prepull_images: keep each model service's image on every node of its pool with a DaemonSet that runs it
+        asleep (eks_ml.k8s.image_prepull). Default: True.
     """
 
     base: BaseClusterProps
@@ -81,6 +85,7 @@ class InferenceClusterProps:
     benchmarks: Sequence[BenchmarkJobProps] = ()
     batch_jobs: Sequence[BatchInferenceJobProps] = ()
     queue_workers: Sequence[QueueWorkerProps] = ()
+    prepull_images: bool = True
 
 
 class InferenceCluster(Construct):
@@ -89,7 +94,8 @@ class InferenceCluster(Construct):
     ``namespace`` (of the model services), ``pool_specs`` (every instance type a pool may launch),
     ``device_plugins`` (name -> HelmChart; none with Auto Mode), ``model`` (the cluster model); with
     model services also ``load_balancer`` (None with Auto Mode), ``metrics`` and ``s3_weights`` (None
-    without S3 weights); ``admits_managed_scraper`` (props.managed_scraper_access)."""
+    without S3 weights), ``prepull_chart`` (None without it); ``admits_managed_scraper``
+    (props.managed_scraper_access)."""
 
     def __init__(self, scope: Construct, construct_id: str, props: InferenceClusterProps) -> None:
         super().__init__(scope, construct_id)
@@ -182,6 +188,7 @@ class InferenceCluster(Construct):
         if self.karpenter:
             self.workloads.node.add_dependency(self.karpenter.chart)  # CRDs and controller first
         self.service_charts: dict[str, ModelServiceChart] = {}
+        self.prepull_chart: ImagePrePullChart | None = None
         self.model_services: tuple[ModelServiceProps, ...] = tuple(props.model_services)
         self.admits_managed_scraper = props.managed_scraper_access
         self.namespace_chart: InferenceNamespaceChart | None = None
@@ -320,6 +327,10 @@ class InferenceCluster(Construct):
             S3WeightsDriver(self, "S3Weights", cluster=cluster, sources=s3_sources) if s3_sources else None
         )
         for service in props.model_services:
+            pool = next(p for p in props.pools if p.allows(service.instance_type))
+            warning = start_budget_warning(service, pool)
+            if warning:
+                Annotations.of(self).add_warning_v2("eks-ml:model-start-budget", warning)
             chart = ModelServiceChart(cdk8s.App(), f"Model-{service.name}", values[service.name])
             self.service_charts[service.name] = chart
             self.applied_charts.append((f"model-{service.name}", chart))
@@ -332,10 +343,27 @@ class InferenceCluster(Construct):
                 Annotations.of(self.workloads).add_warning_v2(
                     "eks-ml:model-service-at-zero", SCALED_TO_ZERO_WARNING.format(name=service.name)
                 )
+        if props.prepull_images:
+            self._add_prepull(props, values)
         if self.load_balancer:
             self.workloads.node.add_dependency(self.load_balancer.chart)  # its webhooks admit Services/Ingresses
         if self.s3_weights:
             self.workloads.node.add_dependency(self.s3_weights.addon)
+
+    def _add_prepull(self, props: InferenceClusterProps, values: Mapping[str, ModelServiceValues]) -> None:
+        pulls = [
+            PrePullValues(
+                pool=service.node_selector[POOL_LABEL],
+                image=service.image,
+                node_selector={POOL_LABEL: service.node_selector[POOL_LABEL]},
+                tolerations=service.tolerations,
+            )
+            for service in values.values()
+        ]
+        chart = ImagePrePullChart(cdk8s.App(), "ImagePrePull", namespace=props.namespace, pulls=pulls)
+        self.prepull_chart = chart
+        self.applied_charts.append(("image-prepull", chart))
+        self.workloads.add_chart(chart)
 
 
 def _check_props(props: InferenceClusterProps, problems: Problems, *, region: str) -> None:
@@ -349,6 +377,7 @@ def _check_props(props: InferenceClusterProps, problems: Problems, *, region: st
         expect_bool(props.managed_scraper_access, "managed_scraper_access", problems),
         expect_list_of(props.benchmarks, BenchmarkJobProps, "benchmarks", problems),
         expect_list_of(props.batch_jobs, BatchInferenceJobProps, "batch_jobs", problems),
+        expect_bool(props.prepull_images, "prepull_images", problems),
     ):
         return
     check_base_props(props.base, problems, prefix="base.")
@@ -378,13 +407,16 @@ def _check_props(props: InferenceClusterProps, problems: Problems, *, region: st
         service.exposure().check_placement(field_name, problems, region=region, vpc=props.base.vpc)
         with problems.collecting():
             load_balancer_cidrs(props.base.vpc, public=service.public is True)
-        if not any(pool.allows(service.instance_type) for pool in props.pools):
+        pool = next((pool for pool in props.pools if pool.allows(service.instance_type)), None)
+        if pool is None:
             problems.add(
                 f"{field_name}.instance_type",
                 service.instance_type,
                 "a type some node pool may launch",
                 "add the type (or its family's default pool) to pools",
             )
+        else:
+            check_node_cache(service, pool, field_name, problems)
     # Each service's manifest is a child of the cluster construct, named Model<PascalName>.
     check_unique_ids(services, _service_id, "model_services.name", problems)
     benchmarked = [b.service for b in props.benchmarks]

@@ -33,6 +33,7 @@ from ..k8s.model_service import (
 )
 from ..kube_names import check_dns_label, check_dns_subdomain
 from .benchmark import BenchmarkResult, check_service_benchmark
+from .cold_start import COMPILED_DIR, CompileCache, compiled_key, node_cache_gib
 from .exposure import Exposure
 from .fit import (
     check_fit,
@@ -40,6 +41,7 @@ from .fit import (
     devices_for,
     pod_requests,
     shm_size,
+    weight_gib,
 )
 from .metrics import PROMETHEUS_URL, QUEUE_METRIC, VLLM_QUEUE_SERIES
 from .pools import INFERENCE_FAMILIES, POOL_LABEL
@@ -81,10 +83,16 @@ _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 @dataclass(frozen=True, kw_only=True)
 class S3Weights:
-    """Weights in S3, mounted read-only with Mountpoint for Amazon S3 (no copy, lazy reads)."""
+    """Weights in S3, mounted read-only with Mountpoint for Amazon S3 (no copy, lazy reads).
+
+    node_cache: keep what Mountpoint reads in its local cache on the node (instance-store NVMe where the
+        type has it), shared by the service's replicas on that node, so a second replica or a restarted
+        container reads the node's copy (eks_ml.inference.cold_start). Default: True.
+    """
 
     bucket: str
     prefix: str = ""
+    node_cache: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -157,6 +165,9 @@ class ModelServiceProps:
     autoscaler: Autoscaler.HPA or Autoscaler.KEDA (installs KEDA on the cluster; min_replicas may then be 0).
         At zero replicas no server exports the queue series, so nothing scales the service back up by itself
         and the load balancer answers 503: synth warns; see the README. Default: Autoscaler.HPA.
+    compile_cache: a claim that keeps the Neuron compiled model across restarts and replicas
+        (eks_ml.inference.cold_start.CompileCache); Neuron services only. Default: none (each pod compiles
+        into node-local scratch).
     """
 
     name: str
@@ -181,6 +192,7 @@ class ModelServiceProps:
     slo: ServiceLevelObjective = field(default_factory=ServiceLevelObjective)
     benchmark: BenchmarkResult | None = None
     autoscaler: Autoscaler = Autoscaler.HPA
+    compile_cache: CompileCache | None = None
 
     def spec(self) -> InstanceSpec:
         return lookup(self.instance_type, field="instance_type")
@@ -193,6 +205,11 @@ class ModelServiceProps:
         if self.bytes_per_parameter is not None:
             return self.bytes_per_parameter
         return self.quantization.bytes_per_parameter if self.quantization is not None else 2.0
+
+    @property
+    def weights_gib(self) -> float:
+        """The size of the served weights, at the quantization's bytes per parameter."""
+        return weight_gib(self.parameters_billions, self.resolved_bytes_per_parameter)
 
     @property
     def resolved_queue_target(self) -> int:
@@ -238,6 +255,14 @@ class ModelServiceProps:
                 self.benchmark, BenchmarkResult, f"{field}.benchmark", problems, fix="pass load_benchmark(path)"
             ),
             expect_enum(self.autoscaler, Autoscaler, f"{field}.autoscaler", problems),
+            self.compile_cache is None
+            or expect_instance(
+                self.compile_cache,
+                CompileCache,
+                f"{field}.compile_cache",
+                problems,
+                fix="pass CompileCache(claim_name=...) or None",
+            ),
         )
 
     def _check_weight_types(self, field: str, problems: Problems) -> bool:
@@ -246,6 +271,7 @@ class ModelServiceProps:
             return expect_all(
                 expect_str(weights.bucket, f"{field}.bucket", problems),
                 isinstance(weights.prefix, str) or expect_str(weights.prefix, f"{field}.prefix", problems),
+                expect_bool(weights.node_cache, f"{field}.node_cache", problems),
             )
         if isinstance(weights, ClaimWeights):
             return expect_all(
@@ -312,6 +338,7 @@ class ModelServiceProps:
         if self.max_model_len < 128:
             problems.add(f"{field}.max_model_len", self.max_model_len, "at least 128 tokens", "use e.g. 8192")
         self._check_weights(field, problems)
+        self._check_compile_cache(spec, field, problems)
         self.exposure().check(field, problems)
         self.slo.check(f"{field}.slo", problems)
         if self.benchmark is not None and spec is not None and not problems.found:
@@ -325,6 +352,18 @@ class ModelServiceProps:
                 problems=problems,
             )
         return True
+
+    def _check_compile_cache(self, spec: InstanceSpec | None, field: str, problems: Problems) -> None:
+        if self.compile_cache is None:
+            return
+        self.compile_cache.check(f"{field}.compile_cache", problems)
+        if spec is not None and not spec.is_neuron:
+            problems.add(
+                f"{field}.compile_cache",
+                self.compile_cache.claim_name,
+                "a compile cache only on a Neuron (inf2) service",
+                "remove compile_cache: vLLM on NVIDIA GPUs does not compile ahead of serving",
+            )
 
     def _check_extra_args(self, field: str, problems: Problems) -> None:
         for arg in self.extra_args:
@@ -413,6 +452,9 @@ class ModelServiceProps:
             *(self.quantization.server_args if self.quantization is not None else []),
             *self.extra_args,
         ]
+        image = self.image or (VLLM_NVIDIA_IMAGE if spec.is_nvidia else VLLM_NEURON_IMAGE)
+        if spec.is_neuron and self.compile_cache is not None:
+            self._add_compile_cache(self.compile_cache, image, args, volumes, mounts, env)
         node_selector = {"node.kubernetes.io/instance-type": spec.name}
         if pool:
             node_selector[POOL_LABEL] = pool
@@ -420,7 +462,7 @@ class ModelServiceProps:
         return ModelServiceValues(
             name=self.name,
             namespace=namespace,
-            image=self.image or (VLLM_NVIDIA_IMAGE if spec.is_nvidia else VLLM_NEURON_IMAGE),
+            image=image,
             command=list(VLLM_COMMAND),
             args=args,
             capabilities=list(NEURON_CAPABILITIES) if spec.is_neuron else [],
@@ -491,9 +533,38 @@ class ModelServiceProps:
         volume: dict[str, object] = {"name": "weights", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
         mount: dict[str, object] = {"name": "weights", "mountPath": MODEL_DIR, "readOnly": True}
         s3 = (
-            S3VolumeValues(bucket=weights.bucket, prefix=weights.prefix, region=region)
+            S3VolumeValues(
+                bucket=weights.bucket,
+                prefix=weights.prefix,
+                region=region,
+                cache_gib=(node_cache_gib(self.weights_gib) if weights.node_cache else None),
+            )
             if isinstance(weights, S3Weights)
             else None
         )
         model = f"{MODEL_DIR}/{path}".rstrip("/")
         return model, [cache, volume], [cache_mount, mount], env, s3
+
+    def _add_compile_cache(
+        self,
+        cache: CompileCache,
+        image: str,
+        args: Sequence[str],
+        volumes: list[dict[str, object]],
+        mounts: list[dict[str, object]],
+        env: dict[str, str],
+    ) -> None:
+        """Mount the claim and point NEURON_COMPILED_ARTIFACTS at this configuration's directory on it."""
+        volumes.append({"name": "compiled", "persistentVolumeClaim": {"claimName": cache.claim_name}})
+        mounts.append({"name": "compiled", "mountPath": COMPILED_DIR})
+        key = compiled_key(source=self._weights_source(), image=image, args=args)
+        parts = (COMPILED_DIR, cache.path.strip("/"), self.name, key)
+        env["NEURON_COMPILED_ARTIFACTS"] = "/".join(part for part in parts if part)
+
+    def _weights_source(self) -> str:
+        weights = self.weights
+        if isinstance(weights, S3Weights):
+            return f"s3://{weights.bucket}/{weights.prefix}"
+        if isinstance(weights, ClaimWeights):
+            return f"pvc://{weights.claim_name}/{weights.path}"
+        return f"hub://{weights.model_id}"

@@ -89,6 +89,9 @@ class S3VolumeValues:
     prefix: str
     region: str
     size: str = "1Ti"  # required by the API, ignored by Mountpoint
+    # Mountpoint's local data cache: an emptyDir of this size on the Mountpoint Pod, which the CSI driver shares
+    # between the workload pods on a node that mount this volume (None: no cache, every read goes to S3).
+    cache_gib: int | None = None
 
 
 class ModelServiceChart(cdk8s.Chart):
@@ -137,6 +140,11 @@ class ModelServiceChart(cdk8s.Chart):
         name = f"{values.namespace}-{values.name}-weights"
         capacity = {"storage": k8s.Quantity.from_string(s3.size)}
         options = [f"region {s3.region}"] + ([f"prefix {s3.prefix}"] if s3.prefix else [])
+        attributes = {"bucketName": s3.bucket}
+        if s3.cache_gib is not None:
+            # CSI driver v2 volume attributes (awslabs/mountpoint-s3-csi-driver docs/CACHING.md); with a disk
+            # medium the driver also caps Mountpoint's cache at this limit, so the Mountpoint Pod is not evicted.
+            attributes |= {"cache": "emptyDir", "cacheEmptyDirSizeLimit": f"{s3.cache_gib}Gi"}
         k8s.KubePersistentVolume(
             self,
             "WeightsVolume",
@@ -148,7 +156,7 @@ class ModelServiceChart(cdk8s.Chart):
                 storage_class_name="",
                 mount_options=options,
                 csi=k8s.CsiPersistentVolumeSource(
-                    driver=MOUNTPOINT_S3_DRIVER, volume_handle=name, volume_attributes={"bucketName": s3.bucket}
+                    driver=MOUNTPOINT_S3_DRIVER, volume_handle=name, volume_attributes=attributes
                 ),
             ),
         )

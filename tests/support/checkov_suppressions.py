@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from eks_ml import helm
 from eks_ml.cluster.system_nodes import AUTO_MODE_SYSTEM_PLACEMENT, MANAGED_SYSTEM_PLACEMENT
+from eks_ml.inference.model_service import VLLM_NEURON_IMAGE, VLLM_NVIDIA_IMAGE
+from eks_ml.k8s.image_prepull import prepull_name
 
 from .checkov import Result
 
@@ -118,6 +120,11 @@ QUEUE_WORKERS = ("Deployment/inference/embed-sqs", "Deployment/inference/summari
 USER_IMAGE = "The worker runs the user's own image (QueueWorkerProps.image), passed as given; "
 NEURON_MONITOR = "DaemonSet/neuron-monitor/neuron-monitor"
 BATCH_JOBS = ("Job/batch/nightly-summaries",)
+# The default app's server images kept on their pools (eks_ml.k8s.image_prepull).
+PREPULLS = tuple(
+    f"DaemonSet/inference/{prepull_name(pool, image)}"
+    for pool, image in (("gpu", VLLM_NVIDIA_IMAGE), ("inferentia", VLLM_NEURON_IMAGE))
+)
 # One per training node group of the variants (default: p5, trainium: trn1).
 BURN_IN = tuple(
     f"DaemonSet/eks-ml-burn-in/burn-in-{group}"
@@ -205,6 +212,17 @@ OWN_OBJECTS = (
         "could gate.",
     ),
     Suppression(
+        "CKV_K8S_8",
+        PREPULLS,
+        "The pre-pull container only sleeps to keep the server image on the node: it serves no port and has no "
+        "state a liveness probe could check; the kubelet restarts it if sleep exits.",
+    ),
+    Suppression(
+        "CKV_K8S_9",
+        PREPULLS,
+        "The pre-pull DaemonSet is behind no Service and takes no traffic: readiness gates nothing.",
+    ),
+    Suppression(
         "CKV_K8S_38",
         CRD_UPGRADE_JOBS,
         "The Job's one command is kubectl apply of CRDs: it needs its service account token, whose RBAC allows "
@@ -235,13 +253,13 @@ OWN_OBJECTS = (
     ),
     Suppression(
         "CKV_K8S_15",
-        (*MODEL_SERVERS, NEURON_MONITOR, *BURN_IN),
+        (*MODEL_SERVERS, NEURON_MONITOR, *BURN_IN, *PREPULLS),
         "Images are pinned to a version tag; IfNotPresent pulls each version once per node instead of making every "
         "start of a multi-gigabyte image depend on the registry.",
     ),
     Suppression(
         "CKV_K8S_43",
-        (*MODEL_SERVERS, NEURON_MONITOR, *BURN_IN),
+        (*MODEL_SERVERS, NEURON_MONITOR, *BURN_IN, *PREPULLS),
         "Images are pinned to an exact release tag in eks_ml (vLLM, Neuron, DCGM, the training DLCs, pause); digests are per registry and "
         "architecture and would hide which release runs.",
     ),
@@ -267,23 +285,47 @@ OWN_OBJECTS = (
     *(
         Suppression(check, BATCH_JOBS, reason)
         for check, reason in (
-            ("CKV_K8S_11", "No CPU limit: the request reserves the node's CPUs for vLLM's tokenizer and scheduler "
-             "threads, which a CFS quota would throttle; the node runs nothing else of the job's."),
-            ("CKV_K8S_13", "Memory is requested from the catalog's per-instance share; vLLM's host memory grows with "
-             "its batch, and an OOM kill would only spend one of the shard's retries."),
-            ("CKV_K8S_15", "The vLLM image is pinned to a release tag; IfNotPresent pulls it once per node instead of "
-             "once per shard."),
-            ("CKV_K8S_43", "The vLLM image is pinned to an exact release tag (eks_ml.inference.model_service); a digest "
-             "would hide which release runs."),
-            ("CKV_K8S_22", "vLLM writes its compile, Hugging Face and Triton caches under the root file system; a "
-             "read-only root fails its start-up (DESIGN.md note 14)."),
-            ("CKV_K8S_23", "The vLLM image runs as root (no USER in its Dockerfile); the container drops ALL "
-             "capabilities, forbids privilege escalation and uses RuntimeDefault seccomp instead."),
-            ("CKV_K8S_40", "The vLLM image runs as root (uid 0), see CKV_K8S_23; another uid would lose access to the "
-             "image's own files."),
-            ("CKV_K8S_38", "The pod reaches S3 through EKS Pod Identity; that it gets its credentials with the "
-             "service account token unmounted is not verified, and the account has no RBAC binding, so its token "
-             "grants nothing in the cluster."),
+            (
+                "CKV_K8S_11",
+                "No CPU limit: the request reserves the node's CPUs for vLLM's tokenizer and scheduler "
+                "threads, which a CFS quota would throttle; the node runs nothing else of the job's.",
+            ),
+            (
+                "CKV_K8S_13",
+                "Memory is requested from the catalog's per-instance share; vLLM's host memory grows with "
+                "its batch, and an OOM kill would only spend one of the shard's retries.",
+            ),
+            (
+                "CKV_K8S_15",
+                "The vLLM image is pinned to a release tag; IfNotPresent pulls it once per node instead of "
+                "once per shard.",
+            ),
+            (
+                "CKV_K8S_43",
+                "The vLLM image is pinned to an exact release tag (eks_ml.inference.model_service); a digest "
+                "would hide which release runs.",
+            ),
+            (
+                "CKV_K8S_22",
+                "vLLM writes its compile, Hugging Face and Triton caches under the root file system; a "
+                "read-only root fails its start-up (DESIGN.md note 14).",
+            ),
+            (
+                "CKV_K8S_23",
+                "The vLLM image runs as root (no USER in its Dockerfile); the container drops ALL "
+                "capabilities, forbids privilege escalation and uses RuntimeDefault seccomp instead.",
+            ),
+            (
+                "CKV_K8S_40",
+                "The vLLM image runs as root (uid 0), see CKV_K8S_23; another uid would lose access to the "
+                "image's own files.",
+            ),
+            (
+                "CKV_K8S_38",
+                "The pod reaches S3 through EKS Pod Identity; that it gets its credentials with the "
+                "service account token unmounted is not verified, and the account has no RBAC binding, so its token "
+                "grants nothing in the cluster.",
+            ),
         )
     ),
     Suppression(
