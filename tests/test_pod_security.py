@@ -46,7 +46,8 @@ EXPECTED = {
     # examples/existing_vpc_inference serves on NVIDIA only: no Neuron runtime, so no IPC_LOCK.
     "example": {"inference": "baseline", "monitoring": "restricted"},
     "karpenter-training": _TRAINING,
-    "inference-patterns": {},  # no model service yet: no serving namespace
+    # Triton serves in the inference namespace (baseline: the image runs as root); Prometheus in monitoring.
+    "inference-patterns": {"inference": "baseline", "monitoring": "restricted"},
 }
 
 

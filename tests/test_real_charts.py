@@ -65,7 +65,7 @@ EXPECTED: dict[str, list[str]] = {
     "karpenter-training": [
         f"KarpenterTraining/{r}" for r in [*_TRAINING, "karpenter", "neuron", "nvidia-device-plugin"]
     ],
-    "inference-patterns": [f"Patterns/{r}" for r in ["karpenter", "neuron", "nvidia-device-plugin"]],
+    "inference-patterns": [f"Patterns/{r}" for r in [*_INFERENCE, "neuron", "nvidia-device-plugin"]],
 }
 CASES = [
     pytest.param(variant, release, id=f"{variant}:{release}") for variant, ids in EXPECTED.items() for release in ids

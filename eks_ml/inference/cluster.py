@@ -24,17 +24,20 @@ from ..guards import expect_all, expect_bool, expect_instance, expect_list_of, e
 from ..k8s.inference_namespace import InferenceNamespaceChart
 from ..k8s.karpenter_pools import NodeClassValues, NodePoolsChart
 from ..k8s.model_service import ModelServiceChart
+from ..k8s.triton import TritonChart
 from ..kube_names import check_namespace
 from ..manifest_bundle import PRELUDE, WORKLOADS, ManifestBundle
 from ..network import KARPENTER_DISCOVERY_TAG
 from ..placement import Taint, karpenter_pool, workloads_from_objects
 from ..placement.nodes import AUTO_MODE_DEVICE_RESOURCES
 from .exposure import load_balancer_cidrs, subnet_cidrs
+from .fargate import FargateCapacity, FargateProfileProps
 from .karpenter import Karpenter, check_cluster_name_for_karpenter
 from .load_balancer import LoadBalancerController
 from .metrics import MetricsPipeline
 from .model_service import ModelServiceProps, S3Weights
 from .pools import NodePoolProps, default_pools
+from .triton import ROLE_NAME_MAX, TritonModelAccess, TritonServiceProps, role_arn
 from .weights import S3WeightsDriver
 
 # EKS-optimized AL2023 AMI release pinned for Karpenter nodes (never @latest: a new AMI reaches nodes
@@ -58,6 +61,10 @@ class InferenceClusterProps:
     managed_scraper_access: let the Amazon Managed Service for Prometheus scraper (ObservabilityAddon with
         Backend.PROMETHEUS) through the serving namespace's default-deny NetworkPolicies, from the private
         subnets its network interfaces use. Default: False.
+    fargate: a Fargate profile for serverless CPU serving (its pods are proven to fit Fargate's rules).
+        Default: none.
+    triton_services: NVIDIA Triton servers for non-LLM models, on a GPU pool or (instance_type None) on the
+        Fargate profile, each autoscaled on its pending requests. Default: none.
     """
 
     base: BaseClusterProps
@@ -67,6 +74,8 @@ class InferenceClusterProps:
     model_services: Sequence[ModelServiceProps] = ()
     namespace: str = "inference"
     managed_scraper_access: bool = False
+    fargate: FargateProfileProps | None = None
+    triton_services: Sequence[TritonServiceProps] = ()
 
 
 class InferenceCluster(Construct):
@@ -99,7 +108,7 @@ class InferenceCluster(Construct):
         if not auto_mode:
             helm.upgrade_crds(
                 self.prelude,
-                [helm.KARPENTER, *([helm.AWS_LOAD_BALANCER_CONTROLLER] if props.model_services else [])],
+                [helm.KARPENTER, *([helm.AWS_LOAD_BALANCER_CONTROLLER] if _serves(props) else [])],
                 placement=self.base.system_placement.values(),
                 model=self.model,
             )
@@ -144,6 +153,22 @@ class InferenceCluster(Construct):
         for chart in self.device_plugins.values():
             for dependency in [self.base.system_nodes] if self.base.system_nodes else []:
                 chart.node.add_dependency(dependency)
+        # Fargate takes only pods created after its profile exists: the workloads wait for it.
+        self.fargate = (
+            FargateCapacity(
+                self,
+                "Fargate",
+                cluster=self.cluster,
+                cluster_name=props.base.cluster_name,
+                props=props.fargate,
+                serving_namespace=props.namespace,
+                model=self.model,
+            )
+            if props.fargate
+            else None
+        )
+        if self.fargate:
+            self.workloads.node.add_dependency(self.fargate.profile)
         node_class = (
             NodeClassValues(
                 ami_alias=props.ami_alias,
@@ -168,9 +193,10 @@ class InferenceCluster(Construct):
         if self.karpenter:
             self.workloads.node.add_dependency(self.karpenter.chart)  # CRDs and controller first
         self.service_charts: dict[str, ModelServiceChart] = {}
+        self.triton_charts: dict[str, TritonChart] = {}
         self.model_services: tuple[ModelServiceProps, ...] = tuple(props.model_services)
         self.admits_managed_scraper = props.managed_scraper_access
-        if props.model_services:
+        if _serves(props):
             self._add_model_services(props, cluster)
         applied = [obj for _, chart in self.applied_charts for obj in chart.to_json()]
         self.model.add_workloads(workloads_from_objects(applied, "eks-ml inference"))
@@ -186,6 +212,44 @@ class InferenceCluster(Construct):
             notes=notes,
         )
         plan.record(self, self.plan)
+
+    def _add_triton_services(
+        self, props: InferenceClusterProps, cluster: eks.ICluster, scraper_cidrs: Sequence[str]
+    ) -> None:
+        region = Stack.of(self).region
+        for service in props.triton_services:
+            role_name = service.role_name(props.base.cluster_name)
+            access = TritonModelAccess(
+                self,
+                f"{_triton_id(service.name)}Access",
+                cluster=cluster,
+                role_name=role_name,
+                namespace=props.namespace,
+                service_account=service.name,
+                repository=service.model_repository,
+            )
+            pool = (
+                None
+                if service.on_fargate
+                else next(p.name for p in props.pools if p.allows(str(service.instance_type)))
+            )
+            values = service.values(
+                namespace=props.namespace,
+                region=region,
+                role_arn=role_arn(access, role_name),
+                load_balancer_cidrs=load_balancer_cidrs(self.cluster.vpc, public=service.public),
+                scraper_cidrs=scraper_cidrs,
+                pool=pool,
+            )
+            chart = TritonChart(cdk8s.App(), f"Triton-{service.name}", values)
+            self.triton_charts[service.name] = chart
+            self.applied_charts.append((f"triton-{service.name}", chart))
+            self.workloads.add_chart(chart)
+            self.workloads.node.add_dependency(access.role)  # the role exists before pods ask for it
+            if service.public:
+                Annotations.of(self.workloads).add_warning_v2(
+                    "eks-ml:public-model-endpoint", service.exposure().warning(service.name)
+                )
 
     def _add_model_services(self, props: InferenceClusterProps, cluster: eks.ICluster) -> None:
         auto_mode = props.base.auto_mode
@@ -230,7 +294,13 @@ class InferenceCluster(Construct):
             )
         )
         self.metrics = MetricsPipeline(
-            self, "Metrics", cluster=cluster, model=self.model, placement=self.base.system_placement, after=after_system
+            self,
+            "Metrics",
+            cluster=cluster,
+            model=self.model,
+            placement=self.base.system_placement,
+            after=after_system,
+            triton=bool(props.triton_services),
         )
         s3_sources = [s.weights for s in props.model_services if isinstance(s.weights, S3Weights)]
         self.s3_weights = (
@@ -245,10 +315,16 @@ class InferenceCluster(Construct):
                 Annotations.of(self.workloads).add_warning_v2(
                     "eks-ml:public-model-endpoint", service.exposure().warning(service.name)
                 )
+        self._add_triton_services(props, cluster, scraper_cidrs)
         if self.load_balancer:
             self.workloads.node.add_dependency(self.load_balancer.chart)  # its webhooks admit Services/Ingresses
         if self.s3_weights:
             self.workloads.node.add_dependency(self.s3_weights.addon)
+
+
+def _serves(props: InferenceClusterProps) -> bool:
+    """Whether the cluster runs model servers (and so the namespace, load balancer and metrics they need)."""
+    return bool(props.model_services or props.triton_services)
 
 
 def _check_props(props: InferenceClusterProps, problems: Problems, *, region: str) -> None:
@@ -298,7 +374,63 @@ def _check_props(props: InferenceClusterProps, problems: Problems, *, region: st
             )
     # Each service's manifest is a child of the cluster construct, named Model<PascalName>.
     check_unique_ids(services, _service_id, "model_services.name", problems)
+    _check_triton(props, problems, region=region, pools_ok=pools_ok, model_services=services)
 
 
 def _service_id(name: str) -> str:
     return f"Model{pascal(name)}"
+
+
+def _check_triton(
+    props: InferenceClusterProps, problems: Problems, *, region: str, pools_ok: bool, model_services: Sequence[str]
+) -> None:
+    if not expect_list_of(props.triton_services, TritonServiceProps, "triton_services", problems):
+        return
+    if props.fargate is not None and (
+        expect_instance(props.fargate, FargateProfileProps, "fargate", problems, fix="pass FargateProfileProps(...)")
+    ):
+        props.fargate.check("fargate", problems)
+    names = [service.name for service in props.triton_services if isinstance(service.name, str)]
+    # Triton and vLLM services share the namespace: their objects are named after the service.
+    for name in sorted({n for n in names if [*names, *model_services].count(n) > 1}):
+        problems.add(
+            "triton_services.name", name, "names unique among triton_services and model_services", "rename one"
+        )
+    for index, service in enumerate(props.triton_services):
+        field_name = f"triton_services[{index}]"
+        if not service.check(field_name, problems):
+            continue
+        service.exposure().check_placement(field_name, problems, region=region, vpc=props.base.vpc)
+        with problems.collecting():
+            load_balancer_cidrs(props.base.vpc, public=service.public is True)
+        role = service.role_name(props.base.cluster_name)
+        if len(role) > ROLE_NAME_MAX:
+            problems.add(
+                f"{field_name}.name",
+                service.name,
+                f"a name that keeps its IAM role name {role!r} within {ROLE_NAME_MAX} characters",
+                "shorten the service (or cluster) name",
+            )
+        if service.on_fargate and props.fargate is None:
+            problems.add(
+                f"{field_name}.instance_type",
+                None,
+                "a GPU instance type of a node pool, or a Fargate profile on the cluster (fargate=...)",
+                "set fargate=FargateProfileProps() to serve on Fargate, or give an instance_type",
+            )
+        elif (
+            not service.on_fargate
+            and pools_ok
+            and not any(pool.allows(str(service.instance_type)) for pool in props.pools)
+        ):
+            problems.add(
+                f"{field_name}.instance_type",
+                service.instance_type,
+                "a type some node pool may launch",
+                "add the type (or its family's default pool) to pools",
+            )
+    check_unique_ids(names, _triton_id, "triton_services.name", problems)
+
+
+def _triton_id(name: str) -> str:
+    return f"Triton{pascal(name)}"

@@ -17,7 +17,14 @@ from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
 import eks_ml
-from eks_ml.inference import InferenceCluster, InferenceClusterProps, default_pools
+from eks_ml.inference import (
+    FargateProfileProps,
+    InferenceCluster,
+    InferenceClusterProps,
+    S3ModelRepository,
+    TritonServiceProps,
+    default_pools,
+)
 
 ENV = Environment(account="111122223333", region="us-west-2")  # yours
 SUBNET_TAGS = {"karpenter.sh/discovery": "patterns"}
@@ -45,6 +52,22 @@ class PatternsStack(Stack):
                 # GPU, Inferentia and CPU pools, as in the default app.
                 pools=default_pools(),
                 subnet_tags=SUBNET_TAGS,
+                # Non-LLM models on NVIDIA Triton: an image model on one GPU of the gpu pool, and a small CPU
+                # model serverless on Fargate (same server, metrics and autoscaling; no nodes to manage).
+                fargate=FargateProfileProps(),
+                triton_services=[
+                    TritonServiceProps(
+                        name="vision",
+                        model_repository=S3ModelRepository(bucket="example-models", prefix="triton/vision"),
+                        instance_type="g6.xlarge",
+                    ),
+                    TritonServiceProps(
+                        name="tabular",
+                        model_repository=S3ModelRepository(bucket="example-models", prefix="triton/tabular"),
+                        fargate_cpu=2,
+                        fargate_memory_gib=8,
+                    ),
+                ],
             ),
         )
 
