@@ -28,10 +28,10 @@ from ..k8s.triton import TritonChart
 from ..kube_names import check_namespace
 from ..manifest_bundle import PRELUDE, WORKLOADS, ManifestBundle
 from ..network import KARPENTER_DISCOVERY_TAG
-from ..placement import Taint, karpenter_pool, workloads_from_objects
+from ..placement import FargateSelector, Taint, karpenter_pool, workloads_from_objects
 from ..placement.nodes import AUTO_MODE_DEVICE_RESOURCES
 from .exposure import load_balancer_cidrs, subnet_cidrs
-from .fargate import FargateCapacity, FargateProfileProps
+from .fargate import FargateCapacity, FargateProfileProps, fargate_labels
 from .karpenter import Karpenter, check_cluster_name_for_karpenter
 from .load_balancer import LoadBalancerController
 from .metrics import MetricsPipeline
@@ -410,6 +410,23 @@ def _check_triton(
                 service.name,
                 f"a name that keeps its IAM role name {role!r} within {ROLE_NAME_MAX} characters",
                 "shorten the service (or cluster) name",
+            )
+        if (
+            service.on_fargate
+            and isinstance(props.fargate, FargateProfileProps)
+            and not any(
+                selector.matches(props.namespace, fargate_labels())
+                for selector in props.fargate.resolved_selectors(props.namespace)
+                if isinstance(selector, FargateSelector)
+            )
+        ):
+            problems.add(
+                f"{field_name}.instance_type",
+                None,
+                f"a Fargate profile selector that takes its pods (namespace {props.namespace}, "
+                f"labels {dict(fargate_labels())})",
+                "add FargateSelector(namespace=<the serving namespace>, labels={'eks-ml.io/compute': 'fargate'}) "
+                "or keep the profile's default selectors",
             )
         if service.on_fargate and props.fargate is None:
             problems.add(

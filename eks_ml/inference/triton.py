@@ -136,7 +136,11 @@ class TritonServiceProps:
                 fix="pass S3ModelRepository(bucket=..., prefix=...)",
             )
             and expect_str(self.model_repository.bucket, f"{field_name}.model_repository.bucket", problems)
-            and expect_str(self.model_repository.prefix, f"{field_name}.model_repository.prefix", problems),
+            # An empty prefix is the whole bucket.
+            and (
+                isinstance(self.model_repository.prefix, str)
+                or expect_str(self.model_repository.prefix, f"{field_name}.model_repository.prefix", problems)
+            ),
             expect_str(self.instance_type, f"{field_name}.instance_type", problems, optional=True),
             expect_number(self.fargate_cpu, f"{field_name}.fargate_cpu", problems),
             expect_number(self.fargate_memory_gib, f"{field_name}.fargate_memory_gib", problems),

@@ -46,9 +46,10 @@ class FargateSelector:
     labels: Mapping[str, str] = field(default_factory=dict)
 
     def selects(self, workload: Workload) -> bool:
-        return workload.namespace == self.namespace and all(
-            workload.labels.get(key) == value for key, value in self.labels.items()
-        )
+        return self.matches(workload.namespace, workload.labels)
+
+    def matches(self, namespace: str | None, labels: Mapping[str, str]) -> bool:
+        return namespace == self.namespace and all(labels.get(key) == value for key, value in self.labels.items())
 
     def __str__(self) -> str:
         labels = ",".join(f"{k}={v}" for k, v in sorted(self.labels.items()))
