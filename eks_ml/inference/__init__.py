@@ -1,19 +1,24 @@
 """Inference clusters: Karpenter-provisioned accelerators for model servers."""
 
+from ..placement.fargate import FargateSelector
 from .batch import BatchInferenceJobProps, S3Prefix
 from .cluster import DEFAULT_AMI_ALIAS, InferenceCluster, InferenceClusterProps
+from .fargate import FargateProfileProps
 from .karpenter import Karpenter
 from .model_service import Autoscaler
 from .pools import INFERENCE_FAMILIES, NodePoolProps, PoolKind, default_pools
 from .quantization import Quantization
 from .queue_worker import MskSource, QueueWorkerProps, SqsSource
 from .slo import ServiceLevelObjective
+from .triton import S3ModelRepository, TritonServiceProps
 
 __all__ = [
     "DEFAULT_AMI_ALIAS",
     "INFERENCE_FAMILIES",
     "Autoscaler",
     "BatchInferenceJobProps",
+    "FargateProfileProps",
+    "FargateSelector",
     "InferenceCluster",
     "InferenceClusterProps",
     "Karpenter",
@@ -22,8 +27,10 @@ __all__ = [
     "PoolKind",
     "Quantization",
     "QueueWorkerProps",
+    "S3ModelRepository",
     "S3Prefix",
     "ServiceLevelObjective",
     "SqsSource",
+    "TritonServiceProps",
     "default_pools",
 ]

@@ -26,14 +26,16 @@ from ..k8s.image_prepull import ImagePrePullChart, PrePullValues
 from ..k8s.inference_namespace import InferenceNamespaceChart
 from ..k8s.karpenter_pools import NodeClassValues, NodePoolsChart
 from ..k8s.model_service import ModelServiceChart, ModelServiceValues
+from ..k8s.triton import TritonChart
 from ..kube_names import check_namespace
 from ..manifest_bundle import PRELUDE, WORKLOADS, ManifestBundle
 from ..network import KARPENTER_DISCOVERY_TAG
-from ..placement import Taint, karpenter_pool, workloads_from_objects
+from ..placement import FargateSelector, Taint, karpenter_pool, workloads_from_objects
 from ..placement.nodes import AUTO_MODE_DEVICE_RESOURCES
 from .batch import BatchInference, BatchInferenceJobProps
 from .benchmark_job import BenchmarkJobProps, cpu_pool
 from .exposure import load_balancer_cidrs, subnet_cidrs
+from .fargate import FargateCapacity, FargateProfileProps, fargate_labels
 from .karpenter import Karpenter, check_cluster_name_for_karpenter
 from .keda import Keda, add_queue_workers
 from .load_balancer import LoadBalancerController
@@ -42,6 +44,7 @@ from .model_service import SCALED_TO_ZERO_WARNING, Autoscaler, ModelServiceProps
 from .pools import POOL_LABEL, NodePoolProps, PoolKind, default_pools
 from .queue_worker import QueueWorkerProps
 from .start_budget import check_node_cache, start_budget_warning
+from .triton import ROLE_NAME_MAX, TritonModelAccess, TritonServiceProps, role_arn
 from .weights import S3WeightsDriver
 
 # EKS-optimized AL2023 AMI release pinned for Karpenter nodes (never @latest: a new AMI reaches nodes
@@ -73,6 +76,10 @@ class InferenceClusterProps:
         idle (eks_ml.inference.queue_worker); KEDA is installed only when there are some. Default: none.
     prepull_images: keep each model service's image on every node of its pool with a DaemonSet that runs it
         asleep (eks_ml.k8s.image_prepull). Default: True.
+    fargate: a Fargate profile for serverless CPU serving (its pods are proven to fit Fargate's rules).
+        Default: none.
+    triton_services: NVIDIA Triton servers for non-LLM models, on a GPU pool or (instance_type None) on the
+        Fargate profile, each autoscaled on its pending requests. Default: none.
     """
 
     base: BaseClusterProps
@@ -86,6 +93,8 @@ class InferenceClusterProps:
     batch_jobs: Sequence[BatchInferenceJobProps] = ()
     queue_workers: Sequence[QueueWorkerProps] = ()
     prepull_images: bool = True
+    fargate: FargateProfileProps | None = None
+    triton_services: Sequence[TritonServiceProps] = ()
 
 
 class InferenceCluster(Construct):
@@ -119,7 +128,7 @@ class InferenceCluster(Construct):
         if not auto_mode:
             helm.upgrade_crds(
                 self.prelude,
-                [helm.KARPENTER, *([helm.AWS_LOAD_BALANCER_CONTROLLER] if props.model_services else [])],
+                [helm.KARPENTER, *([helm.AWS_LOAD_BALANCER_CONTROLLER] if _serves(props) else [])],
                 placement=self.base.system_placement.values(),
                 model=self.model,
             )
@@ -164,6 +173,22 @@ class InferenceCluster(Construct):
         for chart in self.device_plugins.values():
             for dependency in [self.base.system_nodes] if self.base.system_nodes else []:
                 chart.node.add_dependency(dependency)
+        # Fargate takes only pods created after its profile exists: the workloads wait for it.
+        self.fargate = (
+            FargateCapacity(
+                self,
+                "Fargate",
+                cluster=self.cluster,
+                cluster_name=props.base.cluster_name,
+                props=props.fargate,
+                serving_namespace=props.namespace,
+                model=self.model,
+            )
+            if props.fargate
+            else None
+        )
+        if self.fargate:
+            self.workloads.node.add_dependency(self.fargate.profile)
         node_class = (
             NodeClassValues(
                 ami_alias=props.ami_alias,
@@ -205,7 +230,8 @@ class InferenceCluster(Construct):
                 after=[self.base.system_nodes] if self.base.system_nodes else [],
             )
             self.workloads.node.add_dependency(self.keda.chart)  # CRDs and admission webhooks first
-        if props.model_services:
+        self.triton_charts: dict[str, TritonChart] = {}
+        if _serves(props):
             self._add_model_services(props, cluster)
         self.benchmarks_chart = self._benchmarks(props)
         self.batch = self._add_batch_jobs(props, cluster) if props.batch_jobs else None
@@ -285,6 +311,44 @@ class InferenceCluster(Construct):
             self.applied_charts.append((stem, chart))
             self.workloads.add_chart(chart)
 
+    def _add_triton_services(
+        self, props: InferenceClusterProps, cluster: eks.ICluster, scraper_cidrs: Sequence[str]
+    ) -> None:
+        region = Stack.of(self).region
+        for service in props.triton_services:
+            role_name = service.role_name(props.base.cluster_name)
+            access = TritonModelAccess(
+                self,
+                f"{_triton_id(service.name)}Access",
+                cluster=cluster,
+                role_name=role_name,
+                namespace=props.namespace,
+                service_account=service.name,
+                repository=service.model_repository,
+            )
+            pool = (
+                None
+                if service.on_fargate
+                else next(p.name for p in props.pools if p.allows(str(service.instance_type)))
+            )
+            values = service.values(
+                namespace=props.namespace,
+                region=region,
+                role_arn=role_arn(access, role_name),
+                load_balancer_cidrs=load_balancer_cidrs(self.cluster.vpc, public=service.public),
+                scraper_cidrs=scraper_cidrs,
+                pool=pool,
+            )
+            chart = TritonChart(cdk8s.App(), f"Triton-{service.name}", values)
+            self.triton_charts[service.name] = chart
+            self.applied_charts.append((f"triton-{service.name}", chart))
+            self.workloads.add_chart(chart)
+            self.workloads.node.add_dependency(access.role)  # the role exists before pods ask for it
+            if service.public:
+                Annotations.of(self.workloads).add_warning_v2(
+                    "eks-ml:public-model-endpoint", service.exposure().warning(service.name)
+                )
+
     def _add_model_services(self, props: InferenceClusterProps, cluster: eks.ICluster) -> None:
         auto_mode = props.base.auto_mode
         after_system = [self.base.system_nodes] if self.base.system_nodes else []
@@ -320,7 +384,13 @@ class InferenceCluster(Construct):
             )
         )
         self.metrics = MetricsPipeline(
-            self, "Metrics", cluster=cluster, model=self.model, placement=self.base.system_placement, after=after_system
+            self,
+            "Metrics",
+            cluster=cluster,
+            model=self.model,
+            placement=self.base.system_placement,
+            after=after_system,
+            triton=bool(props.triton_services),
         )
         s3_sources = [s.weights for s in props.model_services if isinstance(s.weights, S3Weights)]
         self.s3_weights = (
@@ -345,6 +415,7 @@ class InferenceCluster(Construct):
                 )
         if props.prepull_images:
             self._add_prepull(props, values)
+        self._add_triton_services(props, cluster, scraper_cidrs)
         if self.load_balancer:
             self.workloads.node.add_dependency(self.load_balancer.chart)  # its webhooks admit Services/Ingresses
         if self.s3_weights:
@@ -364,6 +435,11 @@ class InferenceCluster(Construct):
         self.prepull_chart = chart
         self.applied_charts.append(("image-prepull", chart))
         self.workloads.add_chart(chart)
+
+
+def _serves(props: InferenceClusterProps) -> bool:
+    """Whether the cluster runs model servers (and so the namespace, load balancer and metrics they need)."""
+    return bool(props.model_services or props.triton_services)
 
 
 def _check_props(props: InferenceClusterProps, problems: Problems, *, region: str) -> None:
@@ -427,6 +503,7 @@ def _check_props(props: InferenceClusterProps, problems: Problems, *, region: st
     _check_batch_jobs(props, problems, pools_ok=pools_ok)
     if expect_list_of(props.queue_workers, QueueWorkerProps, "queue_workers", problems) and pools_ok:
         _check_queue_workers(props, services, problems)
+    _check_triton(props, problems, region=region, pools_ok=pools_ok, model_services=services)
 
 
 def _check_batch_jobs(props: InferenceClusterProps, problems: Problems, *, pools_ok: bool) -> None:
@@ -479,3 +556,75 @@ def _worker_pool(worker: QueueWorkerProps, pools: Sequence[NodePoolProps]) -> st
 
 def _service_id(name: str) -> str:
     return f"Model{pascal(name)}"
+
+
+def _check_triton(
+    props: InferenceClusterProps, problems: Problems, *, region: str, pools_ok: bool, model_services: Sequence[str]
+) -> None:
+    if not expect_list_of(props.triton_services, TritonServiceProps, "triton_services", problems):
+        return
+    if props.fargate is not None and (
+        expect_instance(props.fargate, FargateProfileProps, "fargate", problems, fix="pass FargateProfileProps(...)")
+    ):
+        props.fargate.check("fargate", problems)
+    names = [service.name for service in props.triton_services if isinstance(service.name, str)]
+    # Triton and vLLM services share the namespace: their objects are named after the service.
+    for name in sorted({n for n in names if [*names, *model_services].count(n) > 1}):
+        problems.add(
+            "triton_services.name", name, "names unique among triton_services and model_services", "rename one"
+        )
+    for index, service in enumerate(props.triton_services):
+        field_name = f"triton_services[{index}]"
+        if not service.check(field_name, problems):
+            continue
+        service.exposure().check_placement(field_name, problems, region=region, vpc=props.base.vpc)
+        with problems.collecting():
+            load_balancer_cidrs(props.base.vpc, public=service.public is True)
+        role = service.role_name(props.base.cluster_name)
+        if len(role) > ROLE_NAME_MAX:
+            problems.add(
+                f"{field_name}.name",
+                service.name,
+                f"a name that keeps its IAM role name {role!r} within {ROLE_NAME_MAX} characters",
+                "shorten the service (or cluster) name",
+            )
+        if (
+            service.on_fargate
+            and isinstance(props.fargate, FargateProfileProps)
+            and not any(
+                selector.matches(props.namespace, fargate_labels())
+                for selector in props.fargate.resolved_selectors(props.namespace)
+                if isinstance(selector, FargateSelector)
+            )
+        ):
+            problems.add(
+                f"{field_name}.instance_type",
+                None,
+                f"a Fargate profile selector that takes its pods (namespace {props.namespace}, "
+                f"labels {dict(fargate_labels())})",
+                "add FargateSelector(namespace=<the serving namespace>, labels={'eks-ml.io/compute': 'fargate'}) "
+                "or keep the profile's default selectors",
+            )
+        if service.on_fargate and props.fargate is None:
+            problems.add(
+                f"{field_name}.instance_type",
+                None,
+                "a GPU instance type of a node pool, or a Fargate profile on the cluster (fargate=...)",
+                "set fargate=FargateProfileProps() to serve on Fargate, or give an instance_type",
+            )
+        elif (
+            not service.on_fargate
+            and pools_ok
+            and not any(pool.allows(str(service.instance_type)) for pool in props.pools)
+        ):
+            problems.add(
+                f"{field_name}.instance_type",
+                service.instance_type,
+                "a type some node pool may launch",
+                "add the type (or its family's default pool) to pools",
+            )
+    check_unique_ids(names, _triton_id, "triton_services.name", problems)
+
+
+def _triton_id(name: str) -> str:
+    return f"Triton{pascal(name)}"

@@ -22,6 +22,11 @@ VLLM_LATENCY_BUCKETS = "vllm:e2e_request_latency_seconds_bucket"
 VLLM_GENERATED_TOKENS = "vllm:generation_tokens_total"
 # The name the adapter gives it in the custom metrics API (colons are not allowed there).
 QUEUE_METRIC = "vllm_num_requests_waiting"
+# Triton's requests waiting for a backend, per model (Triton v2.71.0, docs/user_guide/metrics.md, "Pending
+# Request Count", a gauge); its cumulative queue time. Triton's names have no colons: the API name is the same.
+TRITON_QUEUE_SERIES = "nv_inference_pending_request_count"
+TRITON_QUEUE_DURATION = "nv_inference_queue_duration_us"
+TRITON_QUEUE_METRIC = TRITON_QUEUE_SERIES
 PROMETHEUS_URL = f"http://{helm.PROMETHEUS.release}-server.{helm.PROMETHEUS.namespace}.svc"
 SCRAPE_INTERVAL = "15s"  # an HPA acts on 15 s windows; scraping faster buys nothing
 
@@ -62,7 +67,18 @@ def prometheus_values(placement: SystemPlacement) -> dict[str, Any]:
     }
 
 
-def adapter_values(placement: SystemPlacement) -> dict[str, Any]:
+def _pod_rule(series: str, metric: str) -> dict[str, Any]:
+    """One custom metric per pod: the series summed over its other labels (Triton's model and version)."""
+    return {
+        "seriesQuery": f'{series}{{namespace!="",pod!=""}}',
+        "resources": {"overrides": {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}},
+        "name": {"matches": series, "as": metric},
+        "metricsQuery": "sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)",
+    }
+
+
+def adapter_values(placement: SystemPlacement, *, triton: bool = False) -> dict[str, Any]:
+    """``triton``: also serve Triton's pending requests (only where Triton servers run)."""
     return {
         "prometheus": {"url": PROMETHEUS_URL, "port": 80},
         **placement.values(),
@@ -72,12 +88,8 @@ def adapter_values(placement: SystemPlacement) -> dict[str, Any]:
         "rules": {
             "default": False,
             "custom": [
-                {
-                    "seriesQuery": f'{VLLM_QUEUE_SERIES}{{namespace!="",pod!=""}}',
-                    "resources": {"overrides": {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}},
-                    "name": {"matches": VLLM_QUEUE_SERIES, "as": QUEUE_METRIC},
-                    "metricsQuery": "sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)",
-                }
+                _pod_rule(VLLM_QUEUE_SERIES, QUEUE_METRIC),
+                *([_pod_rule(TRITON_QUEUE_SERIES, TRITON_QUEUE_METRIC)] if triton else []),
             ],
         },
     }
@@ -95,13 +107,20 @@ class MetricsPipeline(Construct):
         model: ClusterModel,
         placement: SystemPlacement,
         after: Sequence[IDependable] = (),
+        triton: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         self.prometheus = helm.install(
             self, "Prometheus", cluster, helm.PROMETHEUS, prometheus_values(placement), model=model
         )
         self.adapter = helm.install(
-            self, "Adapter", cluster, helm.PROMETHEUS_ADAPTER, adapter_values(placement), model=model, wait=True
+            self,
+            "Adapter",
+            cluster,
+            helm.PROMETHEUS_ADAPTER,
+            adapter_values(placement, triton=triton),
+            model=model,
+            wait=True,
         )
         self.adapter.node.add_dependency(self.prometheus)
         for dependency in after:

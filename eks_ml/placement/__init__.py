@@ -1,11 +1,13 @@
 """The cluster model: node sources x workloads, and the synth-time proof that every workload can land."""
 
+from .fargate import FargateSelector, fargate_profile, fargate_size
 from .model import ClusterModel, Placement
 from .nodes import NodeShape, NodeSource, Taint, karpenter_pool, managed_node_group
 from .pods import Requirement, Toleration, Workload, workload, workloads_from_objects
 
 __all__ = [
     "ClusterModel",
+    "FargateSelector",
     "NodeShape",
     "NodeSource",
     "Placement",
@@ -13,6 +15,8 @@ __all__ = [
     "Taint",
     "Toleration",
     "Workload",
+    "fargate_profile",
+    "fargate_size",
     "karpenter_pool",
     "managed_node_group",
     "workload",

@@ -19,11 +19,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ..errors import Problem, ValidationError
+from .fargate import EPHEMERAL_STORAGE, fargate_refusal, selects
 from .nodes import NodeShape, NodeSource, Taint
 from .pods import Workload
 from .quantity import CPU, MEMORY, PODS, describe
 
 _BASIC = (CPU, MEMORY, PODS)
+# Node resources every node has without a device plugin (not modelled per node: the root volume).
+_NODE_RESOURCES = (*_BASIC, EPHEMERAL_STORAGE)
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ class ClusterModel:
         if workload.blocked:
             return [f"never scheduled: {workload.blocked}"]
         reasons = []
-        for source in self.sources:
+        for source in self._candidates(workload):
             shape_reasons = [self._refusal(workload, source, shape) for shape in source.shapes]
             if any(reason is None for reason in shape_reasons):
                 return []
@@ -92,11 +95,16 @@ class ClusterModel:
         if workload.blocked:
             return Placement(workload, ())
         landings = []
-        for source in self.sources:
+        for source in self._candidates(workload):
             types = tuple(s.instance_type for s in source.shapes if self._refusal(workload, source, s) is None)
             if types:
                 landings.append((source.name, types))
         return Placement(workload, tuple(landings))
+
+    def _candidates(self, workload: Workload) -> list[NodeSource]:
+        """The node sources that may get ``workload``: a pod a Fargate profile selects goes to Fargate only."""
+        fargate = [s for s in self.sources if s.is_fargate and selects(s, workload)]
+        return fargate or self.sources
 
     def _node(self, workload: Workload, source: NodeSource, shape: NodeShape) -> _Node:
         """The node ``workload`` meets: as it joins for a DaemonSet that changes it, else as those leave it."""
@@ -118,12 +126,14 @@ class ClusterModel:
 
     def _refusal(self, workload: Workload, source: NodeSource, shape: NodeShape) -> str | None:
         """Why ``workload`` cannot run on ``shape`` of ``source``; None when it can."""
+        if source.is_fargate:
+            return fargate_refusal(source, workload) or _selection_refusal(workload, _Node(shape.labels, ()))
         reason = _selection_refusal(workload, self._node(workload, source, shape))
         if reason:
             return reason
         advertised = source.builtin_resources | self._advertised(source, shape, exclude=workload)
         for resource, amount in workload.requests.items():
-            if resource in _BASIC:
+            if resource in _NODE_RESOURCES:
                 continue
             if resource not in advertised:
                 return f"no device plugin advertises {resource} on {shape.instance_type}"
@@ -146,6 +156,8 @@ class ClusterModel:
 
     def _daemons_on(self, source: NodeSource, shape: NodeShape, *, exclude: Workload) -> list[Workload]:
         # Selection only: a DaemonSet pod is placed on every matching node whatever its requests.
+        if source.is_fargate:
+            return []  # Fargate runs no DaemonSets
         return [
             w
             for w in self.workloads

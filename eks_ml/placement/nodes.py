@@ -10,9 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..catalog import NEURON_CORE_RESOURCE, InstanceSpec, lookup
 from .quantity import CPU, MEMORY, PODS
+
+if TYPE_CHECKING:
+    from .fargate import FargateSelector
 
 ARCH_LABEL = "kubernetes.io/arch"
 OS_LABEL = "kubernetes.io/os"
@@ -52,12 +56,19 @@ class NodeShape:
 @dataclass(frozen=True)
 class NodeSource:
     """What nodes a cluster can have from one source. ``builtin_resources`` are advertised without a
-    device plugin of ours (EKS Auto Mode ships its own)."""
+    device plugin of ours (EKS Auto Mode ships its own). ``fargate_selectors`` (a Fargate profile's,
+    eks_ml.placement.fargate) make the source Fargate: it takes exactly the pods they select, and those
+    pods go nowhere else."""
 
     name: str
     taints: tuple[Taint, ...]
     shapes: tuple[NodeShape, ...]
     builtin_resources: frozenset[str] = frozenset()
+    fargate_selectors: tuple[FargateSelector, ...] = ()
+
+    @property
+    def is_fargate(self) -> bool:
+        return bool(self.fargate_selectors)
 
 
 def kubelet_reserved(vcpus: int, memory_mib: int, max_pods: int) -> dict[str, int]:

@@ -94,6 +94,12 @@ class Workload:
     # What this DaemonSet does to its node when it succeeds (NODE_EFFECTS_ANNOTATION).
     removes_taints: frozenset[str] = frozenset()
     adds_labels: Mapping[str, str] = field(default_factory=dict)
+    # Where the pods are and what they carry: a Fargate profile selects pods by namespace and labels.
+    namespace: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    # What the pods take from their node's host (privileged containers, hostPath volumes, host network or
+    # ports): allowed on EC2 nodes, refused on Fargate.
+    host_access: tuple[str, ...] = ()
 
     @property
     def is_daemon_set(self) -> bool:
@@ -144,6 +150,8 @@ def workload(
     provides: Iterable[str] = (),
     extra_node_selector: Mapping[str, str] | None = None,
     extra_tolerations: Sequence[Mapping[str, Any]] = (),
+    namespace: str | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> Workload:
     return Workload(
         name=name,
@@ -154,7 +162,26 @@ def workload(
         tolerations=tuple(Toleration.of(t) for t in [*(pod_spec.get("tolerations") or ()), *extra_tolerations]),
         requests=pod_requests(pod_spec),
         provides=frozenset(provides),
+        namespace=namespace,
+        labels=dict(labels or {}),
+        host_access=host_access(pod_spec),
     )
+
+
+def host_access(pod_spec: Mapping[str, Any]) -> tuple[str, ...]:
+    """What of its node's host a pod uses: host network, PID or IPC, host ports, hostPath volumes,
+    privileged containers."""
+    found = [f"{key}: true" for key in ("hostNetwork", "hostPID", "hostIPC") if pod_spec.get(key)]
+    found += [f"hostPath volume {v['name']}" for v in pod_spec.get("volumes") or () if "hostPath" in v]
+    for container in [*(pod_spec.get("initContainers") or ()), *(pod_spec.get("containers") or ())]:
+        if (container.get("securityContext") or {}).get("privileged"):
+            found.append(f"privileged container {container['name']}")
+        found += [
+            f"hostPort {port['hostPort']} on container {container['name']}"
+            for port in container.get("ports") or ()
+            if port.get("hostPort")
+        ]
+    return tuple(found)
 
 
 def _name(obj: Mapping[str, Any]) -> str:
@@ -169,7 +196,15 @@ def workloads_from_objects(objects: Sequence[Mapping[str, Any]], origin: str) ->
     found = []
     for obj in objects:
         if obj.get("kind") in POD_KINDS:
-            pod = workload(_name(obj), origin, obj["kind"], obj["spec"]["template"].get("spec") or {})
+            template = obj["spec"]["template"]
+            pod = workload(
+                _name(obj),
+                origin,
+                obj["kind"],
+                template.get("spec") or {},
+                namespace=(obj.get("metadata") or {}).get("namespace"),
+                labels=(template.get("metadata") or {}).get("labels"),
+            )
             found.append(_with_node_effects(pod, obj) if obj["kind"] == "DaemonSet" else pod)
         elif obj.get("kind") == "CronJob":  # its pods come from the Job template inside
             template = obj["spec"]["jobTemplate"]["spec"]["template"]

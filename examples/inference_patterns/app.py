@@ -21,12 +21,15 @@ from constructs import Construct
 import eks_ml
 from eks_ml.inference import (
     BatchInferenceJobProps,
+    FargateProfileProps,
     InferenceCluster,
     InferenceClusterProps,
     MskSource,
     QueueWorkerProps,
+    S3ModelRepository,
     S3Prefix,
     SqsSource,
+    TritonServiceProps,
     default_pools,
 )
 from eks_ml.inference.model_service import HubWeights
@@ -114,6 +117,22 @@ class PatternsStack(Stack):
                     )
                 ],
                 queue_workers=queue_workers,
+                # Non-LLM models on NVIDIA Triton: an image model on one GPU of the gpu pool, and a small CPU
+                # model serverless on Fargate (same server, metrics and autoscaling; no nodes to manage).
+                fargate=FargateProfileProps(),
+                triton_services=[
+                    TritonServiceProps(
+                        name="vision",
+                        model_repository=S3ModelRepository(bucket="example-models", prefix="triton/vision"),
+                        instance_type="g6.xlarge",
+                    ),
+                    TritonServiceProps(
+                        name="tabular",
+                        model_repository=S3ModelRepository(bucket="example-models", prefix="triton/tabular"),
+                        fargate_cpu=2,
+                        fargate_memory_gib=8,
+                    ),
+                ],
             ),
         )
 

@@ -65,7 +65,11 @@ RESTRICT_DEFAULT_SG = tuple(
 LOAD_BALANCER_POLICIES = (
     "Inference/ClusterLoadBalancerRoleDefaultPolicyDCFCA09D",
     "Serving/ServingLoadBalancerRoleDefaultPolicy6B9C3BA9",
+    "Patterns/PatternsLoadBalancerRoleDefaultPolicy81B97571",
 )
+# CDK's CfnJson function, which resolves the IRSA trust conditions of the Triton roles (their keys hold the
+# cluster's OIDC issuer, known only at deploy): examples/inference_patterns.
+CFN_JSON_FUNCTIONS = ("Patterns/AWSCDKCfnUtilsProviderCustomResourceProviderHandlerCF82AA57",)
 INTERRUPTION_QUEUES = (
     "Inference/ClusterKarpenterInterruptionQueue4FC4486E",
     "Serving/ServingKarpenterInterruptionQueueD7D37A68",
@@ -99,6 +103,24 @@ CLOUDFORMATION = (
         "Lambda encrypts it at rest with its service key.",
     ),
     Suppression(
+        "CKV_AWS_116",
+        CFN_JSON_FUNCTIONS,
+        "CDK's CfnJson custom-resource function: CloudFormation invokes it synchronously during the deployment, "
+        "and a failure fails it; a dead-letter queue only receives failed asynchronous invocations.",
+    ),
+    Suppression(
+        "CKV_AWS_115",
+        CFN_JSON_FUNCTIONS,
+        "CDK's CfnJson function runs only while its stack deploys (it turns a JSON string into an object); CDK "
+        "offers no reserved-concurrency option for it, and a reservation would take account capacity.",
+    ),
+    Suppression(
+        "CKV_AWS_117",
+        CFN_JSON_FUNCTIONS,
+        "CDK's CfnJson function parses its input and calls no service at all; it has nothing to reach inside the "
+        "VPC, and CDK creates it without VPC options.",
+    ),
+    Suppression(
         "CKV_AWS_27",
         INTERRUPTION_QUEUES,
         "The queue is encrypted with SQS-managed SSE (SqsManagedSseEnabled: true), which this check does not "
@@ -118,6 +140,9 @@ MODEL_SERVERS = ("Deployment/inference/qwen3-8b", "Deployment/inference/qwen3-8b
 # examples/inference_patterns: the user's images, run by eks-ml as given (eks_ml.inference.queue_worker).
 QUEUE_WORKERS = ("Deployment/inference/embed-sqs", "Deployment/inference/summarize-msk")
 USER_IMAGE = "The worker runs the user's own image (QueueWorkerProps.image), passed as given; "
+# examples/inference_patterns: Triton on a GPU pool, and on Fargate (which sets CPU and memory limits).
+TRITON_GPU_SERVERS = ("Deployment/inference/vision",)
+TRITON_SERVERS = (*TRITON_GPU_SERVERS, "Deployment/inference/tabular")
 NEURON_MONITOR = "DaemonSet/neuron-monitor/neuron-monitor"
 BATCH_JOBS = ("Job/batch/nightly-summaries",)
 # The default app's server images kept on their pools (eks_ml.k8s.image_prepull).
@@ -145,6 +170,47 @@ CRD_UPGRADE_JOBS = tuple(
 )
 
 OWN_OBJECTS = (
+    Suppression(
+        "CKV_K8S_11",
+        TRITON_GPU_SERVERS,
+        "No CPU limit on a GPU Triton replica: its request reserves its share of the GPU node's CPUs, and a CFS "
+        "limit would throttle pre- and post-processing under load; Fargate replicas do set limits.",
+    ),
+    Suppression(
+        "CKV_K8S_13",
+        TRITON_GPU_SERVERS,
+        "Memory is requested as the replica's share of its GPU node (one GPU's worth); the node belongs to the GPU "
+        "pool's model servers, and a limit would kill a replica that loads a larger model version.",
+    ),
+    Suppression(
+        "CKV_K8S_15",
+        TRITON_SERVERS,
+        "nvcr.io/nvidia/tritonserver:26.07-py3 is a fixed release tag; IfNotPresent pulls the multi-gigabyte image "
+        "once per node instead of on every start.",
+    ),
+    Suppression(
+        "CKV_K8S_43",
+        TRITON_SERVERS,
+        "The Triton image is pinned to NGC release 26.07 in eks_ml.inference.triton; a digest would hide which "
+        "Triton release runs.",
+    ),
+    Suppression(
+        "CKV_K8S_22",
+        TRITON_SERVERS,
+        "Triton's backends may write temporary files under the image's file system, and eks-ml has not run Triton "
+        "with a read-only root (nothing is deployed); the S3 repository copy already goes to an emptyDir.",
+    ),
+    Suppression(
+        "CKV_K8S_23",
+        TRITON_SERVERS,
+        "The Triton image starts as root; runAsNonRoot would refuse to start it. It drops ALL capabilities, "
+        "forbids privilege escalation and uses RuntimeDefault seccomp instead.",
+    ),
+    Suppression(
+        "CKV_K8S_40",
+        TRITON_SERVERS,
+        "The Triton image runs as root (uid 0), see CKV_K8S_23; another uid would lose access to the image's files.",
+    ),
     Suppression(
         "CKV_K8S_16",
         BURN_IN,
