@@ -46,7 +46,8 @@ EXPECTED = {
     # examples/existing_vpc_inference serves on NVIDIA only: no Neuron runtime, so no IPC_LOCK.
     "example": {"inference": "baseline", "monitoring": "restricted"},
     "karpenter-training": _TRAINING,
-    "inference-patterns": {},  # no model service yet: no serving namespace
+    # multi-node vLLM (LeaderWorkerSet) runs as root without added capabilities; the LWS controller meets restricted.
+    "inference-patterns": {"multi-node": "baseline", "lws-system": "restricted"},
 }
 
 

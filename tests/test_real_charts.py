@@ -65,7 +65,10 @@ EXPECTED: dict[str, list[str]] = {
     "karpenter-training": [
         f"KarpenterTraining/{r}" for r in [*_TRAINING, "karpenter", "neuron", "nvidia-device-plugin"]
     ],
-    "inference-patterns": [f"Patterns/{r}" for r in ["karpenter", "neuron", "nvidia-device-plugin"]],
+    "inference-patterns": [
+        f"Patterns/{r}"
+        for r in ["karpenter", "neuron", "nvidia-device-plugin", "aws-efa-device-plugin", "lws"]  # LWS, EFA: multi-node
+    ],
 }
 CASES = [
     pytest.param(variant, release, id=f"{variant}:{release}") for variant, ids in EXPECTED.items() for release in ids

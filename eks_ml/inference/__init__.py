@@ -2,6 +2,7 @@
 
 from .cluster import DEFAULT_AMI_ALIAS, InferenceCluster, InferenceClusterProps
 from .karpenter import Karpenter
+from .multi_node import MultiNodeServiceProps
 from .pools import INFERENCE_FAMILIES, NodePoolProps, PoolKind, default_pools
 from .slo import ServiceLevelObjective
 
@@ -11,6 +12,7 @@ __all__ = [
     "InferenceCluster",
     "InferenceClusterProps",
     "Karpenter",
+    "MultiNodeServiceProps",
     "NodePoolProps",
     "PoolKind",
     "ServiceLevelObjective",

@@ -19,6 +19,7 @@ from ..cluster import BaseCluster, BaseClusterProps
 from ..cluster._typing import as_icluster
 from ..cluster.base import check_base_props
 from ..cluster.device_plugins import install_device_plugins
+from ..cluster.registries import eks_image_registry
 from ..errors import Problems
 from ..guards import expect_all, expect_bool, expect_instance, expect_list_of, expect_str, expect_str_map
 from ..k8s.inference_namespace import InferenceNamespaceChart
@@ -34,6 +35,8 @@ from .karpenter import Karpenter, check_cluster_name_for_karpenter
 from .load_balancer import LoadBalancerController
 from .metrics import MetricsPipeline
 from .model_service import ModelServiceProps, S3Weights
+from .multi_node import MultiNodeServiceProps, check_services, efa_instance_types
+from .multi_node_serving import MultiNodeServing, efa_group_tags
 from .pools import NodePoolProps, default_pools
 from .weights import S3WeightsDriver
 
@@ -58,6 +61,9 @@ class InferenceClusterProps:
     managed_scraper_access: let the Amazon Managed Service for Prometheus scraper (ObservabilityAddon with
         Backend.PROMETHEUS) through the serving namespace's default-deny NetworkPolicies, from the private
         subnets its network interfaces use. Default: False.
+    multi_node_services: models bigger than one node, each served by LeaderWorkerSet groups of EFA-wired
+        nodes from a Karpenter pool of its own (eks_ml.inference.multi_node). Default: none (no LWS install).
+    multi_node_namespace: where they run. Default: multi-node.
     """
 
     base: BaseClusterProps
@@ -67,6 +73,8 @@ class InferenceClusterProps:
     model_services: Sequence[ModelServiceProps] = ()
     namespace: str = "inference"
     managed_scraper_access: bool = False
+    multi_node_services: Sequence[MultiNodeServiceProps] = ()
+    multi_node_namespace: str = "multi-node"
 
 
 class InferenceCluster(Construct):
@@ -117,7 +125,12 @@ class InferenceCluster(Construct):
             )
         )
         pool_values = [pool.values(auto_mode=auto_mode) for pool in props.pools]
-        for pool, values in zip(props.pools, pool_values, strict=True):
+        # Each multi-node service's own pool, with EFA interfaces (eks_ml.inference.multi_node).
+        efa_tags = efa_group_tags(props.base.cluster_name)
+        all_pools = [*props.pools, *(service.pool() for service in props.multi_node_services)]
+        pool_values += [service.pool_values(efa_tags) for service in props.multi_node_services]
+        self.pool_specs += [spec for service in props.multi_node_services for spec in service.pool().specs()]
+        for pool, values in zip(all_pools, pool_values, strict=True):
             self.model.add_source(
                 karpenter_pool(
                     pool.name,
@@ -138,7 +151,12 @@ class InferenceCluster(Construct):
                 cluster=cluster,
                 model=self.model,
                 vendors={spec.vendor for spec in self.pool_specs},
-                efa_image_repository="",
+                efa_instance_types=efa_instance_types(props.multi_node_services),
+                efa_image_repository=(
+                    f"{eks_image_registry(Stack.of(self).region)}/eks/aws-efa-k8s-device-plugin"
+                    if props.multi_node_services
+                    else ""
+                ),
             )
         )
         for chart in self.device_plugins.values():
@@ -172,6 +190,7 @@ class InferenceCluster(Construct):
         self.admits_managed_scraper = props.managed_scraper_access
         if props.model_services:
             self._add_model_services(props, cluster)
+        self.multi_node = self._add_multi_node_services(props, cluster) if props.multi_node_services else None
         applied = [obj for _, chart in self.applied_charts for obj in chart.to_json()]
         self.model.add_workloads(workloads_from_objects(applied, "eks-ml inference"))
         placements = self.model.prove()
@@ -186,6 +205,26 @@ class InferenceCluster(Construct):
             notes=notes,
         )
         plan.record(self, self.plan)
+
+    def _add_multi_node_services(self, props: InferenceClusterProps, cluster: eks.ICluster) -> MultiNodeServing:
+        serving = MultiNodeServing(
+            self,
+            "MultiNode",
+            cluster=cluster,
+            cluster_name=props.base.cluster_name,
+            vpc=self.cluster.vpc,
+            services=props.multi_node_services,
+            namespace=props.multi_node_namespace,
+            model=self.model,
+            placement=self.base.system_placement.values(),
+            after=[self.base.system_nodes] if self.base.system_nodes else [],
+        )
+        self.applied_charts.append(("multi-node-namespace", serving.namespace_chart))
+        for name, chart in serving.service_charts.items():
+            self.applied_charts.append((f"multi-node-{name}", chart))
+            self.workloads.add_chart(chart)
+        self.workloads.node.add_dependency(serving.lws)  # its CRD and webhooks before any LeaderWorkerSet
+        return serving
 
     def _add_model_services(self, props: InferenceClusterProps, cluster: eks.ICluster) -> None:
         auto_mode = props.base.auto_mode
@@ -260,6 +299,8 @@ def _check_props(props: InferenceClusterProps, problems: Problems, *, region: st
         expect_str_map(props.subnet_tags, "subnet_tags", problems),
         expect_str(props.namespace, "namespace", problems),
         expect_bool(props.managed_scraper_access, "managed_scraper_access", problems),
+        expect_list_of(props.multi_node_services, MultiNodeServiceProps, "multi_node_services", problems),
+        expect_str(props.multi_node_namespace, "multi_node_namespace", problems),
     ):
         return
     check_base_props(props.base, problems, prefix="base.")
@@ -298,6 +339,20 @@ def _check_props(props: InferenceClusterProps, problems: Problems, *, region: st
             )
     # Each service's manifest is a child of the cluster construct, named Model<PascalName>.
     check_unique_ids(services, _service_id, "model_services.name", problems)
+    check_services(
+        props.multi_node_services,
+        pool_names=names,
+        auto_mode=bool(props.base.auto_mode),
+        namespace=props.multi_node_namespace,
+        problems=problems,
+    )
+    if props.multi_node_services and props.multi_node_namespace == props.namespace and props.model_services:
+        problems.add(
+            "multi_node_namespace",
+            props.multi_node_namespace,
+            "a namespace other than the model services' (each serving namespace is created with its own policies)",
+            "keep the default multi-node, or rename one of the two",
+        )
 
 
 def _service_id(name: str) -> str:
