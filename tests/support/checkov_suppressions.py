@@ -128,6 +128,7 @@ _CRD_JOBS = (
     ((helm.KUBEFLOW_TRAINER,), MANAGED_SYSTEM_PLACEMENT),
     ((helm.KUBEFLOW_TRAINER,), AUTO_MODE_SYSTEM_PLACEMENT),
     ((helm.KARPENTER,), MANAGED_SYSTEM_PLACEMENT),  # examples/karpenter_training: Karpenter's own prelude
+    ((helm.LWS,), MANAGED_SYSTEM_PLACEMENT),  # examples/inference_patterns: LeaderWorkerSet's own prelude
 )
 CRD_UPGRADE_JOBS = tuple(
     f"Job/{pins[0].namespace}/" + helm.crd_upgrade_job_name(pins, placement.values()) for pins, placement in _CRD_JOBS
@@ -339,6 +340,7 @@ MPS = "nvidia-device-plugin: DaemonSet/kube-system/nvidia-device-plugin-mps-cont
 ADAPTER = "prometheus-adapter: Deployment/monitoring/prometheus-adapter"
 NODE_EXPORTER = "prometheus-node-exporter: DaemonSet/eks-ml-observability/node-exporter-prometheus-node-exporter"
 PROMETHEUS = "prometheus: Deployment/monitoring/prometheus-server"
+LWS = "lws: Deployment/lws-system/lws-controller-manager"
 DEVICE_PLUGINS = (EFA, NEURON, NVIDIA)
 MPS_NEVER_RUNS = (
     "the MPS control daemon runs only on nodes labelled nvidia.com/mps.capable=true, which eks-ml never sets "
@@ -358,25 +360,25 @@ WEBHOOK_CERTS = (
 UPSTREAM_CHARTS = (
     Suppression(
         "CKV_K8S_43",
-        (*DEVICE_PLUGINS, MPS, DCGM, LBC, KSM, JOBSET, TRAINER, KUEUE, ADAPTER, PROMETHEUS, NODE_EXPORTER),
+        (*DEVICE_PLUGINS, MPS, DCGM, LBC, KSM, JOBSET, TRAINER, KUEUE, ADAPTER, PROMETHEUS, NODE_EXPORTER, LWS),
         "The chart names its image by the release tag that matches the chart version eks-ml pins (eks_ml.helm); "
         "the chart's values take a tag, and the pin moves tag and chart together.",
     ),
     Suppression(
         "CKV_K8S_15",
-        (*DEVICE_PLUGINS, MPS, DCGM, LBC, KSM, JOBSET, TRAINER, KUEUE, ADAPTER, NODE_EXPORTER, PROMETHEUS),
+        (*DEVICE_PLUGINS, MPS, DCGM, LBC, KSM, JOBSET, TRAINER, KUEUE, ADAPTER, NODE_EXPORTER, PROMETHEUS, LWS),
         "IfNotPresent with a pinned release tag (the chart's default): each version is pulled once per node, and "
         "a node restart does not depend on the registry.",
     ),
     Suppression(
         "CKV_K8S_11",
-        (*DEVICE_PLUGINS, MPS, LBC, KARPENTER, KSM, TRAINER, ADAPTER, NODE_EXPORTER, PROMETHEUS),
+        (*DEVICE_PLUGINS, MPS, LBC, KARPENTER, KSM, TRAINER, ADAPTER, NODE_EXPORTER, PROMETHEUS, LWS),
         "eks-ml sets CPU requests (the cluster model places pods by them) and no CPU limits: CFS throttling of a "
         "controller or device plugin delays leader-election renewals and kubelet registration.",
     ),
     Suppression(
         "CKV_K8S_38",
-        (LBC, KARPENTER, KSM, JOBSET, TRAINER, KUEUE, ADAPTER, PROMETHEUS, NEURON, NVIDIA, MPS),
+        (LBC, KARPENTER, KSM, JOBSET, TRAINER, KUEUE, ADAPTER, PROMETHEUS, NEURON, NVIDIA, MPS, LWS),
         "The pod calls the Kubernetes API with the RBAC its chart grants (controllers watch and write objects; "
         "the device plugins read Node objects), so it needs its service account token.",
     ),
@@ -388,7 +390,7 @@ UPSTREAM_CHARTS = (
     ),
     Suppression(
         "CKV_K8S_40",
-        (LBC, JOBSET, TRAINER, KUEUE),
+        (LBC, JOBSET, TRAINER, KUEUE, LWS),
         "The image's own non-root user (uid 65532 or the chart's runAsNonRoot) is below 10000; overriding it would "
         "have to match file ownership inside the image.",
     ),
@@ -485,6 +487,13 @@ UPSTREAM_CHARTS = (
             "kueue: ClusterRole/-/kueue-manager-role",
         ),
         WEBHOOK_CERTS,
+    ),
+    Suppression(
+        "CKV_K8S_155",
+        ("lws: ClusterRole/-/lws-manager-role",),
+        "LWS v0.10.0's manager role may get, list, update and watch (never create or delete) webhook "
+        "configurations, without resourceNames in the upstream chart: its built-in certificate management writes "
+        "the CA into the controller's own two configurations. eks-ml installs the chart as released.",
     ),
     Suppression(
         "CKV2_K8S_5",
