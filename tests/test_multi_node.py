@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import cdk8s
 import pytest
 
 from eks_ml import BaseClusterProps, MlVpc, MlVpcProps, ValidationError, catalog, helm
@@ -15,6 +16,7 @@ from eks_ml.inference import InferenceCluster, InferenceClusterProps, MultiNodeS
 from eks_ml.inference import cluster as cluster_module
 from eks_ml.inference.model_service import ClaimWeights, HubWeights
 from eks_ml.inference.multi_node import MAX_STAGES, multi_node_types, per_node_gib
+from eks_ml.k8s.multi_node import MultiNodeServiceChart
 from eks_ml.placement import workloads_from_objects
 
 from .support.manifests import applied_objects, requires_chart_cache, validate_objects
@@ -267,3 +269,19 @@ def test_props_replace_keeps_the_service_valid() -> None:
     assert isinstance(pool, NodePoolProps) and pool.kind is PoolKind.NVIDIA
     # three groups' worth of 4 nodes with 8 GPUs each
     assert pool.accelerator_limit == 3 * 4 * 8
+
+
+def test_group_pods_reach_each_other_and_clients_reach_only_the_leader() -> None:
+    values = service(client_namespaces=["apps"]).values(namespace="multi-node")
+    chart = MultiNodeServiceChart(cdk8s.App(), "T", values)
+    policies = {o["metadata"]["name"]: o["spec"] for o in chart.to_json() if o["kind"] == "NetworkPolicy"}
+    group = policies["big-group"]
+    peer = [{"podSelector": {"matchLabels": {"leaderworkerset.sigs.k8s.io/name": "big"}}}]
+    assert group["ingress"] == [{"from": peer}] and group["egress"] == [{"to": peer}]
+    server = policies["big"]
+    assert server["podSelector"]["matchLabels"]["eks-ml.io/role"] == "leader"
+    sources = [
+        p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for p in server["ingress"][0]["from"]
+    ]
+    assert sources == ["monitoring", "apps"]
+    assert server["ingress"][0]["ports"] == [{"port": 8000, "protocol": "TCP"}]
