@@ -323,9 +323,53 @@ KUBEFLOW_TRAINER = HelmChartPin(
     ),
 )
 
-_KARPENTER_1_14_1 = (
-    "https://raw.githubusercontent.com/aws/karpenter-provider-aws/bde00654cd316fddb3dccfba3f5ac07039865429/pkg/apis/crds"
+# LeaderWorkerSet (kubernetes-sigs/lws v0.10.0, chart charts/lws at the tag, commit 2161f38): one object per group
+# of pods that serve one model replica across nodes (eks_ml.inference.multi_node). Installed only on clusters
+# that have a multi-node model service. The chart version is the git tag, with its leading v.
+_LWS_0_10_0 = (
+    "https://raw.githubusercontent.com/kubernetes-sigs/lws/2161f38ff333f9e24d3c44adef7cd5d9787cac00/charts/lws/crds"
 )
+
+
+def _lws_crd(stem: str, sha256: str, name: str) -> CrdFile:
+    return CrdFile(f"lws/crds/{stem}.yaml", f"{_LWS_0_10_0}/{stem}.yaml", sha256, (name,))
+
+
+LWS = HelmChartPin(
+    "lws",
+    "oci://registry.k8s.io/lws/charts/lws",
+    "v0.10.0",
+    "lws-system",
+    "lws",
+    pods=(
+        PodValues(
+            "Deployment",
+            "{release}-controller-manager",
+            resources={"manager": "resources"},
+            defaults={"resources": {"requests": {"cpu": 1, "memory": "1Gi"}}},
+        ),
+    ),
+    # Its crds/ folder: LeaderWorkerSet and the DisaggregatedSet pair Helm installs beside it.
+    crd_files=(
+        _lws_crd(
+            "disaggregatedset.x-k8s.io_disaggregatedsetrolescalers",
+            "8b9ec2b17c27ad6301f5ca5d96c97fac905a04d3e8a4caee5b83461bae6b227e",
+            "disaggregatedsetrolescalers.disaggregatedset.x-k8s.io",
+        ),
+        _lws_crd(
+            "disaggregatedset.x-k8s.io_disaggregatedsets",
+            "8fdbfe596e8a61459f737a5773a0592a38e8555fa49d265db12f0f5aeabad77e",
+            "disaggregatedsets.disaggregatedset.x-k8s.io",
+        ),
+        _lws_crd(
+            "leaderworkerset.x-k8s.io_leaderworkersets",
+            "4c5518df96ae0456ff66ec3d4337f5419aa42daae5b15c68878b85a2aee8556e",
+            "leaderworkersets.leaderworkerset.x-k8s.io",
+        ),
+    ),
+)
+
+_KARPENTER_1_14_1 = "https://raw.githubusercontent.com/aws/karpenter-provider-aws/bde00654cd316fddb3dccfba3f5ac07039865429/pkg/apis/crds"
 
 
 def _karpenter_crd(stem: str, sha256: str, name: str) -> CrdFile:
@@ -542,6 +586,7 @@ ALL_CHARTS = (
     NEURON,
     KUEUE,
     KUBEFLOW_TRAINER,
+    LWS,
     KARPENTER,
     AWS_LOAD_BALANCER_CONTROLLER,
     PROMETHEUS,
@@ -562,6 +607,8 @@ RELEASE_NAMESPACES: Mapping[str, PodSecurityLevel] = {
     # Kueue's, Kubeflow Trainer's and JobSet's controllers run non-root, without capabilities, with RuntimeDefault.
     KUEUE.namespace: PodSecurityLevel.RESTRICTED,
     KUBEFLOW_TRAINER.namespace: PodSecurityLevel.RESTRICTED,
+    # The LeaderWorkerSet controller runs non-root without capabilities; eks-ml's values add RuntimeDefault.
+    LWS.namespace: PodSecurityLevel.RESTRICTED,
     # Prometheus (hardened by eks-ml's values) and prometheus-adapter run non-root, without capabilities.
     PROMETHEUS.namespace: PodSecurityLevel.RESTRICTED,
     # KEDA's operator, metrics server and webhooks run non-root, drop all capabilities, RuntimeDefault seccomp.

@@ -47,14 +47,16 @@ EXPECTED = {
     "example": {"inference": "baseline", "monitoring": "restricted"},
     "karpenter-training": _TRAINING,
     # The batch job runs the vLLM image as root (baseline); the Inferentia queue worker adds IPC_LOCK
-    # (privileged; Triton's root image would need only baseline); Kueue's, KEDA's and Prometheus's controllers
-    # meet restricted.
+    # (privileged; Triton's root image would need only baseline); multi-node vLLM (LeaderWorkerSet) runs as root
+    # without added capabilities (baseline); the controllers (Kueue, KEDA, LWS, Prometheus) meet restricted.
     "inference-patterns": {
         "batch": "baseline",
         "kueue-system": "restricted",
         "inference": "privileged",
         "keda": "restricted",
         "monitoring": "restricted",
+        "multi-node": "baseline",
+        "lws-system": "restricted",
     },
 }
 

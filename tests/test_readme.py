@@ -119,6 +119,7 @@ DISPLAY_NAMES = {
     "neuron-helm-chart": ("Neuron Helm chart",),
     "kueue": ("Kueue",),
     "kubeflow-trainer": ("Kubeflow Trainer",),
+    "lws": ("LeaderWorkerSet",),
     "karpenter": ("Karpenter",),
     "karpenter-crd": (),
     "aws-load-balancer-controller": ("AWS Load Balancer Controller", "load balancer controller"),

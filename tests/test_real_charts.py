@@ -66,8 +66,12 @@ EXPECTED: dict[str, list[str]] = {
         f"KarpenterTraining/{r}" for r in [*_TRAINING, "karpenter", "neuron", "nvidia-device-plugin"]
     ],
     # examples/inference_patterns: Kueue only for its batch job (eks_ml.inference.batch), KEDA only for its
-    # queue workers (eks_ml.inference.queue_worker); the serving releases for its Triton services.
-    "inference-patterns": [f"Patterns/{r}" for r in [*_INFERENCE, "keda", "kueue", "neuron", "nvidia-device-plugin"]],
+    # queue workers (eks_ml.inference.queue_worker), LWS and the EFA device plugin only for its multi-node
+    # service (eks_ml.inference.multi_node); the serving releases for its Triton services.
+    "inference-patterns": [
+        f"Patterns/{r}"
+        for r in [*_INFERENCE, "keda", "kueue", "lws", "aws-efa-device-plugin", "neuron", "nvidia-device-plugin"]
+    ],
 }
 CASES = [
     pytest.param(variant, release, id=f"{variant}:{release}") for variant, ids in EXPECTED.items() for release in ids

@@ -6,6 +6,7 @@ from .cluster import DEFAULT_AMI_ALIAS, InferenceCluster, InferenceClusterProps
 from .fargate import FargateProfileProps
 from .karpenter import Karpenter
 from .model_service import Autoscaler
+from .multi_node import MultiNodeServiceProps
 from .pools import INFERENCE_FAMILIES, NodePoolProps, PoolKind, default_pools
 from .quantization import Quantization
 from .queue_worker import MskSource, QueueWorkerProps, SqsSource
@@ -23,6 +24,7 @@ __all__ = [
     "InferenceClusterProps",
     "Karpenter",
     "MskSource",
+    "MultiNodeServiceProps",
     "NodePoolProps",
     "PoolKind",
     "Quantization",

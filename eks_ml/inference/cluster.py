@@ -19,6 +19,7 @@ from ..cluster import BaseCluster, BaseClusterProps
 from ..cluster._typing import as_icluster
 from ..cluster.base import check_base_props
 from ..cluster.device_plugins import install_device_plugins
+from ..cluster.registries import eks_image_registry
 from ..errors import Problems
 from ..guards import expect_all, expect_bool, expect_instance, expect_list_of, expect_str, expect_str_map
 from ..k8s.benchmark_job import BenchmarkJobChart
@@ -41,6 +42,8 @@ from .keda import Keda, add_queue_workers
 from .load_balancer import LoadBalancerController
 from .metrics import MetricsPipeline
 from .model_service import SCALED_TO_ZERO_WARNING, Autoscaler, ModelServiceProps, S3Weights
+from .multi_node import MultiNodeServiceProps, check_services, efa_instance_types
+from .multi_node_serving import MultiNodeServing, efa_group_tags
 from .pools import POOL_LABEL, NodePoolProps, PoolKind, default_pools
 from .queue_worker import QueueWorkerProps
 from .start_budget import check_node_cache, start_budget_warning
@@ -80,6 +83,9 @@ class InferenceClusterProps:
         Default: none.
     triton_services: NVIDIA Triton servers for non-LLM models, on a GPU pool or (instance_type None) on the
         Fargate profile, each autoscaled on its pending requests. Default: none.
+    multi_node_services: models bigger than one node, each served by LeaderWorkerSet groups of EFA-wired
+        nodes from a Karpenter pool of its own (eks_ml.inference.multi_node). Default: none (no LWS install).
+    multi_node_namespace: where they run. Default: multi-node.
     """
 
     base: BaseClusterProps
@@ -95,6 +101,8 @@ class InferenceClusterProps:
     prepull_images: bool = True
     fargate: FargateProfileProps | None = None
     triton_services: Sequence[TritonServiceProps] = ()
+    multi_node_services: Sequence[MultiNodeServiceProps] = ()
+    multi_node_namespace: str = "multi-node"
 
 
 class InferenceCluster(Construct):
@@ -146,7 +154,12 @@ class InferenceCluster(Construct):
             )
         )
         pool_values = [pool.values(auto_mode=auto_mode) for pool in props.pools]
-        for pool, values in zip(props.pools, pool_values, strict=True):
+        # Each multi-node service's own pool, with EFA interfaces (eks_ml.inference.multi_node).
+        efa_tags = efa_group_tags(props.base.cluster_name)
+        all_pools = [*props.pools, *(service.pool() for service in props.multi_node_services)]
+        pool_values += [service.pool_values(efa_tags) for service in props.multi_node_services]
+        self.pool_specs += [spec for service in props.multi_node_services for spec in service.pool().specs()]
+        for pool, values in zip(all_pools, pool_values, strict=True):
             self.model.add_source(
                 karpenter_pool(
                     pool.name,
@@ -167,7 +180,12 @@ class InferenceCluster(Construct):
                 cluster=cluster,
                 model=self.model,
                 vendors={spec.vendor for spec in self.pool_specs},
-                efa_image_repository="",
+                efa_instance_types=efa_instance_types(props.multi_node_services),
+                efa_image_repository=(
+                    f"{eks_image_registry(Stack.of(self).region)}/eks/aws-efa-k8s-device-plugin"
+                    if props.multi_node_services
+                    else ""
+                ),
             )
         )
         for chart in self.device_plugins.values():
@@ -237,6 +255,7 @@ class InferenceCluster(Construct):
         self.batch = self._add_batch_jobs(props, cluster) if props.batch_jobs else None
         if self.keda:
             self._add_queue_workers(props, cluster, self.keda)
+        self.multi_node = self._add_multi_node_services(props, cluster) if props.multi_node_services else None
         applied = [obj for _, chart in self.applied_charts for obj in chart.to_json()]
         # The benchmark Jobs are rendered, not applied, but must land on this cluster's nodes all the same.
         rendered = self.benchmarks_chart.to_json()
@@ -349,6 +368,26 @@ class InferenceCluster(Construct):
                     "eks-ml:public-model-endpoint", service.exposure().warning(service.name)
                 )
 
+    def _add_multi_node_services(self, props: InferenceClusterProps, cluster: eks.ICluster) -> MultiNodeServing:
+        serving = MultiNodeServing(
+            self,
+            "MultiNode",
+            cluster=cluster,
+            cluster_name=props.base.cluster_name,
+            vpc=self.cluster.vpc,
+            services=props.multi_node_services,
+            namespace=props.multi_node_namespace,
+            model=self.model,
+            placement=self.base.system_placement.values(),
+            after=[self.base.system_nodes] if self.base.system_nodes else [],
+        )
+        self.applied_charts.append(("multi-node-namespace", serving.namespace_chart))
+        for name, chart in serving.service_charts.items():
+            self.applied_charts.append((f"multi-node-{name}", chart))
+            self.workloads.add_chart(chart)
+        self.workloads.node.add_dependency(serving.lws)  # its CRD and webhooks before any LeaderWorkerSet
+        return serving
+
     def _add_model_services(self, props: InferenceClusterProps, cluster: eks.ICluster) -> None:
         auto_mode = props.base.auto_mode
         after_system = [self.base.system_nodes] if self.base.system_nodes else []
@@ -454,6 +493,8 @@ def _check_props(props: InferenceClusterProps, problems: Problems, *, region: st
         expect_list_of(props.benchmarks, BenchmarkJobProps, "benchmarks", problems),
         expect_list_of(props.batch_jobs, BatchInferenceJobProps, "batch_jobs", problems),
         expect_bool(props.prepull_images, "prepull_images", problems),
+        expect_list_of(props.multi_node_services, MultiNodeServiceProps, "multi_node_services", problems),
+        expect_str(props.multi_node_namespace, "multi_node_namespace", problems),
     ):
         return
     check_base_props(props.base, problems, prefix="base.")
@@ -504,6 +545,20 @@ def _check_props(props: InferenceClusterProps, problems: Problems, *, region: st
     if expect_list_of(props.queue_workers, QueueWorkerProps, "queue_workers", problems) and pools_ok:
         _check_queue_workers(props, services, problems)
     _check_triton(props, problems, region=region, pools_ok=pools_ok, model_services=services)
+    check_services(
+        props.multi_node_services,
+        pool_names=[pool.name for pool in props.pools if isinstance(pool.name, str)],
+        auto_mode=bool(props.base.auto_mode),
+        namespace=props.multi_node_namespace,
+        problems=problems,
+    )
+    if props.multi_node_services and props.multi_node_namespace == props.namespace and props.model_services:
+        problems.add(
+            "multi_node_namespace",
+            props.multi_node_namespace,
+            "a namespace other than the model services' (each serving namespace is created with its own policies)",
+            "keep the default multi-node, or rename one of the two",
+        )
 
 
 def _check_batch_jobs(props: InferenceClusterProps, problems: Problems, *, pools_ok: bool) -> None:

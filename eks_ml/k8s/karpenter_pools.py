@@ -36,6 +36,10 @@ class PoolValues:
     consolidate_after: str
     expire_after: str
     disruption_budget: str
+    # EC2NodeClass networkInterfaces (EFA pools: the catalog's layout); empty leaves EC2's single default ENA.
+    network_interfaces: Sequence[Mapping[str, Any]] = ()
+    # Security group selector terms beside the node class's own (EFA pools: the group that admits itself).
+    extra_security_group_tags: Sequence[Mapping[str, str]] = ()
 
 
 class NodePoolsChart(cdk8s.Chart):
@@ -98,7 +102,10 @@ def _node_class_spec(pool: PoolValues, values: NodeClassValues) -> dict[str, Any
         "role": values.role,
         "amiSelectorTerms": [{"alias": values.ami_alias}],
         "subnetSelectorTerms": [{"tags": dict(values.subnet_tags)}],
-        "securityGroupSelectorTerms": [{"tags": dict(values.security_group_tags)}],
+        "securityGroupSelectorTerms": [
+            {"tags": dict(tags)} for tags in (values.security_group_tags, *pool.extra_security_group_tags)
+        ],
+        **({"networkInterfaces": [dict(i) for i in pool.network_interfaces]} if pool.network_interfaces else {}),
         "metadataOptions": {"httpEndpoint": "enabled", "httpTokens": "required", "httpPutResponseHopLimit": 2},
         "blockDeviceMappings": [
             {

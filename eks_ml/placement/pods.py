@@ -209,7 +209,21 @@ def workloads_from_objects(objects: Sequence[Mapping[str, Any]], origin: str) ->
         elif obj.get("kind") == "CronJob":  # its pods come from the Job template inside
             template = obj["spec"]["jobTemplate"]["spec"]["template"]
             found.append(workload(_name(obj), origin, "CronJob", template.get("spec") or {}))
+        elif obj.get("kind") == "LeaderWorkerSet":  # a leader and its workers per group (workers: size - 1)
+            found.extend(_leader_worker_set(obj, origin))
     found.extend(_train_jobs(objects, origin))
+    return found
+
+
+def _leader_worker_set(obj: Mapping[str, Any], origin: str) -> list[Workload]:
+    """The leader pods and, in groups of more than one pod, the worker pods; without a leader template the
+    leader uses the worker template (kubernetes-sigs/lws v0.10.0, LeaderWorkerTemplate)."""
+    template = obj["spec"]["leaderWorkerTemplate"]
+    workers = template["workerTemplate"].get("spec") or {}
+    leader = (template.get("leaderTemplate") or {}).get("spec") or workers
+    found = [workload(f"{_name(obj)} (leader pods)", origin, "LeaderWorkerSet", leader)]
+    if int(template.get("size", 1)) > 1:
+        found.append(workload(f"{_name(obj)} (worker pods)", origin, "LeaderWorkerSet", workers))
     return found
 
 

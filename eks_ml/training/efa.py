@@ -40,17 +40,20 @@ def network_interfaces(
     ]
 
 
-def efa_security_group(scope: Construct, construct_id: str, vpc: ec2.IVpc) -> ec2.SecurityGroup:
+def efa_security_group(
+    scope: Construct, construct_id: str, vpc: ec2.IVpc, *, members: str | None = None
+) -> ec2.SecurityGroup:
     """A security group that allows all traffic to and from itself, in and out, as EFA requires.
 
     The self rules are L1 resources: the L2 drops a self-referencing egress rule when the group allows
-    all outbound, and EFA's SRD traffic only matches rules that reference the group itself.
+    all outbound, and EFA's SRD traffic only matches rules that reference the group itself. ``members``:
+    who joins the group, for its description (default: training nodes and FSx clients).
     """
     group = ec2.SecurityGroup(
         scope,
         construct_id,
         vpc=vpc,
-        description="EFA: all traffic between training nodes (and FSx clients); all outbound",
+        description=f"EFA: all traffic between {members or 'training nodes (and FSx clients)'}; all outbound",
         allow_all_outbound=True,
     )
     self_ingress = ec2.CfnSecurityGroupIngress(
@@ -65,7 +68,7 @@ def efa_security_group(scope: Construct, construct_id: str, vpc: ec2.IVpc) -> ec
         self_ingress,
         nist("EC2RestrictedCommonPorts"),
         "EFA requires a security group that allows all traffic from itself (EFA user guide); the source is this "
-        "group alone, so only the training nodes and FSx clients in it are reachable, on any port.",
+        f"group alone, so only the {members or 'training nodes and FSx clients'} in it are reachable, on any port.",
     )
     ec2.CfnSecurityGroupEgress(
         scope,

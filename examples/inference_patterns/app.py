@@ -33,6 +33,7 @@ from eks_ml.inference import (
     default_pools,
 )
 from eks_ml.inference.model_service import HubWeights
+from eks_ml.inference.multi_node import MultiNodeServiceProps
 
 ENV = Environment(account="111122223333", region="us-west-2")  # yours
 SUBNET_TAGS = {"karpenter.sh/discovery": "patterns"}
@@ -132,6 +133,18 @@ class PatternsStack(Stack):
                         fargate_cpu=2,
                         fargate_memory_gib=8,
                     ),
+                ],
+                # Multi-node serving: a 405B bf16 model (about 754 GiB of weights) fits no single node, so
+                # each replica is a LeaderWorkerSet group of g6e.48xlarge nodes (8 L40S GPUs, 4 EFA interfaces
+                # each): tensor parallel 8 within a node, pipeline parallel across the ceil(754 / 241) = 4 nodes
+                # the fit check sets. LWS and the EFA device plugin are installed because of it.
+                multi_node_services=[
+                    MultiNodeServiceProps(
+                        name="llama-405b",
+                        instance_type="g6e.48xlarge",
+                        weights=HubWeights(model_id="meta-llama/Llama-3.1-405B-Instruct", token_secret="hf-token"),
+                        parameters_billions=405,
+                    )
                 ],
             ),
         )

@@ -48,6 +48,11 @@ def pod_specs(obj: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]
         yield name, obj["spec"]["template"].get("spec") or {}
     elif obj.get("kind") == "CronJob":
         yield name, obj["spec"]["jobTemplate"]["spec"]["template"].get("spec") or {}
+    elif obj.get("kind") == "LeaderWorkerSet":  # leader and worker pods (kubernetes-sigs/lws v0.10.0)
+        template = obj["spec"]["leaderWorkerTemplate"]
+        for role in ("leaderTemplate", "workerTemplate"):
+            if template.get(role):
+                yield f"{name}/{role}", template[role].get("spec") or {}
     elif obj.get("kind") == "ClusterTrainingRuntime":
         for job in obj["spec"]["template"]["spec"]["replicatedJobs"]:
             yield f"{name}/{job['name']}", job["template"]["spec"]["template"]["spec"]
