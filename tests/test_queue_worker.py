@@ -21,7 +21,9 @@ from eks_ml.inference import (
     NodePoolProps,
     PoolKind,
     QueueWorkerProps,
+    S3ModelRepository,
     SqsSource,
+    TritonServiceProps,
 )
 
 from .support.manifests import applied_objects, requires_chart_cache, validate_objects
@@ -395,3 +397,13 @@ def test_a_cpu_worker_needs_a_cpu_pool() -> None:
             [sqs_worker(instance_type=None)],
             pools=[NodePoolProps(name="gpu", kind=PoolKind.NVIDIA)],
         )
+
+
+def test_a_worker_may_not_share_a_name_with_a_triton_service() -> None:
+    # Both create a Deployment, ServiceAccount and NetworkPolicy named after themselves in the serving namespace:
+    # the second apply would overwrite the first.
+    triton = TritonServiceProps(
+        name="embed", instance_type="g6.xlarge", model_repository=S3ModelRepository(bucket="models", prefix="embed")
+    )
+    with pytest.raises(ValidationError, match=r"queue_workers.name='embed'.*triton_services"):
+        synth([sqs_worker()], triton_services=[triton])

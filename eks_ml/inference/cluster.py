@@ -525,11 +525,14 @@ def _check_batch_jobs(props: InferenceClusterProps, problems: Problems, *, pools
 
 def _check_queue_workers(props: InferenceClusterProps, services: list[str], problems: Problems) -> None:
     names = [worker.name for worker in props.queue_workers if isinstance(worker.name, str)]
-    for name in sorted({n for n in names if names.count(n) > 1 or n in services}):
+    # Workers, model services and Triton services all name their Deployment, ServiceAccount and NetworkPolicy
+    # after themselves in the serving namespace.
+    servers = {*services, *(t.name for t in props.triton_services if isinstance(t, TritonServiceProps))}
+    for name in sorted({n for n in names if names.count(n) > 1 or n in servers}):
         problems.add(
             "queue_workers.name",
             name,
-            "names unique among queue workers and model services (they share the namespace)",
+            "names unique among queue workers, model services and triton_services (they share the namespace)",
             "rename one of them",
         )
     for index, worker in enumerate(props.queue_workers):
