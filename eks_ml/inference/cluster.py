@@ -248,6 +248,7 @@ class InferenceCluster(Construct):
             self.node.path,
             system=system,
             services=props.model_services,
+            triton=props.triton_services,
             pools=props.pools,
             placements=placements,
             notes=[
