@@ -27,7 +27,7 @@ from eks_ml.inference import (
 )
 
 from .support.manifests import applied_objects, requires_chart_cache, validate_objects
-from .support.synth import Synthesis, joined, library_stack, of_type
+from .support.synth import Synthesis, joined, library_stack, manifest_id, of_type
 
 HELM = "Custom::AWSCDK-EKS-HelmChart"
 QUEUE_ARN = "arn:aws:sqs:us-west-2:111122223333:jobs"
@@ -407,3 +407,14 @@ def test_a_worker_may_not_share_a_name_with_a_triton_service() -> None:
     )
     with pytest.raises(ValidationError, match=r"queue_workers.name='embed'.*triton_services"):
         synth([sqs_worker()], triton_services=[triton])
+
+
+def test_workers_are_applied_after_their_pod_identity_associations(small: Any) -> None:
+    # EKS injects Pod Identity credentials into a pod when it is created, and only if its service account has an
+    # association then: a worker pod created first would run without credentials until it is recreated.
+    _, template = small
+    workloads = template["Resources"][manifest_id(template, "ScaledObject")]
+    associations = of_type(template, "AWS::EKS::PodIdentityAssociation")
+    for worker in ("embed", "summarize"):
+        (association,) = [i for i, r in associations.items() if r["Properties"]["ServiceAccount"] == worker]
+        assert association in workloads.get("DependsOn", []), worker

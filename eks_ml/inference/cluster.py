@@ -288,6 +288,8 @@ class InferenceCluster(Construct):
             self.applied_charts.append((stem, chart))
         # Kueue's webhooks validate the queues and suspend queued Jobs on creation: its controller serves first.
         self.workloads.node.add_dependency(batch.kueue)
+        # EKS injects Pod Identity credentials only into pods created after their association exists.
+        self.workloads.node.add_dependency(*batch.associations)
         return batch
 
     def _add_namespace(self, props: InferenceClusterProps, capabilities: set[str]) -> None:
@@ -306,11 +308,13 @@ class InferenceCluster(Construct):
         if self.namespace_chart is None:
             self._add_namespace(props, set())
         pools = {worker.instance_type or "": _worker_pool(worker, props.pools) or "" for worker in props.queue_workers}
-        for stem, chart in add_queue_workers(
+        for stem, chart, association in add_queue_workers(
             self, cluster=cluster, keda=keda, workers=props.queue_workers, namespace=props.namespace, pools=pools
         ):
             self.applied_charts.append((stem, chart))
             self.workloads.add_chart(chart)
+            # EKS injects Pod Identity credentials only into pods created after their association exists.
+            self.workloads.node.add_dependency(association)
 
     def _add_triton_services(
         self, props: InferenceClusterProps, cluster: eks.ICluster, scraper_cidrs: Sequence[str]

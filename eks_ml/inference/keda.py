@@ -169,13 +169,14 @@ def add_queue_workers(
     workers: Sequence[QueueWorkerProps],
     namespace: str,
     pools: dict[str, str],
-) -> list[tuple[str, QueueWorkerChart]]:
+) -> list[tuple[str, QueueWorkerChart, eks.CfnPodIdentityAssociation]]:
     """Roles, Pod Identity associations and charts of ``workers``; ``pools`` maps an instance type (or "" for
-    CPU) to the pool that launches it. Returns (file stem, chart) per worker."""
-    charts: list[tuple[str, QueueWorkerChart]] = []
+    CPU) to the pool that launches it. Returns (file stem, chart, the worker's association) per worker: the
+    chart must be applied after the association (credentials are injected when a pod is created)."""
+    charts: list[tuple[str, QueueWorkerChart, eks.CfnPodIdentityAssociation]] = []
     for worker in workers:
         roles = QueueWorkerRoles(scope, f"Worker{pascal(worker.name)}", worker=worker, keda=keda)
-        associate(
+        association = associate(
             roles,
             "PodIdentity",
             cluster=cluster,
@@ -186,6 +187,7 @@ def add_queue_workers(
         values = worker.values(
             namespace=namespace, pool=pools[worker.instance_type or ""], scaler_role_arn=roles.scaler_role.role_arn
         )
-        charts.append((f"queue-worker-{worker.name}", QueueWorkerChart(cdk8s.App(), f"Worker-{worker.name}", values)))
+        chart = QueueWorkerChart(cdk8s.App(), f"Worker-{worker.name}", values)
+        charts.append((f"queue-worker-{worker.name}", chart, association))
     keda.finish()
     return charts
