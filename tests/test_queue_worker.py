@@ -171,10 +171,15 @@ def test_only_the_keda_operator_may_assume_a_scaler_role_and_it_may_assume_nothi
     operator = role_id(template, f"KEDA {helm.KEDA.version} operator of serve (EKS Pod Identity)")
     scalers = [role_id(template, f"KEDA reads the backlog of queue worker {name}") for name in ("embed", "summarize")]
     operator_arn = {"Fn::GetAtt": [operator, "Arn"]}
-    assert grants(template, operator) == {"sts:AssumeRole": exact(*({"Fn::GetAtt": [s, "Arn"]} for s in scalers))}
+    # EKS Pod Identity's session tags are transitive (Amazon EKS User Guide, "Grant Pods access to AWS resources
+    # based on tags", Cross-account tags): the operator's AssumeRole carries them, which needs sts:TagSession
+    # from both the caller's policy and the scaler role's trust policy.
+    scaler_arns = exact(*({"Fn::GetAtt": [s, "Arn"]} for s in scalers))
+    assert grants(template, operator) == {"sts:AssumeRole": scaler_arns, "sts:TagSession": scaler_arns}
     for scaler in scalers:
         (statement,) = template["Resources"][scaler]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
         assert statement["Principal"] == {"AWS": operator_arn}
+        assert sorted(statement["Action"]) == ["sts:AssumeRole", "sts:TagSession"]
     (association,) = [
         a["Properties"]
         for a in of_type(template, "AWS::EKS::PodIdentityAssociation").values()

@@ -7,7 +7,8 @@ owner ``keda``) the operator assumes that role with its own credentials (AssumeR
 account and assumes *that* role. EKS Pod Identity associations are not annotations, and lending KEDA the worker's
 role would let the operator receive and delete messages. So, least privilege:
 
-- the operator's Pod Identity role may only ``sts:AssumeRole`` the scaler roles of this cluster's workers;
+- the operator's Pod Identity role may only ``sts:AssumeRole`` (and ``sts:TagSession``: Pod Identity's session
+  tags are transitive) the scaler roles of this cluster's workers;
 - each worker gets a scaler role trusted only by the operator role, allowed only to read its backlog
   (sqs:GetQueueAttributes on its queue; Connect/DescribeTopic/DescribeGroup on its MSK cluster, topic and group);
 - each worker's own Pod Identity role may consume exactly its queue or topic and group, nothing else.
@@ -43,6 +44,9 @@ from .queue_worker import (
     SqsSource,
 )
 
+# What the operator, holding Pod Identity credentials, needs to assume a scaler role: the AssumeRole itself and
+# the transitive session tags Pod Identity put on its session, which the chained session inherits.
+CHAIN_ACTIONS = ("sts:AssumeRole", "sts:TagSession")
 OPERATOR_SERVICE_ACCOUNT = "keda-operator"  # the chart's serviceAccount.operator.name
 # Requests for a handful of ScaledObjects; the chart's defaults (100m, 100Mi, limits 1 CPU, 1000Mi) stay as
 # limits.
@@ -96,15 +100,17 @@ class Keda(Construct):
         )
 
     def allow_scaling(self, scaler_role: iam.IRole) -> None:
+        # sts:TagSession: EKS Pod Identity's session tags are transitive, so the operator's AssumeRole carries
+        # them (Amazon EKS User Guide, "Grant Pods access to AWS resources based on tags", Cross-account tags).
         self.operator_role.add_to_policy(
-            iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[scaler_role.role_arn])
+            iam.PolicyStatement(actions=list(CHAIN_ACTIONS), resources=[scaler_role.role_arn])
         )
 
     def finish(self) -> None:
         if self.operator_role.node.try_find_child("DefaultPolicy") is not None:
             acknowledge_inline_policy(
                 self.operator_role,
-                "Only sts:AssumeRole on the named scaler roles of this cluster's queue workers, as the inline "
+                "Only sts:AssumeRole and sts:TagSession on the named scaler roles of this cluster's queue workers, as the inline "
                 "policy of KEDA's own Pod Identity role: no other principal can attach it.",
             )
 
@@ -119,7 +125,8 @@ class QueueWorkerRoles(Construct):
         self.scaler_role = iam.Role(
             self,
             "ScalerRole",
-            assumed_by=iam.ArnPrincipal(keda.operator_role.role_arn),
+            # with_session_tags: trusts sts:TagSession too (Pod Identity's transitive tags, see CHAIN_ACTIONS).
+            assumed_by=iam.ArnPrincipal(keda.operator_role.role_arn).with_session_tags(),
             description=f"KEDA reads the backlog of queue worker {worker.name}",
         )
         for statement in worker_statements(worker.source):
