@@ -110,8 +110,8 @@ class Keda(Construct):
         if self.operator_role.node.try_find_child("DefaultPolicy") is not None:
             acknowledge_inline_policy(
                 self.operator_role,
-                "Only sts:AssumeRole and sts:TagSession on the named scaler roles of this cluster's queue workers, as the inline "
-                "policy of KEDA's own Pod Identity role: no other principal can attach it.",
+                "Only sts:AssumeRole and sts:TagSession on the named scaler roles of this cluster's queue workers, "
+                "as the inline policy of KEDA's own Pod Identity role: no other principal can attach it.",
             )
 
 
