@@ -423,3 +423,8 @@ def test_workers_are_applied_after_their_pod_identity_associations(small: Any) -
     for worker in ("embed", "summarize"):
         (association,) = [i for i, r in associations.items() if r["Properties"]["ServiceAccount"] == worker]
         assert association in workloads.get("DependsOn", []), worker
+
+
+def test_a_bad_triton_services_value_beside_workers_is_a_validation_error() -> None:
+    with pytest.raises(ValidationError, match="triton_services"):
+        synth([sqs_worker()], triton_services=None)

@@ -532,7 +532,8 @@ def _check_queue_workers(props: InferenceClusterProps, services: list[str], prob
     names = [worker.name for worker in props.queue_workers if isinstance(worker.name, str)]
     # Workers, model services and Triton services all name their Deployment, ServiceAccount and NetworkPolicy
     # after themselves in the serving namespace.
-    servers = {*services, *(t.name for t in props.triton_services if isinstance(t, TritonServiceProps))}
+    tritons = props.triton_services if isinstance(props.triton_services, (list, tuple)) else ()  # checked later
+    servers = {*services, *(t.name for t in tritons if isinstance(t, TritonServiceProps))}
     for name in sorted({n for n in names if names.count(n) > 1 or n in servers}):
         problems.add(
             "queue_workers.name",
