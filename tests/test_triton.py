@@ -366,3 +366,19 @@ def test_the_cluster_s_plan_lists_its_triton_services(served: Any) -> None:
     cluster, _ = served
     assert [(n.role, n.nodes) for n in cluster.plan.nodes if n.role.startswith("triton")] == [("triton vision", 1)]
     assert any(note.startswith("triton tabular: 1 Fargate pod") for note in cluster.plan.notes)
+
+
+def test_the_cluster_gets_the_oidc_provider_irsa_needs(served: Any) -> None:
+    # aws_eks_v2 creates the cluster's IAM OIDC provider only when something asks for it: Triton's role does, and
+    # its trust names that provider.
+    _, template = served
+    providers = {
+        **of_type(template, "Custom::AWSCDKOpenIdConnectProvider"),
+        **of_type(template, "AWS::IAM::OIDCProvider"),
+    }
+    assert len(providers) == 1
+    (provider,) = providers
+    trusts = json.dumps(
+        [r["Properties"]["AssumeRolePolicyDocument"] for r in of_type(template, "AWS::IAM::Role").values()]
+    )
+    assert f'"Federated": {{"Ref": "{provider}"}}' in trusts
