@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # the eks-ml command reads plans without starting jsii
     from .cluster.system_nodes import SystemNodesProps
     from .inference.model_service import ModelServiceProps
     from .inference.pools import NodePoolProps
+    from .inference.triton import TritonServiceProps
     from .training import LustreProps, TrainingNodeGroupProps
     from .training.karpenter_pool import TrainingKarpenterPoolProps
     from .training.storage_classes import StorageClassesProps
@@ -312,7 +313,9 @@ def inference_plan(
     pools: Sequence[NodePoolProps],
     placements: Sequence[Placement],
     notes: Sequence[str] = (),
+    triton: Sequence[TritonServiceProps] = (),
 ) -> ClusterPlan:
+    """``triton``: Triton services; a GPU one stands at one GPU per replica, a Fargate one is noted, not priced."""
     lines = [_system_line(system)] if system else []
     for service in services:
         spec = service.spec()
@@ -321,7 +324,18 @@ def inference_plan(
         )
         lines.append(_line(f"model {service.name}", spec, nodes))
     notes = list(notes)
-    if services:
+    for server in triton:
+        if server.on_fargate:
+            notes.append(
+                f"triton {server.name}: {server.min_replicas} Fargate pod(s) of {server.fargate_cpu:g} vCPU / "
+                f"{server.fargate_memory_gib:g} GB at the minimum, billed by Fargate (not priced here)"
+            )
+            continue
+        spec = server.spec()
+        lines.append(
+            _line(f"triton {server.name}", spec, math.ceil(server.min_replicas / max(1, spec.workers_per_node)))
+        )
+    if services or any(not server.on_fargate for server in triton):
         notes.append(
             "model nodes are launched by Karpenter (Spot first where a pool allows it); the estimate is "
             "On-Demand at each service's minimum replicas"

@@ -24,7 +24,7 @@ from eks_ml.inference.model_service import ClaimWeights, HubWeights, S3Weights
 from eks_ml.k8s.batch_inference import RUNNER_SCRIPT
 
 from .support.manifests import applied_objects, requires_chart_cache, validate_objects
-from .support.synth import Synthesis, joined, library_stack, of_type
+from .support.synth import Synthesis, joined, library_stack, manifest_id, of_type
 
 HELM = "Custom::AWSCDK-EKS-HelmChart"
 JOB = BatchInferenceJobProps(
@@ -246,3 +246,15 @@ def test_duplicate_names_and_a_type_no_pool_launches() -> None:
     cpu_and_neuron = [p for p in default_pools() if p.kind is not PoolKind.NVIDIA]
     with pytest.raises(ValidationError, match=r"batch_jobs\[0\]\.instance_type.*some node pool"):
         synth(pools=cpu_and_neuron, batch_jobs=[JOB])
+
+
+def test_jobs_are_applied_after_their_pod_identity_associations(batch: Any) -> None:
+    # EKS injects Pod Identity credentials into a pod when it is created, and only if its service account has an
+    # association then: a job pod created first would fail to read S3.
+    cluster, template = batch
+    workloads = template["Resources"][manifest_id(template, "LocalQueue")]
+    accounts = {o["metadata"]["name"] for o in cluster.batch.jobs_chart.to_json() if o["kind"] == "ServiceAccount"}
+    associations = of_type(template, "AWS::EKS::PodIdentityAssociation")
+    ids = [i for i, r in associations.items() if r["Properties"]["ServiceAccount"] in accounts]
+    assert len(ids) == len(accounts) == 2
+    assert set(ids) <= set(workloads.get("DependsOn", []))

@@ -21,11 +21,13 @@ from eks_ml.inference import (
     NodePoolProps,
     PoolKind,
     QueueWorkerProps,
+    S3ModelRepository,
     SqsSource,
+    TritonServiceProps,
 )
 
 from .support.manifests import applied_objects, requires_chart_cache, validate_objects
-from .support.synth import Synthesis, joined, library_stack, of_type
+from .support.synth import Synthesis, joined, library_stack, manifest_id, of_type
 
 HELM = "Custom::AWSCDK-EKS-HelmChart"
 QUEUE_ARN = "arn:aws:sqs:us-west-2:111122223333:jobs"
@@ -169,10 +171,15 @@ def test_only_the_keda_operator_may_assume_a_scaler_role_and_it_may_assume_nothi
     operator = role_id(template, f"KEDA {helm.KEDA.version} operator of serve (EKS Pod Identity)")
     scalers = [role_id(template, f"KEDA reads the backlog of queue worker {name}") for name in ("embed", "summarize")]
     operator_arn = {"Fn::GetAtt": [operator, "Arn"]}
-    assert grants(template, operator) == {"sts:AssumeRole": exact(*({"Fn::GetAtt": [s, "Arn"]} for s in scalers))}
+    # EKS Pod Identity's session tags are transitive (Amazon EKS User Guide, "Grant Pods access to AWS resources
+    # based on tags", Cross-account tags): the operator's AssumeRole carries them, which needs sts:TagSession
+    # from both the caller's policy and the scaler role's trust policy.
+    scaler_arns = exact(*({"Fn::GetAtt": [s, "Arn"]} for s in scalers))
+    assert grants(template, operator) == {"sts:AssumeRole": scaler_arns, "sts:TagSession": scaler_arns}
     for scaler in scalers:
         (statement,) = template["Resources"][scaler]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
         assert statement["Principal"] == {"AWS": operator_arn}
+        assert sorted(statement["Action"]) == ["sts:AssumeRole", "sts:TagSession"]
     (association,) = [
         a["Properties"]
         for a in of_type(template, "AWS::EKS::PodIdentityAssociation").values()
@@ -395,3 +402,29 @@ def test_a_cpu_worker_needs_a_cpu_pool() -> None:
             [sqs_worker(instance_type=None)],
             pools=[NodePoolProps(name="gpu", kind=PoolKind.NVIDIA)],
         )
+
+
+def test_a_worker_may_not_share_a_name_with_a_triton_service() -> None:
+    # Both create a Deployment, ServiceAccount and NetworkPolicy named after themselves in the serving namespace:
+    # the second apply would overwrite the first.
+    triton = TritonServiceProps(
+        name="embed", instance_type="g6.xlarge", model_repository=S3ModelRepository(bucket="models", prefix="embed")
+    )
+    with pytest.raises(ValidationError, match=r"queue_workers.name='embed'.*triton_services"):
+        synth([sqs_worker()], triton_services=[triton])
+
+
+def test_workers_are_applied_after_their_pod_identity_associations(small: Any) -> None:
+    # EKS injects Pod Identity credentials into a pod when it is created, and only if its service account has an
+    # association then: a worker pod created first would run without credentials until it is recreated.
+    _, template = small
+    workloads = template["Resources"][manifest_id(template, "ScaledObject")]
+    associations = of_type(template, "AWS::EKS::PodIdentityAssociation")
+    for worker in ("embed", "summarize"):
+        (association,) = [i for i, r in associations.items() if r["Properties"]["ServiceAccount"] == worker]
+        assert association in workloads.get("DependsOn", []), worker
+
+
+def test_a_bad_triton_services_value_beside_workers_is_a_validation_error() -> None:
+    with pytest.raises(ValidationError, match="triton_services"):
+        synth([sqs_worker()], triton_services=None)

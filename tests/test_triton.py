@@ -346,3 +346,39 @@ def test_names_are_unique_across_triton_and_vllm_services() -> None:
     )
     with pytest.raises(ValidationError, match=r"triton_services.name='vision'"):
         synth(GPU, model_services=[llm])
+
+
+def test_the_plan_prices_gpu_triton_replicas_and_notes_fargate_ones() -> None:
+    from eks_ml.plan import inference_plan
+
+    two = replace(GPU, min_replicas=2)
+    plan = inference_plan(
+        "serve", "Lib/Inference", system=None, services=[], triton=[two, CPU], pools=[], placements=[]
+    )
+    (line,) = plan.nodes
+    # One GPU per replica: two g6.xlarge nodes (one GPU each) stand at the minimum.
+    assert (line.role, line.instance_type, line.nodes) == ("triton vision", "g6.xlarge", 2)
+    assert line.usd_per_node_hour is not None
+    assert any("tabular" in note and "Fargate" in note for note in plan.notes)
+
+
+def test_the_cluster_s_plan_lists_its_triton_services(served: Any) -> None:
+    cluster, _ = served
+    assert [(n.role, n.nodes) for n in cluster.plan.nodes if n.role.startswith("triton")] == [("triton vision", 1)]
+    assert any(note.startswith("triton tabular: 1 Fargate pod") for note in cluster.plan.notes)
+
+
+def test_the_cluster_gets_the_oidc_provider_irsa_needs(served: Any) -> None:
+    # aws_eks_v2 creates the cluster's IAM OIDC provider only when something asks for it: Triton's role does, and
+    # its trust names that provider.
+    _, template = served
+    providers = {
+        **of_type(template, "Custom::AWSCDKOpenIdConnectProvider"),
+        **of_type(template, "AWS::IAM::OIDCProvider"),
+    }
+    assert len(providers) == 1
+    (provider,) = providers
+    trusts = json.dumps(
+        [r["Properties"]["AssumeRolePolicyDocument"] for r in of_type(template, "AWS::IAM::Role").values()]
+    )
+    assert f'"Federated": {{"Ref": "{provider}"}}' in trusts

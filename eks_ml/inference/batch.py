@@ -318,7 +318,8 @@ def batch_script() -> str:
 class BatchInference(Construct):
     """Kueue (pinned chart), a Pod Identity role per job (read its input and model prefixes, write its output
     prefix) and the charts the cluster applies after Kueue: ``queues_chart`` (namespace, flavors, ClusterQueue,
-    LocalQueue) and ``jobs_chart`` (script, ServiceAccounts, Jobs). Attributes also: ``kueue``, ``roles``."""
+    LocalQueue) and ``jobs_chart`` (script, ServiceAccounts, Jobs). Attributes also: ``kueue``, ``roles``,
+    ``associations`` (apply the Jobs after them)."""
 
     def __init__(
         self,
@@ -359,6 +360,7 @@ class BatchInference(Construct):
             jobs=[job.values(namespace=NAMESPACE, queue=QUEUE, pool=pool_of[job.instance_type].name) for job in jobs],
         )
         self.roles: dict[str, iam.Role] = {}
+        self.associations: list[eks.CfnPodIdentityAssociation] = []
         for job in jobs:
             role = pod_identity_role(
                 self, f"Role{pascal(job.name)}", description=f"Batch inference job {job.name}: its S3 prefixes only"
@@ -369,7 +371,7 @@ class BatchInference(Construct):
                 "The job's role holds only its own S3 prefix statements; a managed policy would be shared by no "
                 "other role and outlive the job.",
             )
-            associate(
+            association = associate(
                 self,
                 f"Identity{pascal(job.name)}",
                 cluster=cluster,
@@ -378,6 +380,7 @@ class BatchInference(Construct):
                 role=role,
             )
             self.roles[job.name] = role
+            self.associations.append(association)
 
 
 def _grant(role: iam.Role, job: BatchInferenceJobProps) -> None:

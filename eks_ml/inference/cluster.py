@@ -267,6 +267,7 @@ class InferenceCluster(Construct):
             self.node.path,
             system=system,
             services=props.model_services,
+            triton=props.triton_services,
             pools=props.pools,
             placements=placements,
             notes=[
@@ -306,6 +307,8 @@ class InferenceCluster(Construct):
             self.applied_charts.append((stem, chart))
         # Kueue's webhooks validate the queues and suspend queued Jobs on creation: its controller serves first.
         self.workloads.node.add_dependency(batch.kueue)
+        # EKS injects Pod Identity credentials only into pods created after their association exists.
+        self.workloads.node.add_dependency(*batch.associations)
         return batch
 
     def _add_namespace(self, props: InferenceClusterProps, capabilities: set[str]) -> None:
@@ -324,11 +327,13 @@ class InferenceCluster(Construct):
         if self.namespace_chart is None:
             self._add_namespace(props, set())
         pools = {worker.instance_type or "": _worker_pool(worker, props.pools) or "" for worker in props.queue_workers}
-        for stem, chart in add_queue_workers(
+        for stem, chart, association in add_queue_workers(
             self, cluster=cluster, keda=keda, workers=props.queue_workers, namespace=props.namespace, pools=pools
         ):
             self.applied_charts.append((stem, chart))
             self.workloads.add_chart(chart)
+            # EKS injects Pod Identity credentials only into pods created after their association exists.
+            self.workloads.node.add_dependency(association)
 
     def _add_triton_services(
         self, props: InferenceClusterProps, cluster: eks.ICluster, scraper_cidrs: Sequence[str]
@@ -580,11 +585,15 @@ def _check_batch_jobs(props: InferenceClusterProps, problems: Problems, *, pools
 
 def _check_queue_workers(props: InferenceClusterProps, services: list[str], problems: Problems) -> None:
     names = [worker.name for worker in props.queue_workers if isinstance(worker.name, str)]
-    for name in sorted({n for n in names if names.count(n) > 1 or n in services}):
+    # Workers, model services and Triton services all name their Deployment, ServiceAccount and NetworkPolicy
+    # after themselves in the serving namespace.
+    tritons = props.triton_services if isinstance(props.triton_services, (list, tuple)) else ()  # checked later
+    servers = {*services, *(t.name for t in tritons if isinstance(t, TritonServiceProps))}
+    for name in sorted({n for n in names if names.count(n) > 1 or n in servers}):
         problems.add(
             "queue_workers.name",
             name,
-            "names unique among queue workers and model services (they share the namespace)",
+            "names unique among queue workers, model services and triton_services (they share the namespace)",
             "rename one of them",
         )
     for index, worker in enumerate(props.queue_workers):

@@ -7,7 +7,8 @@ owner ``keda``) the operator assumes that role with its own credentials (AssumeR
 account and assumes *that* role. EKS Pod Identity associations are not annotations, and lending KEDA the worker's
 role would let the operator receive and delete messages. So, least privilege:
 
-- the operator's Pod Identity role may only ``sts:AssumeRole`` the scaler roles of this cluster's workers;
+- the operator's Pod Identity role may only ``sts:AssumeRole`` (and ``sts:TagSession``: Pod Identity's session
+  tags are transitive) the scaler roles of this cluster's workers;
 - each worker gets a scaler role trusted only by the operator role, allowed only to read its backlog
   (sqs:GetQueueAttributes on its queue; Connect/DescribeTopic/DescribeGroup on its MSK cluster, topic and group);
 - each worker's own Pod Identity role may consume exactly its queue or topic and group, nothing else.
@@ -43,6 +44,9 @@ from .queue_worker import (
     SqsSource,
 )
 
+# What the operator, holding Pod Identity credentials, needs to assume a scaler role: the AssumeRole itself and
+# the transitive session tags Pod Identity put on its session, which the chained session inherits.
+CHAIN_ACTIONS = ("sts:AssumeRole", "sts:TagSession")
 OPERATOR_SERVICE_ACCOUNT = "keda-operator"  # the chart's serviceAccount.operator.name
 # Requests for a handful of ScaledObjects; the chart's defaults (100m, 100Mi, limits 1 CPU, 1000Mi) stay as
 # limits.
@@ -96,16 +100,18 @@ class Keda(Construct):
         )
 
     def allow_scaling(self, scaler_role: iam.IRole) -> None:
+        # sts:TagSession: EKS Pod Identity's session tags are transitive, so the operator's AssumeRole carries
+        # them (Amazon EKS User Guide, "Grant Pods access to AWS resources based on tags", Cross-account tags).
         self.operator_role.add_to_policy(
-            iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[scaler_role.role_arn])
+            iam.PolicyStatement(actions=list(CHAIN_ACTIONS), resources=[scaler_role.role_arn])
         )
 
     def finish(self) -> None:
         if self.operator_role.node.try_find_child("DefaultPolicy") is not None:
             acknowledge_inline_policy(
                 self.operator_role,
-                "Only sts:AssumeRole on the named scaler roles of this cluster's queue workers, as the inline "
-                "policy of KEDA's own Pod Identity role: no other principal can attach it.",
+                "Only sts:AssumeRole and sts:TagSession on the named scaler roles of this cluster's queue workers, "
+                "as the inline policy of KEDA's own Pod Identity role: no other principal can attach it.",
             )
 
 
@@ -119,7 +125,8 @@ class QueueWorkerRoles(Construct):
         self.scaler_role = iam.Role(
             self,
             "ScalerRole",
-            assumed_by=iam.ArnPrincipal(keda.operator_role.role_arn),
+            # with_session_tags: trusts sts:TagSession too (Pod Identity's transitive tags, see CHAIN_ACTIONS).
+            assumed_by=iam.ArnPrincipal(keda.operator_role.role_arn).with_session_tags(),
             description=f"KEDA reads the backlog of queue worker {worker.name}",
         )
         for statement in worker_statements(worker.source):
@@ -169,13 +176,14 @@ def add_queue_workers(
     workers: Sequence[QueueWorkerProps],
     namespace: str,
     pools: dict[str, str],
-) -> list[tuple[str, QueueWorkerChart]]:
+) -> list[tuple[str, QueueWorkerChart, eks.CfnPodIdentityAssociation]]:
     """Roles, Pod Identity associations and charts of ``workers``; ``pools`` maps an instance type (or "" for
-    CPU) to the pool that launches it. Returns (file stem, chart) per worker."""
-    charts: list[tuple[str, QueueWorkerChart]] = []
+    CPU) to the pool that launches it. Returns (file stem, chart, the worker's association) per worker: the
+    chart must be applied after the association (credentials are injected when a pod is created)."""
+    charts: list[tuple[str, QueueWorkerChart, eks.CfnPodIdentityAssociation]] = []
     for worker in workers:
         roles = QueueWorkerRoles(scope, f"Worker{pascal(worker.name)}", worker=worker, keda=keda)
-        associate(
+        association = associate(
             roles,
             "PodIdentity",
             cluster=cluster,
@@ -186,6 +194,7 @@ def add_queue_workers(
         values = worker.values(
             namespace=namespace, pool=pools[worker.instance_type or ""], scaler_role_arn=roles.scaler_role.role_arn
         )
-        charts.append((f"queue-worker-{worker.name}", QueueWorkerChart(cdk8s.App(), f"Worker-{worker.name}", values)))
+        chart = QueueWorkerChart(cdk8s.App(), f"Worker-{worker.name}", values)
+        charts.append((f"queue-worker-{worker.name}", chart, association))
     keda.finish()
     return charts
