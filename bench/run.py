@@ -2,9 +2,10 @@
 
 In one run, interleaved so that machine load hits all alike: at least five synths of the default app, of one
 eks-ml cluster (examples/existing_vpc_inference) and of bench/baseline_app.py (one aws_eks_v2 cluster, one GPU
-node group, one Helm chart), each in a fresh process, with CDK's CloudFormation validator off and on. Reported: medians and their ratios, peak memory,
-per-stack resources, template bytes against CloudFormation's limits, asset bytes and Lambda-backed custom
-resources; with --tests also the time and count of `make test`. Exits 1 when a budget is broken.
+node group, one Helm chart), each in a fresh process, with CDK's CloudFormation validator off and on.
+Reported: medians and their ratios, peak memory, per-stack resources, template bytes against CloudFormation's
+limits, asset bytes and Lambda-backed custom resources; with --tests also the time and count of `make test`.
+Exits 1 when a budget is broken.
 """
 
 from __future__ import annotations
