@@ -268,39 +268,7 @@ class ModelServiceChart(cdk8s.Chart):
         if scaling.keda is not None:
             self._scaled_object(values, scaling, scaling.keda, behavior)
             return
-        hpa = k8s.KubeHorizontalPodAutoscalerV2(
-            self,
-            "Autoscaler",
-            metadata=meta,
-            spec=k8s.HorizontalPodAutoscalerSpecV2(
-                scale_target_ref=k8s.CrossVersionObjectReferenceV2(
-                    api_version="apps/v1", kind="Deployment", name=values.name
-                ),
-                min_replicas=scaling.min_replicas,
-                max_replicas=scaling.max_replicas,
-                metrics=[
-                    # Queue depth per replica: requests waiting means the replicas are saturated.
-                    k8s.MetricSpecV2(
-                        type="Pods",
-                        pods=k8s.PodsMetricSourceV2(
-                            metric=k8s.MetricIdentifierV2(name=scaling.queue_metric),
-                            target=k8s.MetricTargetV2(
-                                type="AverageValue", average_value=k8s.Quantity.from_number(scaling.queue_target)
-                            ),
-                        ),
-                    ),
-                    # Fallback when the queue metric is missing (adapter or Prometheus down).
-                    k8s.MetricSpecV2(
-                        type="Resource",
-                        resource=k8s.ResourceMetricSourceV2(
-                            name="cpu",
-                            target=k8s.MetricTargetV2(type="Utilization", average_utilization=scaling.cpu_target),
-                        ),
-                    ),
-                ],
-            ),
-        )
-        hpa.add_json_patch(cdk8s.JsonPatch.add("/spec/behavior", behavior))
+        queue_hpa(self, values.name, meta, scaling)
 
     def _scaled_object(
         self,
@@ -387,7 +355,50 @@ class ModelServiceChart(cdk8s.Chart):
         )
 
 
-def _behavior(scaling: AutoscalingValues) -> dict[str, Any]:
+def queue_hpa(
+    scope: Construct,
+    name: str,
+    meta: k8s.ObjectMeta,
+    scaling: AutoscalingValues,
+    *,
+    scale_down_period_seconds: int = 120,
+) -> None:
+    """The autoscaling/v2 HPA of a model server (vLLM or Triton): waiting requests per replica, CPU as the
+    fallback, and the behaviour of :func:`_behavior`."""
+    hpa = k8s.KubeHorizontalPodAutoscalerV2(
+        scope,
+        "Autoscaler",
+        metadata=meta,
+        spec=k8s.HorizontalPodAutoscalerSpecV2(
+            scale_target_ref=k8s.CrossVersionObjectReferenceV2(api_version="apps/v1", kind="Deployment", name=name),
+            min_replicas=scaling.min_replicas,
+            max_replicas=scaling.max_replicas,
+            metrics=[
+                # Queue depth per replica: requests waiting means the replicas are saturated.
+                k8s.MetricSpecV2(
+                    type="Pods",
+                    pods=k8s.PodsMetricSourceV2(
+                        metric=k8s.MetricIdentifierV2(name=scaling.queue_metric),
+                        target=k8s.MetricTargetV2(
+                            type="AverageValue", average_value=k8s.Quantity.from_number(scaling.queue_target)
+                        ),
+                    ),
+                ),
+                # Fallback when the queue metric is missing (adapter or Prometheus down).
+                k8s.MetricSpecV2(
+                    type="Resource",
+                    resource=k8s.ResourceMetricSourceV2(
+                        name="cpu",
+                        target=k8s.MetricTargetV2(type="Utilization", average_utilization=scaling.cpu_target),
+                    ),
+                ),
+            ],
+        ),
+    )
+    hpa.add_json_patch(cdk8s.JsonPatch.add("/spec/behavior", _behavior(scaling, scale_down_period_seconds)))
+
+
+def _behavior(scaling: AutoscalingValues, scale_down_period_seconds: int = 120) -> dict[str, Any]:
     """autoscaling/v2 behaviour: up fast (4 pods or double per minute), down one replica at a time after the
     stabilisation window (a removed replica costs a full model load to bring back)."""
     return {
@@ -401,6 +412,6 @@ def _behavior(scaling: AutoscalingValues) -> dict[str, Any]:
         },
         "scaleDown": {
             "stabilizationWindowSeconds": scaling.scale_down_window_seconds,
-            "policies": [{"type": "Pods", "value": 1, "periodSeconds": 120}],
+            "policies": [{"type": "Pods", "value": 1, "periodSeconds": scale_down_period_seconds}],
         },
     }

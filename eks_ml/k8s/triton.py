@@ -17,7 +17,7 @@ import cdk8s
 from cdk8s_plus_35 import k8s
 from constructs import Construct
 
-from .model_service import APP_LABEL, DRAIN_SECONDS, AutoscalingValues
+from .model_service import APP_LABEL, DRAIN_SECONDS, AutoscalingValues, queue_hpa
 from .network_policies import ANYWHERE, LINK_LOCAL, NAMESPACE_NAME_LABEL
 from .scrape import scrape_annotations
 
@@ -185,53 +185,9 @@ class TritonChart(cdk8s.Chart):
         )
 
     def _autoscaler(self, values: TritonValues, meta: k8s.ObjectMeta) -> None:
-        scaling = values.autoscaling
-        k8s.KubeHorizontalPodAutoscalerV2(
-            self,
-            "Autoscaler",
-            metadata=meta,
-            spec=k8s.HorizontalPodAutoscalerSpecV2(
-                scale_target_ref=k8s.CrossVersionObjectReferenceV2(
-                    api_version="apps/v1", kind="Deployment", name=values.name
-                ),
-                min_replicas=scaling.min_replicas,
-                max_replicas=scaling.max_replicas,
-                metrics=[
-                    # Requests waiting for a backend, per replica: the replicas are saturated.
-                    k8s.MetricSpecV2(
-                        type="Pods",
-                        pods=k8s.PodsMetricSourceV2(
-                            metric=k8s.MetricIdentifierV2(name=scaling.queue_metric),
-                            target=k8s.MetricTargetV2(
-                                type="AverageValue", average_value=k8s.Quantity.from_number(scaling.queue_target)
-                            ),
-                        ),
-                    ),
-                    # Fallback when the queue metric is missing (adapter or Prometheus down).
-                    k8s.MetricSpecV2(
-                        type="Resource",
-                        resource=k8s.ResourceMetricSourceV2(
-                            name="cpu",
-                            target=k8s.MetricTargetV2(type="Utilization", average_utilization=scaling.cpu_target),
-                        ),
-                    ),
-                ],
-                behavior=k8s.HorizontalPodAutoscalerBehaviorV2(
-                    scale_up=k8s.HpaScalingRulesV2(
-                        stabilization_window_seconds=0,
-                        select_policy="Max",
-                        policies=[
-                            k8s.HpaScalingPolicyV2(type="Pods", value=4, period_seconds=60),
-                            k8s.HpaScalingPolicyV2(type="Percent", value=100, period_seconds=60),
-                        ],
-                    ),
-                    scale_down=k8s.HpaScalingRulesV2(
-                        stabilization_window_seconds=scaling.scale_down_window_seconds,
-                        policies=[k8s.HpaScalingPolicyV2(type="Pods", value=1, period_seconds=60)],
-                    ),
-                ),
-            ),
-        )
+        # Pending requests per replica (Triton's queue), CPU as the fallback; Triton replicas load in seconds to
+        # minutes, so scale-down may remove one a minute.
+        queue_hpa(self, values.name, meta, values.autoscaling, scale_down_period_seconds=60)
 
     def _ingress(self, values: TritonValues, meta: k8s.ObjectMeta) -> None:
         k8s.KubeIngress(
