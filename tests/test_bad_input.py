@@ -343,6 +343,9 @@ CASES: list[Case] = [
         "from_cluster_attributes",
     ),  # type: ignore[arg-type]
     Case("types", "inference-ami-int", inference(ami_alias=20260728), "ami_alias", STR),
+    Case(
+        "types", "inference-bottlerocket-ami-int", inference(bottlerocket_ami_alias=164), "bottlerocket_ami_alias", STR
+    ),
     Case("types", "inference-namespace-none", inference(namespace=None), "namespace", STR),
     Case("types", "inference-subnet-tags-str", inference(subnet_tags="karpenter.sh/discovery=ml"), "subnet_tags", DICT),
     Case("types", "obs-emails-int", observability(alarm_emails=[1]), "alarm_emails", "quote every item"),

@@ -7,7 +7,7 @@ import pytest
 from aws_cdk import assertions
 
 from eks_ml import BaseClusterProps, MlVpc, MlVpcProps, ValidationError, catalog, helm
-from eks_ml.inference import InferenceCluster, InferenceClusterProps, NodePoolProps, PoolKind
+from eks_ml.inference import InferenceCluster, InferenceClusterProps, NodeOS, NodePoolProps, PoolKind
 
 from .support.charts import chart_cache_available
 from .support.manifests import requires_chart_cache, validate_objects
@@ -154,6 +154,7 @@ def test_accelerated_pools_are_tainted_limited_and_spare_busy_servers(default: A
         "eks-ml.io/node-role": "inference",
         "eks-ml.io/pool": "gpu",
         "eks-ml.io/accelerator": "nvidia",
+        "eks-ml.io/node-os": "bottlerocket",
     }
     assert {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["spot", "on-demand"]} in template["spec"][
         "requirements"
@@ -176,7 +177,8 @@ def test_node_classes_are_pinned_and_locked_down(default: Any) -> None:
     cluster, _ = default
     for pool in ("gpu", "inferentia", "cpu"):
         spec = objects(cluster)[("EC2NodeClass", pool)]["spec"]
-        assert spec["amiSelectorTerms"] == [{"alias": "al2023@v20260728"}]
+        alias = "bottlerocket@v1.64.0" if pool == "gpu" else "al2023@v20260728"
+        assert spec["amiSelectorTerms"] == [{"alias": alias}]
         assert spec["role"] == "serve-karpenter-node"
         assert spec["subnetSelectorTerms"] == [{"tags": {"karpenter.sh/discovery": "ml"}}]
         assert spec["securityGroupSelectorTerms"] == [{"tags": {"aws:eks:cluster-name": "serve"}}]
@@ -185,15 +187,49 @@ def test_node_classes_are_pinned_and_locked_down(default: Any) -> None:
             "httpTokens": "required",
             "httpPutResponseHopLimit": 2,
         }
-        (root,) = spec["blockDeviceMappings"]
-        assert root["ebs"]["encrypted"] is True and root["ebs"]["volumeType"] == "gp3"
-        assert root["ebs"]["volumeSize"] == ("50Gi" if pool == "cpu" else "200Gi")
+        devices = {d["deviceName"]: d["ebs"] for d in spec["blockDeviceMappings"]}
+        assert all(ebs["encrypted"] is True and ebs["volumeType"] == "gp3" for ebs in devices.values())
+        # Bottlerocket: a small OS volume and the data volume (images, logs) sized by the pool; AL2023: one root.
+        data = devices.pop("/dev/xvdb") if pool == "gpu" else devices.pop("/dev/xvda")
+        assert data["volumeSize"] == ("50Gi" if pool == "cpu" else "200Gi")
+        assert devices == ({"/dev/xvda": devices["/dev/xvda"]} if pool == "gpu" else {})
+        if pool == "gpu":
+            assert devices["/dev/xvda"]["volumeSize"] == "4Gi"
         assert spec["instanceStorePolicy"] == "RAID0"
         assert objects(cluster)[("NodePool", pool)]["spec"]["template"]["spec"]["nodeClassRef"] == {
             "group": "karpenter.k8s.aws",
             "kind": "EC2NodeClass",
             "name": pool,
         }
+
+
+def test_bottlerocket_gpu_pools_need_no_nvidia_plugin_release(default: Any) -> None:
+    cluster, template = default
+    assert set(cluster.device_plugins) == {"neuron"}
+    assert "nvidia-device-plugin" not in {r["Properties"].get("Release") for r in of_type(template, HELM).values()}
+
+
+def test_an_al2023_gpu_pool_gets_the_nvidia_plugin_on_its_nodes_only() -> None:
+    cluster, template = synth(
+        pools=[
+            NodePoolProps(name="a10", kind=PoolKind.NVIDIA, instance_types=["g5.xlarge"], os=NodeOS.AL2023),
+            NodePoolProps(name="l4", kind=PoolKind.NVIDIA, instance_types=["g6.xlarge"]),
+        ]
+    )
+    assert set(cluster.device_plugins) == {"nvidia"}
+    chart = template["Resources"][resource_id(template, HELM, Release="nvidia-device-plugin")]
+    # Never beside the plugin Bottlerocket runs as a host service.
+    assert json.loads(joined(chart["Properties"]["Values"]))["nodeSelector"] == {"eks-ml.io/node-os": "al2023"}
+    (plugin,) = [
+        p for p in cluster.model.placements() if p.workload.name == "DaemonSet kube-system/nvidia-device-plugin"
+    ]
+    assert dict(plugin.landings) == {"Karpenter NodePool a10": ("g5.xlarge",)}
+    found = objects(cluster)
+    assert found[("EC2NodeClass", "a10")]["spec"]["amiSelectorTerms"] == [{"alias": "al2023@v20260728"}]
+    assert found[("EC2NodeClass", "l4")]["spec"]["amiSelectorTerms"] == [{"alias": "bottlerocket@v1.64.0"}]
+    assert found[("NodePool", "a10")]["spec"]["template"]["metadata"]["labels"]["eks-ml.io/node-os"] == "al2023"
+    if chart_cache_available():  # both node classes against the pinned Karpenter CRDs and their CEL rules
+        assert validate_objects(cluster.pools_chart.to_json()) == []
 
 
 @requires_chart_cache
@@ -288,6 +324,25 @@ BAD = [
         id="bad-budget",
     ),
     pytest.param({"ami_alias": "al2023@latest"}, r"never @latest", id="latest-ami"),
+    pytest.param({"ami_alias": "bottlerocket@v1.64.0"}, r"ami_alias='bottlerocket@v1.64.0'", id="al2023-ami-family"),
+    pytest.param(
+        {"bottlerocket_ami_alias": "bottlerocket@latest"},
+        r"bottlerocket_ami_alias='bottlerocket@latest': allowed a pinned bottlerocket release",
+        id="latest-bottlerocket",
+    ),
+    pytest.param(
+        {"bottlerocket_ami_alias": "al2023@v20260728"}, r"such as bottlerocket@v1.64.0", id="bottlerocket-ami-family"
+    ),
+    pytest.param(
+        {"pools": [NodePoolProps(name="n", kind=PoolKind.NEURON, os=NodeOS.BOTTLEROCKET)]},
+        r"pools\[0\].os='bottlerocket': allowed Bottlerocket only for NVIDIA pools",
+        id="bottlerocket-neuron-pool",
+    ),
+    pytest.param(
+        {"pools": [NodePoolProps(name="g", kind=PoolKind.NVIDIA, os="bottlerocket")]},  # type: ignore[arg-type]
+        r"pools\[0\].os",
+        id="os-not-an-enum",
+    ),
 ]
 
 

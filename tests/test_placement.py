@@ -52,11 +52,17 @@ def test_every_workload_of_the_default_app_lands(default_models: dict[str, Clust
         assert placements and all(p.landings for p in placements)
 
 
-def test_model_servers_land_on_their_pools_with_a_device_plugin(default_models: dict[str, ClusterModel]) -> None:
+def test_model_servers_land_on_nodes_that_advertise_their_accelerators(
+    default_models: dict[str, ClusterModel],
+) -> None:
     inference = default_models["eks-ml-inference"]
     names = {p.workload.name for p in inference.placements()}
-    # The device plugins the AL2023 accelerated AMIs lack are installed and run on the pools.
-    assert {"DaemonSet kube-system/nvidia-device-plugin", "DaemonSet kube-system/neuron-device-plugin"} <= names
+    # The Neuron device plugin the AL2023 Neuron AMI lacks is installed; the gpu pool runs Bottlerocket, whose
+    # NVIDIA variant advertises nvidia.com/gpu itself, so no NVIDIA plugin release runs there.
+    assert "DaemonSet kube-system/neuron-device-plugin" in names
+    assert "DaemonSet kube-system/nvidia-device-plugin" not in names
+    (gpu_pool,) = [s for s in inference.sources if s.name == "Karpenter NodePool gpu"]
+    assert gpu_pool.builtin_resources == {GPU}
     vllm = [n for n in names if n.startswith("Deployment inference/")]
     assert len(vllm) == 2
     lands = {n: landing(inference, n) for n in vllm}
@@ -275,9 +281,24 @@ def test_the_default_app_without_inference_device_plugins_does_not_synthesize(
     monkeypatch.setattr(eks_ml.inference.cluster, "install_device_plugins", lambda *args, **kwargs: {})
     with pytest.raises(ValidationError) as raised:
         built(tmp_path)
+    assert "no device plugin advertises aws.amazon.com/neuron on inf2.8xlarge" in str(raised.value)
+    # The GPU server still lands: Bottlerocket's NVIDIA nodes need no plugin of the cluster.
+    assert "Deployment inference/qwen3-8b=" not in str(raised.value)
+
+
+def test_gpu_nodes_whose_os_advertised_no_gpus_would_need_the_plugin(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What the Bottlerocket pool's proof rests on, broken: its OS advertises nothing and no plugin is installed.
+    import eks_ml.inference.cluster
+    from eks_ml.inference import NodeOS
+
+    monkeypatch.setattr(NodeOS, "builtin_device_resources", property(lambda self: frozenset()))
+    monkeypatch.setattr(eks_ml.inference.cluster, "install_device_plugins", lambda *args, **kwargs: {})
+    with pytest.raises(ValidationError) as raised:
+        built(tmp_path)
     assert "Deployment inference/qwen3-8b=" in str(raised.value)
     assert "no device plugin advertises nvidia.com/gpu on g6e.xlarge" in str(raised.value)
-    assert "no device plugin advertises aws.amazon.com/neuron on inf2.8xlarge" in str(raised.value)
 
 
 def test_controllers_selecting_the_system_label_cannot_run_on_auto_mode(

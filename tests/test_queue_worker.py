@@ -18,6 +18,7 @@ from eks_ml.inference import (
     InferenceCluster,
     InferenceClusterProps,
     MskSource,
+    NodeOS,
     NodePoolProps,
     PoolKind,
     QueueWorkerProps,
@@ -330,10 +331,15 @@ def test_a_gpu_worker_without_a_device_plugin_does_not_synthesize(monkeypatch: p
     import eks_ml.inference.cluster
 
     monkeypatch.setattr(eks_ml.inference.cluster, "install_device_plugins", lambda *args, **kwargs: {})
+    # On an AL2023 GPU pool (a Bottlerocket one advertises its GPUs itself: eks_ml.inference.node_os).
+    pools = [
+        NodePoolProps(name="gpu", kind=PoolKind.NVIDIA, os=NodeOS.AL2023),
+        NodePoolProps(name="cpu", kind=PoolKind.CPU),
+    ]
     with pytest.raises(
         ValidationError, match=r"Deployment inference/embed.*no device plugin advertises nvidia.com/gpu"
     ):
-        synth([sqs_worker()])
+        synth([sqs_worker()], pools=pools)
 
 
 # --- Bad input --------------------------------------------------------------------------------------------

@@ -36,24 +36,26 @@ from .support.synth import Synthesis, of_type
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "existing_vpc_inference" / "app.py"
 
-# The releases each variant installs, by stack. Spelled out so the parametrized ids are readable and known
-# at collection time; test_every_release_is_gated fails when a variant installs one not listed here.
+# The releases each variant installs, by stack (inference GPU pools run Bottlerocket, which ships the NVIDIA
+# device plugin: only inference-patterns' multi-node EFA pool runs AL2023 and gets the release). Spelled out so
+# the parametrized ids are readable and known at collection time; test_every_release_is_gated fails when a
+# variant installs one not listed here.
 _INFERENCE = ["karpenter", "aws-load-balancer-controller", "prometheus-adapter", "prometheus"]
 _TRAINING = ["aws-efa-device-plugin", "kubeflow-trainer", "kueue"]
 _OBSERVED = ["dcgm-exporter", "kube-state-metrics", "node-exporter"]
 EXPECTED: dict[str, list[str]] = {
     "default": [
-        *(f"Inference/{r}" for r in [*_INFERENCE, "neuron", "nvidia-device-plugin"]),
+        *(f"Inference/{r}" for r in [*_INFERENCE, "neuron"]),
         *(f"Training/{r}" for r in [*_TRAINING, "nvidia-device-plugin"]),
     ],
     "prometheus": [
-        *(f"Inference/{r}" for r in [*_INFERENCE, "neuron", "nvidia-device-plugin"]),
+        *(f"Inference/{r}" for r in [*_INFERENCE, "neuron"]),
         *(f"InferenceObservability/{r}" for r in _OBSERVED),
         *(f"Training/{r}" for r in [*_TRAINING, "nvidia-device-plugin"]),
         *(f"TrainingObservability/{r}" for r in _OBSERVED),
     ],
     "trainium": [
-        *(f"Inference/{r}" for r in [*_INFERENCE, "neuron", "nvidia-device-plugin"]),
+        *(f"Inference/{r}" for r in [*_INFERENCE, "neuron"]),
         *(f"Training/{r}" for r in [*_TRAINING, "neuron"]),
     ],
     # Auto Mode runs Karpenter and the load balancer controller itself.
@@ -61,7 +63,7 @@ EXPECTED: dict[str, list[str]] = {
         *(f"Inference/{r}" for r in ["prometheus-adapter", "prometheus"]),
         *(f"Training/{r}" for r in [*_TRAINING, "nvidia-device-plugin"]),
     ],
-    "example": [f"Serving/{r}" for r in [*_INFERENCE, "nvidia-device-plugin"]],
+    "example": [f"Serving/{r}" for r in _INFERENCE],
     "karpenter-training": [
         f"KarpenterTraining/{r}" for r in [*_TRAINING, "karpenter", "neuron", "nvidia-device-plugin"]
     ],

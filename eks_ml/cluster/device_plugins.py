@@ -2,12 +2,13 @@
 
 The EKS AL2023 NVIDIA and Neuron AMIs ship drivers but no device plugin: without one, a pod requesting
 ``nvidia.com/gpu`` or ``aws.amazon.com/neuron`` stays Pending forever. Both cluster kinds install the
-plugins their node sources need (EKS Auto Mode nodes bring their own and need none).
+plugins their node sources need (EKS Auto Mode nodes bring their own and need none, and so do the inference
+cluster's Bottlerocket NVIDIA nodes: eks_ml.inference.node_os).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from aws_cdk import aws_eks_v2 as eks
@@ -39,11 +40,14 @@ def _only(key: str, operator: str, values: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def nvidia_values() -> dict[str, Any]:
+def nvidia_values(node_selector: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``node_selector`` narrows the plugin to some NVIDIA nodes (the inference cluster's AL2023 ones: its
+    Bottlerocket nodes run the plugin as a host service, and a second copy must not run there)."""
     # The chart's default affinity expects Node Feature Discovery labels, which EKS nodes do not carry;
     # select nodes by the label eks-ml puts on every NVIDIA node group and NodePool instead.
     return {
         "affinity": _only(ACCELERATOR_LABEL, "In", [AcceleratorVendor.NVIDIA.value]),
+        **({"nodeSelector": dict(node_selector)} if node_selector else {}),
         # The startup taint too: the node advertises its GPUs while its burn-in runs.
         "tolerations": [_toleration(NVIDIA_GPU_RESOURCE), helm.CRITICAL_ADDONS_ONLY, startup_toleration()],
         "resources": PLUGIN_RESOURCES,
@@ -88,13 +92,20 @@ def install_device_plugins(
     vendors: Collection[AcceleratorVendor],
     efa_instance_types: Collection[str] = (),
     efa_image_repository: str = "",
+    nvidia_node_selector: Mapping[str, str] | None = None,
 ) -> dict[str, eks.HelmChart]:
     """The NVIDIA, Neuron and EFA device plugins the cluster's nodes need, as children of ``scope``:
-    name ("nvidia", "neuron", "efa") -> HelmChart, each only when needed."""
+    name ("nvidia", "neuron", "efa") -> HelmChart, each only when needed. ``vendors``: those whose nodes need
+    a plugin of the cluster (not Bottlerocket's NVIDIA nodes, which run their own)."""
     charts: dict[str, eks.HelmChart] = {}
     if AcceleratorVendor.NVIDIA in vendors:
         charts["nvidia"] = helm.install(
-            scope, "NvidiaDevicePlugin", cluster, helm.NVIDIA_DEVICE_PLUGIN, nvidia_values(), model=model
+            scope,
+            "NvidiaDevicePlugin",
+            cluster,
+            helm.NVIDIA_DEVICE_PLUGIN,
+            nvidia_values(nvidia_node_selector),
+            model=model,
         )
     if AcceleratorVendor.AWS_NEURON in vendors:
         charts["neuron"] = helm.install(scope, "Neuron", cluster, helm.NEURON, neuron_values(), model=model)

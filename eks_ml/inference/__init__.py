@@ -2,11 +2,12 @@
 
 from ..placement.fargate import FargateSelector
 from .batch import BatchInferenceJobProps, S3Prefix
-from .cluster import DEFAULT_AMI_ALIAS, InferenceCluster, InferenceClusterProps
+from .cluster import InferenceCluster, InferenceClusterProps
 from .fargate import FargateProfileProps
 from .karpenter import Karpenter
 from .model_service import Autoscaler
 from .multi_node import MultiNodeServiceProps
+from .node_os import DEFAULT_AMI_ALIAS, DEFAULT_BOTTLEROCKET_AMI_ALIAS, NodeOS
 from .pools import INFERENCE_FAMILIES, NodePoolProps, PoolKind, default_pools
 from .quantization import Quantization
 from .queue_worker import MskSource, QueueWorkerProps, SqsSource
@@ -15,6 +16,7 @@ from .triton import S3ModelRepository, TritonServiceProps
 
 __all__ = [
     "DEFAULT_AMI_ALIAS",
+    "DEFAULT_BOTTLEROCKET_AMI_ALIAS",
     "INFERENCE_FAMILIES",
     "Autoscaler",
     "BatchInferenceJobProps",
@@ -25,6 +27,7 @@ __all__ = [
     "Karpenter",
     "MskSource",
     "MultiNodeServiceProps",
+    "NodeOS",
     "NodePoolProps",
     "PoolKind",
     "Quantization",

@@ -3,7 +3,6 @@ services with autoscaling)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -44,17 +43,14 @@ from .metrics import MetricsPipeline
 from .model_service import SCALED_TO_ZERO_WARNING, Autoscaler, ModelServiceProps, S3Weights
 from .multi_node import MultiNodeServiceProps, check_services, efa_instance_types
 from .multi_node_serving import MultiNodeServing, efa_group_tags
-from .pools import POOL_LABEL, NodePoolProps, PoolKind, default_pools
+from .node_os import DEFAULT_AMI_ALIAS, DEFAULT_BOTTLEROCKET_AMI_ALIAS, NODE_OS_LABEL, NodeOS, check_ami_alias
+from .pools import POOL_LABEL, NodePoolProps, PoolKind, default_pools, plugin_vendors
 from .queue_worker import QueueWorkerProps
 from .start_budget import check_node_cache, start_budget_warning
 from .triton import ROLE_NAME_MAX, TritonModelAccess, TritonServiceProps, role_arn
 from .weights import S3WeightsDriver
 
-# EKS-optimized AL2023 AMI release pinned for Karpenter nodes (never @latest: a new AMI reaches nodes
-# only when this changes). Karpenter picks the NVIDIA or Neuron variant of the release by instance type.
-DEFAULT_AMI_ALIAS = "al2023@v20260728"
 PRIVATE = ec2.SubnetType.PRIVATE_WITH_EGRESS
-_AMI_ALIAS = re.compile(r"^al2023@v\d{8}$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,8 +58,10 @@ class InferenceClusterProps:
     """Props of :class:`InferenceCluster`.
 
     base: the EKS base cluster to create (Auto Mode there swaps Karpenter for EKS Auto Mode NodePools).
-    pools: Default: an NVIDIA pool (g5/g6/g6e), an Inferentia2 pool and a CPU pool.
-    ami_alias: Default: al2023@v20260728.
+    pools: Default: an NVIDIA pool (g5/g6/g6e) on Bottlerocket, an Inferentia2 pool and a CPU pool on AL2023
+        (each pool's ``os``; eks_ml.inference.node_os).
+    ami_alias: the AL2023 release of AL2023 pools. Default: al2023@v20260728.
+    bottlerocket_ami_alias: the Bottlerocket release of Bottlerocket pools. Default: bottlerocket@v1.64.0.
     subnet_tags: tags of the subnets Karpenter launches into. Default: karpenter.sh/discovery=eks-ml,
         which MlVpc puts on its private subnets.
     model_services: vLLM servers, each autoscaled on its queue depth. Default: none.
@@ -91,6 +89,7 @@ class InferenceClusterProps:
     base: BaseClusterProps
     pools: Sequence[NodePoolProps] = field(default_factory=default_pools)
     ami_alias: str = DEFAULT_AMI_ALIAS
+    bottlerocket_ami_alias: str = DEFAULT_BOTTLEROCKET_AMI_ALIAS
     subnet_tags: Mapping[str, str] = field(default_factory=lambda: {KARPENTER_DISCOVERY_TAG: "eks-ml"})
     model_services: Sequence[ModelServiceProps] = ()
     namespace: str = "inference"
@@ -167,11 +166,14 @@ class InferenceCluster(Construct):
                     labels=values.labels,
                     taints=[Taint(t["key"], t.get("value"), t["effect"]) for t in values.taints],
                     capacity_types=pool.capacity_types,
-                    builtin_resources=AUTO_MODE_DEVICE_RESOURCES if auto_mode else (),
+                    builtin_resources=AUTO_MODE_DEVICE_RESOURCES
+                    if auto_mode
+                    else pool.node_os.builtin_device_resources,
                     kind="EKS Auto Mode NodePool" if auto_mode else "Karpenter NodePool",
                 )
             )
-        # Auto Mode nodes bring their own device plugins; Karpenter's AL2023 nodes have drivers only.
+        # Auto Mode nodes bring their own device plugins, and so do Bottlerocket's NVIDIA nodes; Karpenter's AL2023
+        # nodes have drivers only.
         self.device_plugins = (
             {}
             if auto_mode
@@ -179,7 +181,8 @@ class InferenceCluster(Construct):
                 self,
                 cluster=cluster,
                 model=self.model,
-                vendors={spec.vendor for spec in self.pool_specs},
+                vendors=plugin_vendors(all_pools),
+                nvidia_node_selector={NODE_OS_LABEL: NodeOS.AL2023.value},
                 efa_instance_types=efa_instance_types(props.multi_node_services),
                 efa_image_repository=(
                     f"{eks_image_registry(Stack.of(self).region)}/eks/aws-efa-k8s-device-plugin"
@@ -209,7 +212,10 @@ class InferenceCluster(Construct):
             self.workloads.node.add_dependency(self.fargate.profile)
         node_class = (
             NodeClassValues(
-                ami_alias=props.ami_alias,
+                ami_aliases={
+                    NodeOS.AL2023.value: props.ami_alias,
+                    NodeOS.BOTTLEROCKET.value: props.bottlerocket_ami_alias,
+                },
                 role=self.karpenter.node_role_name,
                 subnet_tags=props.subnet_tags,
                 # EKS tags the cluster security group it creates with the cluster's name.
@@ -492,6 +498,7 @@ def _check_props(props: InferenceClusterProps, problems: Problems, *, region: st
         expect_list_of(props.pools, NodePoolProps, "pools", problems),
         expect_list_of(props.model_services, ModelServiceProps, "model_services", problems),
         expect_str(props.ami_alias, "ami_alias", problems),
+        expect_str(props.bottlerocket_ami_alias, "bottlerocket_ami_alias", problems),
         expect_str_map(props.subnet_tags, "subnet_tags", problems),
         expect_str(props.namespace, "namespace", problems),
         expect_bool(props.managed_scraper_access, "managed_scraper_access", problems),
@@ -512,13 +519,8 @@ def _check_props(props: InferenceClusterProps, problems: Problems, *, region: st
     for name in sorted({n for n in names if names.count(n) > 1}):
         problems.add("pools.name", name, "unique pool names", "rename one of the pools")
     pools_ok = all([pool.check(f"pools[{index}]", problems) for index, pool in enumerate(props.pools)])
-    if not _AMI_ALIAS.match(props.ami_alias):
-        problems.add(
-            "ami_alias",
-            props.ami_alias,
-            "a pinned AL2023 release such as al2023@v20260728 (never @latest)",
-            "pin a release from the EKS AMI release notes; roll it forward deliberately",
-        )
+    check_ami_alias(props.ami_alias, NodeOS.AL2023, "ami_alias", problems)
+    check_ami_alias(props.bottlerocket_ami_alias, NodeOS.BOTTLEROCKET, "bottlerocket_ami_alias", problems)
     services = [service.name for service in props.model_services if isinstance(service.name, str)]
     for name in sorted({n for n in services if services.count(n) > 1}):
         problems.add("model_services.name", name, "unique service names", "rename one of the services")

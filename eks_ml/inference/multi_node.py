@@ -52,6 +52,7 @@ from .model_service import (
     ClaimWeights,
     HubWeights,
 )
+from .node_os import NodeOS
 from .pools import CAPACITY_TYPES, INFERENCE_FAMILIES, POOL_LABEL, NodePoolProps, PoolKind
 
 # The NVIDIA training families that also serve: their nodes have the most GPU memory and EFA interfaces.
@@ -254,6 +255,8 @@ class MultiNodeServiceProps:
             # Empty nodes of a group that is being replaced come back for the new group; keep them a while.
             consolidate_after="30m",
             root_volume_gib=500,
+            # AL2023 with the cluster's NVIDIA device plugin (why not Bottlerocket: eks_ml.inference.node_os).
+            os=NodeOS.AL2023,
         )
 
     def pool_values(self, efa_group_tags: Mapping[str, str]) -> PoolValues:

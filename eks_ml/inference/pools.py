@@ -12,6 +12,7 @@ from ..errors import Problems
 from ..guards import expect_all, expect_enum, expect_int, expect_str, expect_str_list, expect_str_map
 from ..k8s.karpenter_pools import PoolValues
 from ..kube_names import check_dns_label, check_labels
+from .node_os import NODE_OS_LABEL, NodeOS
 
 INFERENCE_FAMILIES = {
     AcceleratorVendor.NVIDIA: ("g5", "g6", "g6e"),
@@ -54,7 +55,10 @@ class NodePoolProps:
         large; keep warm nodes a while).
     expire_after: node lifetime before replacement with a fresh AMI. Default: 720h (30 days).
     disruption_budget: share of nodes Karpenter may disrupt at once. Default: 10%.
-    root_volume_gib: Default: 200 GiB (model server images), 50 GiB for CPU pools.
+    root_volume_gib: Default: 200 GiB (model server images), 50 GiB for CPU pools. On Bottlerocket it is the
+        data volume (/dev/xvdb: images, logs), beside the 4 GiB OS volume.
+    os: the nodes' AMI (eks_ml.inference.node_os). Default: Bottlerocket for NVIDIA pools (it ships the NVIDIA
+        device plugin), AL2023 otherwise; only NVIDIA pools may run Bottlerocket. Ignored with EKS Auto Mode.
     """
 
     name: str
@@ -68,6 +72,13 @@ class NodePoolProps:
     disruption_budget: str = "10%"
     root_volume_gib: int | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    os: NodeOS | None = None
+
+    @property
+    def node_os(self) -> NodeOS:
+        if self.os is not None:
+            return self.os
+        return NodeOS.BOTTLEROCKET if self.kind is PoolKind.NVIDIA else NodeOS.AL2023
 
     def specs(self) -> list[InstanceSpec]:
         vendor = self.kind.vendor
@@ -100,6 +111,7 @@ class NodePoolProps:
                 maximum=MAX_GP3_GIB,
             ),
             expect_str_map(self.labels, f"{field}.labels", problems),
+            self.os is None or expect_enum(self.os, NodeOS, f"{field}.os", problems),
         )
 
     def check(self, field: str, problems: Problems) -> bool:
@@ -109,6 +121,13 @@ class NodePoolProps:
         check_dns_label(self.name, f"{field}.name", problems, max_length=NAME_MAX)
         check_labels(self.labels, f"{field}.labels", problems)
         vendor = self.kind.vendor
+        if self.node_os is NodeOS.BOTTLEROCKET and self.kind is not PoolKind.NVIDIA:
+            problems.add(
+                f"{field}.os",
+                self.node_os.value,
+                "Bottlerocket only for NVIDIA pools (Neuron and CPU pools run AL2023)",
+                "drop os (or set NodeOS.AL2023) for this pool",
+            )
         if self.kind is PoolKind.CPU and self.instance_types:
             problems.add(
                 f"{field}.instance_types",
@@ -181,6 +200,8 @@ class NodePoolProps:
         labels = {NODE_ROLE_LABEL: "inference", POOL_LABEL: self.name, **self.labels}
         if vendor is not None:
             labels[ACCELERATOR_LABEL] = vendor.value
+        if not auto_mode:  # Auto Mode picks its own AMI
+            labels[NODE_OS_LABEL] = self.node_os.value
         return PoolValues(
             name=self.name,
             requirements=requirements,
@@ -191,7 +212,19 @@ class NodePoolProps:
             consolidate_after=self.consolidate_after,
             expire_after=self.expire_after,
             disruption_budget=self.disruption_budget,
+            ami_family=self.node_os.value,
         )
+
+
+def plugin_vendors(pools: Sequence[NodePoolProps]) -> set[AcceleratorVendor]:
+    """The accelerator vendors whose nodes need a device plugin of the cluster: every pool's, but for the
+    resources its OS advertises itself (Bottlerocket's NVIDIA nodes)."""
+    return {
+        spec.vendor
+        for pool in pools
+        for spec in pool.specs()
+        if spec.accelerator_resource not in pool.node_os.builtin_device_resources
+    }
 
 
 def default_pools() -> tuple[NodePoolProps, ...]:

@@ -12,13 +12,18 @@ from constructs import Construct
 NODEPOOL_API = "karpenter.sh/v1"
 NODECLASS_API = "karpenter.k8s.aws/v1"
 AUTO_MODE_NODECLASS = {"group": "eks.amazonaws.com", "kind": "NodeClass", "name": "default"}
+BOTTLEROCKET = "bottlerocket"
+# Bottlerocket's OS volume at Karpenter's default size; images, logs and kubelet state go on the data volume
+# /dev/xvdb (karpenter.sh docs v1.14, concepts/nodeclasses, "spec.blockDeviceMappings").
+BOTTLEROCKET_OS_VOLUME = "4Gi"
 
 
 @dataclass(frozen=True, kw_only=True)
 class NodeClassValues:
-    """What every EC2NodeClass shares: AMI, role, discovery, and locked-down instance settings."""
+    """What every EC2NodeClass shares: AMI aliases (AMI family -> pinned alias), role, discovery, and
+    locked-down instance settings."""
 
-    ami_alias: str
+    ami_aliases: Mapping[str, str]
     role: str
     subnet_tags: Mapping[str, str]
     security_group_tags: Mapping[str, str]
@@ -40,6 +45,8 @@ class PoolValues:
     network_interfaces: Sequence[Mapping[str, Any]] = ()
     # Security group selector terms beside the node class's own (EFA pools: the group that admits itself).
     extra_security_group_tags: Sequence[Mapping[str, str]] = ()
+    # Key of NodeClassValues.ami_aliases: al2023 or bottlerocket.
+    ami_family: str = "al2023"
 
 
 class NodePoolsChart(cdk8s.Chart):
@@ -97,28 +104,34 @@ def _node_pool_spec(pool: PoolValues, node_class_ref: dict[str, str]) -> dict[st
     }
 
 
+def _ebs(size: str) -> dict[str, Any]:
+    return {"volumeSize": size, "volumeType": "gp3", "encrypted": True, "deleteOnTermination": True}
+
+
+def _block_devices(pool: PoolValues) -> list[dict[str, Any]]:
+    data = _ebs(f"{pool.root_volume_gib}Gi")
+    if pool.ami_family == BOTTLEROCKET:
+        return [
+            {"deviceName": "/dev/xvda", "ebs": _ebs(BOTTLEROCKET_OS_VOLUME)},
+            {"deviceName": "/dev/xvdb", "ebs": data},
+        ]
+    return [{"deviceName": "/dev/xvda", "ebs": data}]
+
+
 def _node_class_spec(pool: PoolValues, values: NodeClassValues) -> dict[str, Any]:
     return {
         "role": values.role,
-        "amiSelectorTerms": [{"alias": values.ami_alias}],
+        "amiSelectorTerms": [{"alias": values.ami_aliases[pool.ami_family]}],
         "subnetSelectorTerms": [{"tags": dict(values.subnet_tags)}],
         "securityGroupSelectorTerms": [
             {"tags": dict(tags)} for tags in (values.security_group_tags, *pool.extra_security_group_tags)
         ],
         **({"networkInterfaces": [dict(i) for i in pool.network_interfaces]} if pool.network_interfaces else {}),
         "metadataOptions": {"httpEndpoint": "enabled", "httpTokens": "required", "httpPutResponseHopLimit": 2},
-        "blockDeviceMappings": [
-            {
-                "deviceName": "/dev/xvda",
-                "ebs": {
-                    "volumeSize": f"{pool.root_volume_gib}Gi",
-                    "volumeType": "gp3",
-                    "encrypted": True,
-                    "deleteOnTermination": True,
-                },
-            }
-        ],
-        # Local NVMe (g5, g6, g6e) becomes one RAID0 for containerd and kubelet: model images unpack there.
+        "blockDeviceMappings": _block_devices(pool),
+        # Local NVMe (g5, g6, g6e) becomes one RAID0 for containerd and kubelet: model images unpack there. AL2023
+        # mounts it through nodeadm's NodeConfig, Bottlerocket through `apiclient ephemeral-storage` bootstrap
+        # commands Karpenter adds (eks_ml.inference.node_os has the sources).
         "instanceStorePolicy": "RAID0",
         "tags": dict(values.tags),
     }

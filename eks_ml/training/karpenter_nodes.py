@@ -22,8 +22,8 @@ from ..manifest_bundle import PRELUDE, ManifestBundle
 from ..placement import ClusterModel, karpenter_pool
 from .karpenter_pool import KarpenterNodeSetting, TrainingKarpenterPool, TrainingKarpenterPoolProps
 
-# The AL2023 AMI release the inference pools pin too (eks_ml.inference.cluster.DEFAULT_AMI_ALIAS): Karpenter
-# picks its NVIDIA or Neuron variant by instance type.
+# The AL2023 AMI release the inference cluster's AL2023 pools pin too (eks_ml.inference.node_os.DEFAULT_AMI_ALIAS):
+# Karpenter picks its NVIDIA or Neuron variant by instance type.
 AMI_ALIAS = "al2023@v20260728"
 # Tag on the EFA security group so the EC2NodeClass can select it (its id is a token at synth).
 EFA_GROUP_TAG = "eks-ml.io/efa-security-group"
