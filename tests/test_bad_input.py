@@ -940,7 +940,7 @@ def test_the_suite_is_large_and_covers_every_entry_point() -> None:
     assert len(CASES) >= 150
     by_category = Counter(c.category for c in CASES)
     assert by_category == {
-        "types": 97,
+        "types": 98,
         "durations": 4,
         "enums": 16,
         "lists": 16,

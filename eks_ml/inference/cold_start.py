@@ -6,7 +6,12 @@ Weights from S3 are read through Mountpoint for Amazon S3 with its local data ca
 every workload pod on the node that mounts the same PersistentVolume with the same options
 (awslabs/mountpoint-s3-csi-driver docs/CACHING.md "emptyDir", docs/MOUNTPOINT_POD_SHARING.md). The
 ``emptyDir`` lives in the kubelet's directory, which Karpenter's ``instanceStorePolicy: RAID0`` puts on the
-instance-store NVMe array (karpenter.sh docs, concepts/nodeclasses, spec.instanceStorePolicy). A hostPath
+instance-store NVMe array (karpenter.sh docs, concepts/nodeclasses, spec.instanceStorePolicy) on both node
+OSes: on AL2023 through nodeadm's NodeConfig, on Bottlerocket (the NVIDIA pools) through the bootstrap commands
+``apiclient ephemeral-storage init`` and ``bind`` (aws/karpenter-provider-aws v1.14.1,
+pkg/providers/amifamily/bootstrap/bottlerocket.go), whose default set on Kubernetes variants (Bottlerocket
+1.46.0 and later; eks_ml.inference.node_os pins 1.64.0) includes /var/lib/kubelet, /var/lib/containerd and
+/var/log/pods (bottlerocket-os/bottlerocket-core-kit#632). A hostPath
 cache keyed by model would also survive the last replica leaving the node, but hostPath is refused by the
 baseline Pod Security level the NVIDIA serving namespace enforces (eks_ml.k8s.pod_security): it would
 force that namespace to privileged. The Mountpoint cache keeps the serving pods' level unchanged.

@@ -20,11 +20,12 @@ Facts the Bottlerocket pools rely on, by source:
 - Volumes: Bottlerocket boots from an OS volume ``/dev/xvda`` (Karpenter's default 4 GiB) and keeps images,
   logs and kubelet state on a data volume ``/dev/xvdb`` (default 20 GiB), where the pool's ``root_volume_gib``
   goes (karpenter.sh docs v1.14, concepts/nodeclasses "spec.blockDeviceMappings", Bottlerocket defaults).
-- ``instanceStorePolicy: RAID0``: Karpenter adds the bootstrap command ``apiclient ephemeral-storage init``
-  then ``bind``, which puts containerd's, the kubelet's and the pod logs' directories on the NVMe array
-  (before Bottlerocket 1.46.0 it names them: /var/lib/containerd, /var/lib/kubelet, /var/log/pods; from
-  1.46.0 Bottlerocket's default set) (karpenter-provider-aws v1.14.1,
-  pkg/providers/amifamily/bootstrap/bottlerocket.go; docs: "only available on Bottlerocket v1.22.0 and later").
+- ``instanceStorePolicy: RAID0``: Karpenter adds the bootstrap commands ``apiclient ephemeral-storage init``
+  and ``bind`` (karpenter-provider-aws v1.14.1, pkg/providers/amifamily/bootstrap/bottlerocket.go; docs: "only
+  available on Bottlerocket v1.22.0 and later"). Before Bottlerocket 1.46.0 it names the directories
+  (/var/lib/containerd, /var/lib/kubelet, /var/log/pods); from 1.46.0 ``bind`` takes Bottlerocket's default
+  set, which on Kubernetes variants also holds those three (bottlerocket-core-kit#632). So images, emptyDirs
+  (the Mountpoint cache of eks_ml.inference.cold_start) and logs live on the NVMe array.
 - GPUs reach containers only through the device plugin's allocation: Bottlerocket sets the NVIDIA runtime's
   ``accept-nvidia-visible-devices-as-volume-mounts`` and ignores ``NVIDIA_VISIBLE_DEVICES`` in unprivileged
   containers (bottlerocket-os/bottlerocket#3718, #4052). dcgm-exporter still sees every GPU with

@@ -26,7 +26,7 @@ CAPACITY_TYPES = ("spot", "on-demand")
 CPU_CATEGORIES = ("c", "m", "r")
 MIN_CPU_GENERATION = 6
 NAME_MAX = 31  # the name is a NodePool name, a node label value and part of construct ids
-MIN_ROOT_VOLUME_GIB = 20  # the AL2023 AMI's own root volume
+MIN_ROOT_VOLUME_GIB = 20  # the AL2023 AMI's own root volume; Karpenter's default Bottlerocket data volume
 MAX_GP3_GIB = 16384  # the largest gp3 volume (16 TiB)
 _DURATION = re.compile(r"^\d+[smh]$")
 

@@ -28,7 +28,8 @@ REQUESTS = {"cpu": "5m", "memory": "16Mi"}
 SLEEP = ["sleep", "infinity"]
 # The NVIDIA container runtime gives a container every GPU when NVIDIA_VISIBLE_DEVICES asks for them (the CUDA
 # base images set it to "all"); "void" makes it behave as runc (NVIDIA Container Toolkit docs, "Specialized
-# Configurations with Docker", NVIDIA_VISIBLE_DEVICES). The sleeper must hold no accelerator.
+# Configurations with Docker", NVIDIA_VISIBLE_DEVICES). The sleeper must hold no accelerator. (Bottlerocket's
+# NVIDIA nodes ignore the variable in unprivileged containers altogether: bottlerocket-os/bottlerocket#4052.)
 NO_GPUS = {"NVIDIA_VISIBLE_DEVICES": "void"}
 
 

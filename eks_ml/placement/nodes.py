@@ -74,7 +74,9 @@ class NodeSource:
 def kubelet_reserved(vcpus: int, memory_mib: int, max_pods: int) -> dict[str, int]:
     """What the EKS AL2023 AMI's kubelet keeps for itself: 255 MiB + 11 MiB per pod, the hard eviction
     threshold of 100 MiB, and 6 % of the first core, 1 % of the second, 0.5 % of the next two and
-    0.25 % of the rest (amazon-eks-ami, nodeadm kubelet config)."""
+    0.25 % of the rest (amazon-eks-ami, nodeadm kubelet config). Bottlerocket's kube-reserved memory is the
+    same 255 MiB + 11 MiB per pod (bottlerocket-os/bottlerocket#4187, schnauzer's kube_reserve_memory) and its
+    CPU reservation the same scale (70m on two vCPUs, #1472), so Bottlerocket pools use this too."""
     cpu = 60 + (10 if vcpus > 1 else 0) + 5 * min(max(vcpus - 2, 0), 2) + 2.5 * max(vcpus - 4, 0)
     return {CPU: int(cpu + 0.999), MEMORY: min(255 + 11 * max_pods + 100, memory_mib)}
 
