@@ -217,13 +217,13 @@ def test_an_al2023_gpu_pool_gets_the_nvidia_plugin_on_its_nodes_only() -> None:
         ]
     )
     assert set(cluster.device_plugins) == {"nvidia"}
-    chart = template["Resources"][resource_id(template, HELM, Release="nvidia-device-plugin")]
     # Never beside the plugin Bottlerocket runs as a host service.
-    assert json.loads(joined(chart["Properties"]["Values"]))["nodeSelector"] == {"eks-ml.io/node-os": "al2023"}
     (plugin,) = [
         p for p in cluster.model.placements() if p.workload.name == "DaemonSet kube-system/nvidia-device-plugin"
     ]
     assert dict(plugin.landings) == {"Karpenter NodePool a10": ("g5.xlarge",)}
+    chart = template["Resources"][resource_id(template, HELM, Release="nvidia-device-plugin")]
+    assert json.loads(joined(chart["Properties"]["Values"]))["nodeSelector"] == {"eks-ml.io/node-os": "al2023"}
     found = objects(cluster)
     assert found[("EC2NodeClass", "a10")]["spec"]["amiSelectorTerms"] == [{"alias": "al2023@v20260728"}]
     assert found[("EC2NodeClass", "l4")]["spec"]["amiSelectorTerms"] == [{"alias": "bottlerocket@v1.64.0"}]

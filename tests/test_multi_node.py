@@ -165,6 +165,18 @@ def test_every_group_pod_lands_on_the_services_efa_pool(p5_cluster: InferenceClu
     assert "efa" in p5_cluster.device_plugins
 
 
+def test_the_efa_pool_runs_al2023_with_the_nvidia_plugin_on_its_nodes_only(p5_cluster: InferenceCluster) -> None:
+    # Multi-node pools stay on AL2023 (eks_ml.inference.node_os); the default gpu pool runs Bottlerocket.
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in p5_cluster.pools_chart.to_json()}
+    assert objects[("EC2NodeClass", "big")]["spec"]["amiSelectorTerms"] == [{"alias": "al2023@v20260728"}]
+    assert objects[("EC2NodeClass", "gpu")]["spec"]["amiSelectorTerms"] == [{"alias": "bottlerocket@v1.64.0"}]
+    assert "nvidia" in p5_cluster.device_plugins
+    (plugin,) = [
+        p for p in p5_cluster.model.placements() if p.workload.name == "DaemonSet kube-system/nvidia-device-plugin"
+    ]
+    assert [where for where, _ in plugin.landings] == ["Karpenter NodePool big"]
+
+
 def test_without_the_efa_device_plugin_the_group_lands_nowhere(monkeypatch: pytest.MonkeyPatch) -> None:
     # The whole-cluster lesson: EFA interfaces no plugin advertises keep the pods Pending forever.
     monkeypatch.setattr(cluster_module, "efa_instance_types", lambda services: [])
