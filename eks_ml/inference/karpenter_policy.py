@@ -19,7 +19,7 @@ from aws_cdk import Aws
 from aws_cdk import aws_iam as iam
 from constructs import IConstruct
 
-from ..nag import PACK, acknowledge
+from ..nag import PACK, acknowledge_all
 
 # Upstream statements eks-ml leaves out, with the reason.
 OMITTED = {
@@ -257,8 +257,7 @@ def acknowledge_controller_policy(role: IConstruct, cluster_name: str) -> None:
         "parameters only (/aws/service/, no account), where the EKS-optimized AMI ids behind the EC2NodeClass's "
         "AMI alias are published.",
     }
-    for pattern, reason in reasons.items():
-        acknowledge(role, f"{PACK}-IAM5[Resource::{pattern}]", reason)
+    acknowledge_all(role, ((f"{PACK}-IAM5[Resource::{pattern}]", reason) for pattern, reason in reasons.items()))
 
 
 def _nag_ec2(resource_type: str, *, account: str = "*") -> str:

@@ -20,7 +20,7 @@ from .._tgz import read_member
 from ..cluster.pod_identity import associate, pod_identity_role
 from ..cluster.system_nodes import SystemPlacement
 from ..k8s.pod_security import HARDENED_CONTAINER
-from ..nag import PACK, acknowledge, acknowledge_inline_policy
+from ..nag import PACK, acknowledge_all, acknowledge_inline_policy
 from ..placement import ClusterModel
 
 SERVICE_ACCOUNT = "aws-load-balancer-controller"
@@ -99,13 +99,17 @@ class LoadBalancerController(Construct):
             )
         # Every wildcard resource of the upstream policy: "*" for describe calls, and ARN patterns for what the
         # controller creates itself (names unknown in advance; tag conditions restrict it to its own).
-        for resource in sorted(wildcard_resources(controller_policy())):
-            acknowledge(
-                self.role,
-                f"{PACK}-IAM5[Resource::{resource.replace('arn:aws:', 'arn:<AWS::Partition>:')}]",
-                "Upstream AWS Load Balancer Controller policy as shipped by aws-cdk-lib: describe calls take no "
-                "resource ARNs, and writes are limited by conditions on the elbv2.k8s.aws/cluster tag.",
-            )
+        reason = (
+            "Upstream AWS Load Balancer Controller policy as shipped by aws-cdk-lib: describe calls take no "
+            "resource ARNs, and writes are limited by conditions on the elbv2.k8s.aws/cluster tag."
+        )
+        acknowledge_all(
+            self.role,
+            (
+                (f"{PACK}-IAM5[Resource::{resource.replace('arn:aws:', 'arn:<AWS::Partition>:')}]", reason)
+                for resource in sorted(wildcard_resources(controller_policy()))
+            ),
+        )
         acknowledge_inline_policy(
             self.role,
             "The controller's upstream policy, written as the inline policy of its own Pod Identity role: it "
