@@ -10,12 +10,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, cast
 
-from aws_cdk import Aws, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from constructs import Construct, IDependable
 
 from .. import helm
+from .._pseudo import partition
 from .._tgz import read_member
 from ..cluster.pod_identity import associate, pod_identity_role
 from ..cluster.system_nodes import SystemPlacement
@@ -69,8 +70,8 @@ def wildcard_resources(policy: dict[str, Any]) -> set[str]:
 def _in_partition(resource: str | list[str]) -> str | list[str]:
     # The upstream file hard-codes arn:aws:; use the stack's partition (GovCloud, China).
     if isinstance(resource, list):
-        return [r.replace("arn:aws:", f"arn:{Aws.PARTITION}:") for r in resource]
-    return resource.replace("arn:aws:", f"arn:{Aws.PARTITION}:")
+        return [r.replace("arn:aws:", f"arn:{partition()}:") for r in resource]
+    return resource.replace("arn:aws:", f"arn:{partition()}:")
 
 
 class LoadBalancerController(Construct):
