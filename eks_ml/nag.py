@@ -52,8 +52,9 @@ def acknowledge_inline_policy(role: iam.Role, reason: str) -> None:
 
     Call after the role's statements are added (the policy exists only then)."""
     policy = role.node.try_find_child("DefaultPolicy")
-    assert policy is not None and policy.node.default_child is not None, "the role has no inline policy yet"
-    acknowledge(policy.node.default_child, nist("IAMNoInlinePolicy"), reason)
+    resource = policy.node.default_child if policy is not None else None
+    assert resource is not None, "the role has no inline policy yet"
+    acknowledge(resource, nist("IAMNoInlinePolicy"), reason)
 
 
 def managed_policy(policy: str) -> str:

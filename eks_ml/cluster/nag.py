@@ -63,7 +63,8 @@ def acknowledge_kubectl_functions(handler: IConstruct, framework: IConstruct) ->
     """NIST findings on aws_eks_v2's two kubectl provider functions (the kubectl handler and the provider
     framework's onEvent), which CDK creates with no options for them."""
     for function in (handler, framework):
-        resource = function.node.default_child
+        node = function.node  # read once: each read is a jsii call
+        resource = node.default_child
         assert resource is not None
         acknowledge_all(
             resource,
@@ -82,11 +83,12 @@ def acknowledge_kubectl_functions(handler: IConstruct, framework: IConstruct) ->
                 ),
             ],
         )
-        role = function.node.try_find_child("ServiceRole")
+        role = node.try_find_child("ServiceRole")
         policy = role.node.try_find_child("DefaultPolicy") if role else None
-        if policy is not None and policy.node.default_child is not None:
+        policy_resource = policy.node.default_child if policy is not None else None
+        if policy_resource is not None:
             acknowledge(
-                policy.node.default_child,
+                policy_resource,
                 nist("IAMNoInlinePolicy"),
                 "CDK writes this function's grants (invoke the kubectl handler, assume the kubectl role) as the "
                 "inline policy of its own service role: one policy, one principal, deleted with the role.",
