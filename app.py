@@ -10,12 +10,15 @@ import sys
 from pathlib import Path
 
 import eks_ml.bundled_node  # noqa: F401  (first: jsii runs on the Node.js of eks-ml[node])
+import eks_ml.startup  # before aws_cdk: no garbage collection while it loads (see eks_ml/startup.py)
 
 # isort: split
 from aws_cdk import App
 
 import eks_ml
 from stacks import build_default_app, write_gitops
+
+eks_ml.startup.imports_done()
 
 # Every cluster's in-cluster objects for kubectl or GitOps, and the training cluster's TrainJobs.
 DIST_DIR = Path(__file__).parent / "dist"

@@ -10,6 +10,7 @@ from /proc) are printed. Wall time on a loaded machine is noisy; the two CPU col
 from __future__ import annotations
 
 import eks_ml.bundled_node  # noqa: F401  (first: the same Node.js as app.py)
+import eks_ml.startup  # as app.py, for both apps: no garbage collection while the imports run
 
 # isort: split
 import argparse
@@ -84,6 +85,7 @@ def default_app(clock: Clock, outdir: Path) -> None:
     from stacks.network import NetworkStack
     from stacks.observability import ObservabilityStack
 
+    eks_ml.startup.imports_done()
     config = load_app_config(context)
     placed = placement(app, config)
     clock.mark("import eks_ml and stacks")
@@ -120,6 +122,7 @@ def baseline_app(clock: Clock, outdir: Path) -> None:
     sys.path.insert(0, str(Path(__file__).parent))
     from baseline_app import build
 
+    eks_ml.startup.imports_done()
     clock.mark("import aws_eks_v2, aws_ec2, kubectl layer")
     build(app)
     clock.mark("Baseline stack")

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import eks_ml.bundled_node  # noqa: F401  (first: the same Node.js as app.py)
+import eks_ml.startup  # as app.py, for every kind: no garbage collection while the imports run
 
 # isort: split
 import importlib.util
@@ -28,6 +29,7 @@ def main(kind: str, validator: str, outdir: str) -> None:
         from eks_ml import load_app_config
         from stacks import build_default_app, write_gitops
 
+        eks_ml.startup.imports_done()
         stacks = build_default_app(app, load_app_config(context))
         app.synth()
         write_gitops(stacks, Path(outdir) / "dist")  # app.py writes its GitOps export on every synth
@@ -36,12 +38,14 @@ def main(kind: str, validator: str, outdir: str) -> None:
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
+        eks_ml.startup.imports_done()
         module.build(app)
         app.synth()
     else:
         sys.path.insert(0, str(Path(__file__).parent))
         from baseline_app import build
 
+        eks_ml.startup.imports_done()
         build(app)
         app.synth()
 

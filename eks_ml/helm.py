@@ -659,15 +659,12 @@ def releases_under(scope: IConstruct) -> tuple[Release, ...]:
     return tuple(release for path, release in _releases(scope).by_path.items() if path.startswith(prefix))
 
 
-def release_namespace(scope: Construct, cluster: eks.ICluster, name: str) -> ManifestBundle | None:
-    """Add the labelled Namespace of a release installed from ``scope`` to the prelude it shares (once per
-    prelude) and return that prelude, which the release must wait for; None for a namespace eks-ml does not own."""
+def release_namespace(prelude: ManifestBundle, name: str) -> None:
+    """Add the labelled Namespace of a release into ``name`` to ``prelude``, the one the release shares and
+    waits for (once per prelude); nothing for a namespace eks-ml does not own."""
     namespace = namespace_object(name)
-    if namespace is None:
-        return None
-    prelude = prelude_of(scope, cluster)
-    prelude.add([namespace])
-    return prelude
+    if namespace is not None:
+        prelude.add([namespace])
 
 
 def install(
@@ -687,7 +684,7 @@ def install(
     nodeSelector and tolerations), and is installed once that Job has succeeded."""
     model.add_workloads(pin.workloads(values or {}))
     prelude = prelude_of(scope, cluster)
-    release_namespace(scope, cluster, pin.namespace)
+    release_namespace(prelude, pin.namespace)
     chart = eks.HelmChart(
         scope,
         construct_id,
@@ -703,10 +700,12 @@ def install(
         timeout=WEBHOOK_READY_TIMEOUT if wait else None,
     )
     # The prelude first (the labelled namespace eks-ml owns, deploy-time values), then what the caller needs first.
-    chart.node.add_dependency(prelude, *after)
+    chart_node = chart.node  # each read of a construct's node is a jsii call
+    chart_node.add_dependency(prelude, *after)
     installed = _releases(scope).by_path
-    earlier = tuple(installed[d.node.path].pin for d in after if isinstance(d, Construct) and d.node.path in installed)
-    installed[chart.node.path] = Release(pin, dict(values or {}), earlier)
+    after_paths = [d.node.path for d in after if isinstance(d, Construct)]
+    earlier = tuple(installed[path].pin for path in after_paths if path in installed)
+    installed[chart_node.path] = Release(pin, dict(values or {}), earlier)
     _, deploy_time = split_deploy_time(values or {})
     if deploy_time:
         # For a GitOps install of the same release (eks_ml.gitops): the values known only after deploy.
@@ -730,7 +729,7 @@ def install(
         upgrade = CrdUpgrade.of(prelude) or upgrade_crds(prelude, [pin], placement=placement, model=model)
         if pin not in upgrade.pins:
             raise TypeError(f"{pin.chart}: list it in the helm.upgrade_crds call of {prelude.node.path}")
-        chart.node.add_dependency(upgrade.succeeded)
+        chart_node.add_dependency(upgrade.succeeded)
     return chart
 
 
@@ -790,8 +789,10 @@ class CrdUpgrade(Construct):
 
     @staticmethod
     def of(prelude: ManifestBundle) -> CrdUpgrade | None:
-        assert prelude.node.scope is not None
-        found = prelude.node.scope.node.try_find_child(f"{prelude.node.id}Crds")
+        node = prelude.node
+        scope = node.scope
+        assert scope is not None
+        found = scope.node.try_find_child(f"{node.id}Crds")
         return found if isinstance(found, CrdUpgrade) else None
 
 

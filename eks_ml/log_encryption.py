@@ -25,8 +25,13 @@ ENCRYPTION_CONTEXT_KEY = "kms:EncryptionContext:aws:logs:arn"
 def log_group_arn(scope: Construct, name_pattern: str) -> str:
     """``arn:<partition>:logs:<region>:<account>:log-group:<name_pattern>`` in the scope's stack (the string
     Stack.format_arn builds, without its jsii round trip per ARN)."""
-    stack = Stack.of(scope)
-    return f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:{name_pattern}"
+    (arn,) = _log_group_arns(Stack.of(scope), [name_pattern])
+    return arn
+
+
+def _log_group_arns(stack: Stack, name_patterns: Sequence[str]) -> list[str]:
+    prefix = f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:"  # three jsii calls, once
+    return [f"{prefix}{pattern}" for pattern in name_patterns]
 
 
 def logs_key(scope: Construct, construct_id: str, *, description: str, name_patterns: Sequence[str]) -> kms.Key:
@@ -42,14 +47,14 @@ def logs_key(scope: Construct, construct_id: str, *, description: str, name_patt
         enable_key_rotation=True,
         removal_policy=RemovalPolicy.RETAIN,
     )
-    region = Stack.of(scope).region
+    stack = Stack.of(scope)  # once: each read of it (and of its region) is a jsii call
     key.add_to_resource_policy(
         iam.PolicyStatement(
             sid="CloudWatchLogsOfTheseGroups",
-            principals=[iam.ServicePrincipal(f"logs.{region}.amazonaws.com")],
+            principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
             actions=list(LOGS_KEY_ACTIONS),
             resources=["*"],  # in a key policy, "*" is this key
-            conditions={"ArnLike": {ENCRYPTION_CONTEXT_KEY: [log_group_arn(scope, p) for p in name_patterns]}},
+            conditions={"ArnLike": {ENCRYPTION_CONTEXT_KEY: _log_group_arns(stack, name_patterns)}},
         )
     )
     return key

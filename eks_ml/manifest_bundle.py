@@ -122,9 +122,16 @@ class _ManifestText:
 
     def __init__(self, bundle: ManifestBundle) -> None:
         self._bundle = bundle
+        self._text: tuple[int, str] | None = None  # (how many objects, their JSON token) as last resolved
 
     def resolve(self, context: IResolveContext) -> str:
-        return Stack.of(self._bundle).to_json_string(self._bundle.labelled_objects())
+        # A synth resolves every template value twice (to find cross-stack references, then to write it); the
+        # token Stack.to_json_string returns resolves alike each time, so the objects cross to Node.js once
+        # unless one was added since (bundles only grow).
+        count = len(self._bundle.objects)
+        if self._text is None or self._text[0] != count:
+            self._text = (count, Stack.of(self._bundle).to_json_string(self._bundle.labelled_objects()))
+        return self._text[1]
 
     def to_string(self) -> str:
         return f"<manifest of {self._bundle.node.path}>"
@@ -139,9 +146,15 @@ def identity(obj: Mapping[str, Any]) -> tuple[str, str, str, str]:
 
 def nearest_bundle(scope: IConstruct, name: str, cluster: eks.ICluster) -> ManifestBundle | None:
     """The bundle called ``name`` for ``cluster`` on ``scope`` or its closest ancestor that has one."""
+    cluster_path = None  # read once, and only when a bundle was made for another object than ``cluster``
     for ancestor in reversed(scope.node.scopes):
         found = ancestor.node.try_find_child(name)
-        if isinstance(found, ManifestBundle) and found.cluster.node.path == cluster.node.path:
+        if not isinstance(found, ManifestBundle):
+            continue
+        if found.cluster is cluster:  # the same object: the same construct (each node read is a jsii call)
+            return found
+        cluster_path = cluster_path or cluster.node.path
+        if found.cluster.node.path == cluster_path:
             return found
     return None
 

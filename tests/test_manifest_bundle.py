@@ -16,7 +16,7 @@ from aws_cdk.assertions import Template
 
 from eks_ml import helm
 from eks_ml.cluster.versions import RELEASES
-from eks_ml.manifest_bundle import KUBECTL_DEFAULT_PRUNE, PRELUDE, ManifestBundle, identity
+from eks_ml.manifest_bundle import KUBECTL_DEFAULT_PRUNE, PRELUDE, ManifestBundle, _ManifestText, identity
 from eks_ml.placement import ClusterModel
 
 from .support.synth import Synthesis, joined, library_stack, of_type
@@ -152,3 +152,29 @@ def test_unpruned_kinds_are_the_kinds_outside_kubectls_default_prune_list() -> N
         ]
     )
     assert bundle.unpruned_kinds() == ["NodePool.karpenter.sh", "PodDisruptionBudget.policy"]
+
+
+
+def test_the_manifest_text_crosses_to_node_once_until_an_object_is_added(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A synth resolves the manifest twice; its JSON is built once unless objects were added in between.
+    stack, cluster = _cluster()
+    bundle = ManifestBundle(stack, "Bundle", cluster=cluster)
+    built: list[int] = []
+    to_json_string = Stack.to_json_string
+
+    def counting(self: Stack, obj: Any, space: float | None = None) -> str:
+        built.append(len(obj))
+        return to_json_string(self, obj, space)
+
+    monkeypatch.setattr(Stack, "to_json_string", counting)
+    text = _ManifestText(bundle)
+
+    def applied() -> list[str]:
+        return [o["metadata"]["name"] for o in json.loads(joined(stack.resolve(text)))]
+
+    bundle.add([_namespace("first")])
+    assert applied() == applied() == ["first"]
+    assert built == [1]
+    bundle.add([_namespace("second")])  # after a resolve: the next one must apply it too
+    assert applied() == ["first", "second"]
+    assert built == [1, 2]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from aws_cdk import aws_eks_v2 as eks
 from constructs import IConstruct
 
-from ..nag import PACK, acknowledge, logical_id, managed_policy, nist
+from ..nag import PACK, acknowledge, acknowledge_all, logical_id, managed_policy, nist
 
 
 def acknowledge_cluster(cluster: eks.Cluster) -> None:
@@ -25,30 +25,35 @@ def acknowledge_cluster(cluster: eks.Cluster) -> None:
         "the private API endpoint, and ECR read access for Helm OCI charts; CDK attaches the AWS managed "
         "policies for that."
     )
-    for policy in (
-        "service-role/AWSLambdaBasicExecutionRole",
-        "service-role/AWSLambdaVPCAccessExecutionRole",
-        "AmazonEC2ContainerRegistryReadOnly",
-    ):
-        acknowledge(provider, managed_policy(policy), lambda_reason)
     ecr_public = (
         f'{{"Fn::If":["{logical_id(has_ecr_public)}",{{"Fn::Join":["",["arn:",{{"Ref":"AWS::Partition"}},'
         '":iam::aws:policy/AmazonElasticContainerRegistryPublicReadOnly"]]},{"Ref":"AWS::NoValue"}]}'
     )
-    acknowledge(provider, f"{PACK}-IAM4[Policy::{ecr_public}]", lambda_reason)
     handler_function = handler.node.default_child
     assert handler_function is not None
-    acknowledge(
+    acknowledge_all(
         provider,
-        f"{PACK}-IAM5[Resource::<{logical_id(handler_function)}.Arn>:*]",
-        "The CDK provider framework may invoke any version of the kubectl handler function it fronts; the "
-        "wildcard is limited to that one function's ARN.",
-    )
-    acknowledge(
-        provider,
-        f"{PACK}-L1",
-        "aws_eks_v2 pins the kubectl handler's Python runtime to the one its kubectl and awscli layers are "
-        "built and tested for; it is not configurable.",
+        [
+            *(
+                (managed_policy(policy), lambda_reason)
+                for policy in (
+                    "service-role/AWSLambdaBasicExecutionRole",
+                    "service-role/AWSLambdaVPCAccessExecutionRole",
+                    "AmazonEC2ContainerRegistryReadOnly",
+                )
+            ),
+            (f"{PACK}-IAM4[Policy::{ecr_public}]", lambda_reason),
+            (
+                f"{PACK}-IAM5[Resource::<{logical_id(handler_function)}.Arn>:*]",
+                "The CDK provider framework may invoke any version of the kubectl handler function it fronts; the "
+                "wildcard is limited to that one function's ARN.",
+            ),
+            (
+                f"{PACK}-L1",
+                "aws_eks_v2 pins the kubectl handler's Python runtime to the one its kubectl and awscli layers are "
+                "built and tested for; it is not configurable.",
+            ),
+        ],
     )
     framework = provider.node.find_child("Provider").node.find_child("framework-onEvent")
     acknowledge_kubectl_functions(handler, framework)
@@ -58,27 +63,32 @@ def acknowledge_kubectl_functions(handler: IConstruct, framework: IConstruct) ->
     """NIST findings on aws_eks_v2's two kubectl provider functions (the kubectl handler and the provider
     framework's onEvent), which CDK creates with no options for them."""
     for function in (handler, framework):
-        resource = function.node.default_child
+        node = function.node  # read once: each read is a jsii call
+        resource = node.default_child
         assert resource is not None
-        acknowledge(
+        acknowledge_all(
             resource,
-            nist("LambdaDLQ"),
-            "CloudFormation invokes this custom-resource function synchronously through the CDK provider "
-            "framework, which reports a failure to CloudFormation (the stack rolls back); a dead-letter queue "
-            "only receives failed asynchronous invocations, so it would stay empty.",
+            [
+                (
+                    nist("LambdaDLQ"),
+                    "CloudFormation invokes this custom-resource function synchronously through the CDK provider "
+                    "framework, which reports a failure to CloudFormation (the stack rolls back); a dead-letter "
+                    "queue only receives failed asynchronous invocations, so it would stay empty.",
+                ),
+                (
+                    nist("LambdaConcurrency"),
+                    "Runs only during a stack deployment of this cluster, one kubectl call at a time per resource; "
+                    "aws_eks_v2 offers no reserved-concurrency option, and a reservation would take account "
+                    "capacity from other functions.",
+                ),
+            ],
         )
-        acknowledge(
-            resource,
-            nist("LambdaConcurrency"),
-            "Runs only during a stack deployment of this cluster, one kubectl call at a time per resource; "
-            "aws_eks_v2 offers no reserved-concurrency option, and a reservation would take account capacity "
-            "from other functions.",
-        )
-        role = function.node.try_find_child("ServiceRole")
+        role = node.try_find_child("ServiceRole")
         policy = role.node.try_find_child("DefaultPolicy") if role else None
-        if policy is not None and policy.node.default_child is not None:
+        policy_resource = policy.node.default_child if policy is not None else None
+        if policy_resource is not None:
             acknowledge(
-                policy.node.default_child,
+                policy_resource,
                 nist("IAMNoInlinePolicy"),
                 "CDK writes this function's grants (invoke the kubectl handler, assume the kubectl role) as the "
                 "inline policy of its own service role: one policy, one principal, deleted with the role.",
@@ -93,8 +103,7 @@ def acknowledge_node_role_policies(scope: IConstruct, policies: Sequence[str]) -
         "EKS nodes need these AWS managed policies on their role (EKS node IAM role guide): joining the cluster, "
         "VPC CNI ENI management, pulling images from ECR, and (Karpenter nodes) SSM for node diagnostics."
     )
-    for policy in policies:
-        acknowledge(scope, managed_policy(policy), reason)
+    acknowledge_all(scope, ((managed_policy(policy), reason) for policy in policies))
 
 
 def acknowledge_node_role(nodegroup: eks.Nodegroup) -> None:

@@ -8,8 +8,7 @@ Source: Amazon EKS User Guide, "View Amazon container image registries for Amazo
 
 from __future__ import annotations
 
-from aws_cdk import Token
-
+from .._tokens import is_unresolved
 from ..errors import ValidationError
 
 DEFAULT_ACCOUNT = "602401143452"  # every commercial region not listed below
@@ -41,7 +40,7 @@ ACCOUNTS = {
 
 def eks_image_registry(region: str) -> str:
     """``<account>.dkr.ecr.<region>.amazonaws.com`` (``.com.cn`` in China) for ``region``."""
-    if Token.is_unresolved(region):
+    if is_unresolved(region):
         raise ValidationError.single(
             "region",
             "an environment-agnostic stack (region unknown at synth)",

@@ -6,8 +6,7 @@ import re
 from collections.abc import Sequence
 from enum import Enum
 
-from aws_cdk import Token
-
+from .._tokens import is_unresolved
 from ..errors import Problems
 from ..network.rules import check_cidr
 
@@ -24,7 +23,7 @@ class EndpointAccessMode(Enum):
 
 
 def check_cluster_name(name: str, field: str, problems: Problems) -> None:
-    if Token.is_unresolved(name):
+    if is_unresolved(name):
         return
     if not _CLUSTER_NAME.match(name):
         problems.add(
@@ -68,7 +67,7 @@ def check_endpoint_access(
 
 def check_principal_arns(arns: Sequence[str], field: str, problems: Problems) -> None:
     for arn in arns:
-        if Token.is_unresolved(arn):
+        if is_unresolved(arn):
             continue
         if not _PRINCIPAL_ARN.match(arn):
             problems.add(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Duration, Token
+from aws_cdk import Duration
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -14,6 +14,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IDependable
 
 from .. import helm
+from .._tokens import is_unresolved
 from ..cluster.nag import acknowledge_node_role_policies
 from ..cluster.pod_identity import associate, pod_identity_role
 from ..cluster.system_nodes import SystemPlacement
@@ -52,7 +53,7 @@ def node_role_name(cluster_name: str) -> str:
 def check_cluster_name_for_karpenter(cluster_name: str, field: str, problems: Problems) -> None:
     """The cluster name is part of the controller policy's condition keys and of the node role's fixed
     name, so it must be a literal short enough for that name to fit IAM's limit."""
-    if Token.is_unresolved(cluster_name):
+    if is_unresolved(cluster_name):
         problems.add(
             field,
             cluster_name,

@@ -15,11 +15,11 @@ Partition, region and account are CloudFormation pseudo parameters, so the templ
 
 from __future__ import annotations
 
-from aws_cdk import Aws
 from aws_cdk import aws_iam as iam
 from constructs import IConstruct
 
-from ..nag import PACK, acknowledge
+from .._pseudo import account_id, partition, region
+from ..nag import PACK, acknowledge_all
 
 # Upstream statements eks-ml leaves out, with the reason.
 OMITTED = {
@@ -43,20 +43,20 @@ def ownership_tag(cluster_name: str) -> str:
 
 
 def ec2_arn(resource_type: str, *, account: str = "*") -> str:
-    return f"arn:{Aws.PARTITION}:ec2:{Aws.REGION}:{account}:{resource_type}/*"
+    return f"arn:{partition()}:ec2:{region()}:{account}:{resource_type}/*"
 
 
 def instance_profile_arn() -> str:
-    return f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:instance-profile/*"
+    return f"arn:{partition()}:iam::{account_id()}:instance-profile/*"
 
 
 def cluster_arn(cluster_name: str) -> str:
-    return f"arn:{Aws.PARTITION}:eks:{Aws.REGION}:{Aws.ACCOUNT_ID}:cluster/{cluster_name}"
+    return f"arn:{partition()}:eks:{region()}:{account_id()}:cluster/{cluster_name}"
 
 
 def ssm_public_parameters_arn() -> str:
     # AWS's public parameters (EKS-optimized AMI ids for the EC2NodeClass's AMI alias); no account.
-    return f"arn:{Aws.PARTITION}:ssm:{Aws.REGION}::parameter/aws/service/*"
+    return f"arn:{partition()}:ssm:{region()}::parameter/aws/service/*"
 
 
 def controller_statements(cluster_name: str, *, node_role_arn: str, queue_arn: str) -> list[iam.PolicyStatement]:
@@ -147,11 +147,11 @@ def _node_lifecycle(cluster_name: str) -> list[iam.PolicyStatement]:
 
 def _iam_integration(cluster_name: str, node_role_arn: str) -> list[iam.PolicyStatement]:
     owned = ownership_tag(cluster_name)
-    owned_profile = {f"aws:ResourceTag/{owned}": "owned", f"aws:ResourceTag/{REGION_TAG}": Aws.REGION}
+    owned_profile = {f"aws:ResourceTag/{owned}": "owned", f"aws:ResourceTag/{REGION_TAG}": region()}
     owned_request = {
         f"aws:RequestTag/{owned}": "owned",
         f"aws:RequestTag/{CLUSTER_NAME_TAG}": cluster_name,
-        f"aws:RequestTag/{REGION_TAG}": Aws.REGION,
+        f"aws:RequestTag/{REGION_TAG}": region(),
     }
     profiles = [instance_profile_arn()]
     return [
@@ -204,7 +204,7 @@ def _resource_discovery() -> list[iam.PolicyStatement]:
                 "ec2:DescribeSubnets",
             ],
             resources=["*"],
-            conditions={"StringEquals": {"aws:RequestedRegion": Aws.REGION}},
+            conditions={"StringEquals": {"aws:RequestedRegion": region()}},
         ),
         iam.PolicyStatement(
             sid="AllowSSMReadActions", actions=["ssm:GetParameter"], resources=[ssm_public_parameters_arn()]
@@ -257,8 +257,7 @@ def acknowledge_controller_policy(role: IConstruct, cluster_name: str) -> None:
         "parameters only (/aws/service/, no account), where the EKS-optimized AMI ids behind the EC2NodeClass's "
         "AMI alias are published.",
     }
-    for pattern, reason in reasons.items():
-        acknowledge(role, f"{PACK}-IAM5[Resource::{pattern}]", reason)
+    acknowledge_all(role, ((f"{PACK}-IAM5[Resource::{pattern}]", reason) for pattern, reason in reasons.items()))
 
 
 def _nag_ec2(resource_type: str, *, account: str = "*") -> str:

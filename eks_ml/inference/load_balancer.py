@@ -10,17 +10,18 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, cast
 
-from aws_cdk import Aws, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from constructs import Construct, IDependable
 
 from .. import helm
+from .._pseudo import partition
 from .._tgz import read_member
 from ..cluster.pod_identity import associate, pod_identity_role
 from ..cluster.system_nodes import SystemPlacement
 from ..k8s.pod_security import HARDENED_CONTAINER
-from ..nag import PACK, acknowledge, acknowledge_inline_policy
+from ..nag import PACK, acknowledge_all, acknowledge_inline_policy
 from ..placement import ClusterModel
 
 SERVICE_ACCOUNT = "aws-load-balancer-controller"
@@ -69,8 +70,8 @@ def wildcard_resources(policy: dict[str, Any]) -> set[str]:
 def _in_partition(resource: str | list[str]) -> str | list[str]:
     # The upstream file hard-codes arn:aws:; use the stack's partition (GovCloud, China).
     if isinstance(resource, list):
-        return [r.replace("arn:aws:", f"arn:{Aws.PARTITION}:") for r in resource]
-    return resource.replace("arn:aws:", f"arn:{Aws.PARTITION}:")
+        return [r.replace("arn:aws:", f"arn:{partition()}:") for r in resource]
+    return resource.replace("arn:aws:", f"arn:{partition()}:")
 
 
 class LoadBalancerController(Construct):
@@ -99,13 +100,17 @@ class LoadBalancerController(Construct):
             )
         # Every wildcard resource of the upstream policy: "*" for describe calls, and ARN patterns for what the
         # controller creates itself (names unknown in advance; tag conditions restrict it to its own).
-        for resource in sorted(wildcard_resources(controller_policy())):
-            acknowledge(
-                self.role,
-                f"{PACK}-IAM5[Resource::{resource.replace('arn:aws:', 'arn:<AWS::Partition>:')}]",
-                "Upstream AWS Load Balancer Controller policy as shipped by aws-cdk-lib: describe calls take no "
-                "resource ARNs, and writes are limited by conditions on the elbv2.k8s.aws/cluster tag.",
-            )
+        reason = (
+            "Upstream AWS Load Balancer Controller policy as shipped by aws-cdk-lib: describe calls take no "
+            "resource ARNs, and writes are limited by conditions on the elbv2.k8s.aws/cluster tag."
+        )
+        acknowledge_all(
+            self.role,
+            (
+                (f"{PACK}-IAM5[Resource::{resource.replace('arn:aws:', 'arn:<AWS::Partition>:')}]", reason)
+                for resource in sorted(wildcard_resources(controller_policy()))
+            ),
+        )
         acknowledge_inline_policy(
             self.role,
             "The controller's upstream policy, written as the inline policy of its own Pod Identity role: it "

@@ -10,9 +10,9 @@ import ipaddress
 import re
 from collections.abc import Sequence
 
-from aws_cdk import Token
 from aws_cdk import aws_ec2 as ec2
 
+from .._tokens import is_unresolved
 from ..errors import Problems
 
 MIN_AZS = 2  # EKS requires control-plane subnets in at least two AZs.
@@ -42,11 +42,11 @@ def check_availability_zones(azs: Sequence[str], region: str | None, field: str,
     if len(set(names)) != len(names):
         problems.add(field, names, "each AZ once", "remove the repeated AZ names")
     for name in names:
-        if Token.is_unresolved(name):
+        if is_unresolved(name):
             continue
         if not _AZ_NAME.match(name):
             problems.add(field, name, "AZ names like us-west-2a", "use AZ names, not AZ IDs such as usw2-az1")
-        elif region and not Token.is_unresolved(region) and not name.startswith(region):
+        elif region and not is_unresolved(region) and not name.startswith(region):
             problems.add(
                 field, name, f"AZs of region {region}", f"pick AZs named {region}a, {region}b, ... or change region"
             )

@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from aws_cdk import RemovalPolicy, Token
+from aws_cdk import RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -20,6 +20,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from .._registry import claim_unique_name
+from .._tokens import is_unresolved
 from ..aws_names import PROMETHEUS_RULE_GROUPS_NAMESPACE_MAX, check_derived_name
 from ..cluster import EndpointAccessMode
 from ..errors import Problems
@@ -104,7 +105,7 @@ class ObservabilityAddonProps:
                 "a TrainingCluster or an InferenceCluster",
                 "pass the eks_ml cluster construct (not its aws_eks_v2 cluster or its stack)",
             )
-        elif Token.is_unresolved(observe(self.cluster).name):
+        elif is_unresolved(observe(self.cluster).name):
             problems.add(
                 "cluster",
                 "a cluster whose name is only known at deploy time",
@@ -130,7 +131,7 @@ class ObservabilityAddonProps:
                     "True when the Prometheus backend scrapes an InferenceCluster with model services",
                     "build the cluster with InferenceClusterProps(managed_scraper_access=True)",
                 )
-            if not Token.is_unresolved(target.name):
+            if not is_unresolved(target.name):
                 check_derived_name(
                     rule_groups_namespace_name(target.name),
                     PROMETHEUS_RULE_GROUPS_NAMESPACE_MAX,

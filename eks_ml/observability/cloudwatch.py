@@ -100,8 +100,7 @@ class CloudWatchBackend(Construct):
         cfn.configuration_values = self.addon.stack.to_json_string(dict(ADDON_CONFIGURATION))
         if addon_version:
             cfn.addon_version = addon_version
-        for group in self.log_groups.values():
-            self.addon.node.add_dependency(group)
+        self.addon.node.add_dependency(*self.log_groups.values())  # one jsii call, not one per group
 
         action = actions.SnsAction(topic)
         self.alarms: dict[str, cloudwatch.Alarm] = {}
