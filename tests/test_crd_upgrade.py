@@ -26,7 +26,7 @@ from eks_ml.k8s.crd_upgrade import KUBECTL_IMAGE, CrdFile, job_name
 
 from .support import charts
 from .support.gated_apps import GATED_APPS
-from .support.releases import releases
+from .support.releases import canonical, releases
 from .support.synth import Synthesis, joined, of_type
 
 PINS_WITH_CRD_FILES = [pin for pin in helm.ALL_CHARTS if pin.crd_files]
@@ -91,8 +91,15 @@ def _crd_names(objects: list[dict[str, Any]]) -> set[str]:
 
 def crds_folder_names(pin: helm.HelmChartPin, values: Mapping[str, Any]) -> set[str]:
     """CRDs Helm installs from the crds/ folders of the chart and its enabled subcharts: those in the
-    render with --include-crds and not in the plain render (CRDs in templates/ are in both)."""
-    return _crd_names(charts.render(pin, values, include_crds=True)) - _crd_names(charts.render(pin, values))
+    render with --include-crds and not in the plain render (CRDs in templates/ are in both). Worked out once
+    per run for a chart and values (most apps install a chart with the same values; parsing the two renders,
+    CRD schemas and all, was most of this gate's time)."""
+
+    def names() -> list[str]:
+        return sorted(_crd_names(charts.render(pin, values, include_crds=True)) - _crd_names(charts.render(pin, values)))
+
+    same_input = [pin.chart, pin.version, charts.archive_digest(pin), canonical(values)]
+    return set(charts.shared_result("crds-folder-names", same_input, names))
 
 
 def upgrade_gaps(installed: list[tuple[helm.HelmChartPin, Mapping[str, Any]]]) -> dict[str, set[str]]:
