@@ -11,8 +11,6 @@ outcome (run it against an older tree to count what escaped there).
 from __future__ import annotations
 
 import contextlib
-import functools
-import importlib.util
 import io
 import json
 import tempfile
@@ -47,6 +45,7 @@ from eks_ml.training.storage_classes import (
     StorageClassesProps,
 )
 
+from .support.default_app import synthesize_in_this_process
 from .support.synth import CDK_CONTEXT, ROOT
 
 AZS = ("us-west-2a", "us-west-2b")
@@ -155,32 +154,6 @@ class CliFailed(Exception):
     """The CLI returned 1; its stderr is the message (the app's ValidationError, or what stopped the plan)."""
 
 
-def _default_app_in_this_process(app: str, context: dict[str, Any], folder: Path, outdir: Path) -> None:
-    """eks_ml.cli.synthesize for the default app without a new Python process: app.py's main() runs here on an
-    App given what the CLI puts in the subprocess's environment (CDK_CONTEXT_JSON, CDK_OUTDIR: jsii's Node.js
-    process read its environment when it started, so the App gets them as arguments), and its stderr becomes
-    the PlanError, as the real one's does. One case still runs the subprocess (``real=True``) and test_plan
-    runs the command end to end; the other cases test the -c values, not the process boundary, and each
-    Python start with aws_cdk's import costs ~1.3 CPU-seconds."""
-    if (app, folder) != (_DEFAULT_APP_COMMAND, ROOT):
-        raise AssertionError(f"only the default app runs in-process, not {app!r} in {folder}")
-    spec = importlib.util.spec_from_file_location("eks_ml_default_app_in_process", ROOT / "app.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    err = io.StringIO()
-    as_the_cli_gives_it = functools.partial(App, context=context, outdir=str(outdir))
-    with mock.patch.object(module, "App", as_the_cli_gives_it), contextlib.redirect_stderr(err):
-        code = module.main()
-    if code != 0:
-        raise cli_module.PlanError(err.getvalue().strip() or f"{app} exited with {code}")
-    if not (outdir / "manifest.json").is_file():
-        raise cli_module.PlanError(f"{app} wrote no cloud assembly: does the app call app.synth()?")
-
-
-_DEFAULT_APP_COMMAND = json.loads((ROOT / "cdk.json").read_text())["app"]
-
-
 def cli(*args: str, cdk_json: str | None = None, real: bool = False) -> Callable[[], object]:
     """eks-ml plan with ``args``; the default app runs in this process unless ``real`` (a subprocess, as users
     run it)."""
@@ -191,8 +164,9 @@ def cli(*args: str, cdk_json: str | None = None, real: bool = False) -> Callable
             path = Path(tempfile.mkdtemp()) / "cdk.json"
             path.write_text(cdk_json)
         err = io.StringIO()
+        # The default app runs in this process (tests/support/default_app.py) unless ``real``.
         in_process = contextlib.nullcontext() if real else mock.patch.object(
-            cli_module, "synthesize", _default_app_in_this_process
+            cli_module, "synthesize", synthesize_in_this_process
         )
         with in_process, contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
             code = main(["plan", "--cdk-json", str(path), *args])
