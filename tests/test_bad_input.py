@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import eks_ml  # noqa: F401  (selects the bundled Node.js before aws_cdk starts jsii)
 
@@ -28,6 +29,7 @@ from aws_cdk import App, Environment, Stack
 from aws_cdk import aws_ec2 as ec2
 
 from eks_ml import BaseClusterProps, MlVpc, MlVpcProps, SystemNodesProps, ValidationError, load_app_config
+from eks_ml import cli as cli_module
 from eks_ml.cli import main
 from eks_ml.inference import InferenceCluster, InferenceClusterProps, NodePoolProps, PoolKind
 from eks_ml.inference.model_service import ClaimWeights, HubWeights, ModelServiceProps, S3Weights
@@ -43,6 +45,7 @@ from eks_ml.training.storage_classes import (
     StorageClassesProps,
 )
 
+from .support.default_app import synthesize_in_this_process
 from .support.synth import CDK_CONTEXT, ROOT
 
 AZS = ("us-west-2a", "us-west-2b")
@@ -151,14 +154,21 @@ class CliFailed(Exception):
     """The CLI returned 1; its stderr is the message (the app's ValidationError, or what stopped the plan)."""
 
 
-def cli(*args: str, cdk_json: str | None = None) -> Callable[[], object]:
+def cli(*args: str, cdk_json: str | None = None, real: bool = False) -> Callable[[], object]:
+    """eks-ml plan with ``args``; the default app runs in this process unless ``real`` (a subprocess, as users
+    run it)."""
+
     def run() -> object:
         path = ROOT / "cdk.json"
         if cdk_json is not None:
             path = Path(tempfile.mkdtemp()) / "cdk.json"
             path.write_text(cdk_json)
         err = io.StringIO()
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        # The default app runs in this process (tests/support/default_app.py) unless ``real``.
+        in_process = contextlib.nullcontext() if real else mock.patch.object(
+            cli_module, "synthesize", synthesize_in_this_process
+        )
+        with in_process, contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
             code = main(["plan", "--cdk-json", str(path), *args])
         if code == 1 and err.getvalue().startswith("eks-ml plan:"):
             raise CliFailed(err.getvalue())
@@ -867,7 +877,7 @@ CASES: list[Case] = [
     Case(
         "cli",
         "count-double-dash",
-        cli(*ctx("trainingNodeCount", "--2")),
+        cli(*ctx("trainingNodeCount", "--2"), real=True),
         "eks-ml:trainingNodeCount",
         "write a number such as 2",
     ),

@@ -26,7 +26,7 @@ from eks_ml.k8s.crd_upgrade import KUBECTL_IMAGE, CrdFile, job_name
 
 from .support import charts
 from .support.gated_apps import GATED_APPS
-from .support.releases import releases
+from .support.releases import canonical, releases
 from .support.synth import Synthesis, joined, of_type
 
 PINS_WITH_CRD_FILES = [pin for pin in helm.ALL_CHARTS if pin.crd_files]
@@ -48,7 +48,9 @@ def _archive_file(pin: helm.HelmChartPin, path: str) -> bytes:
 def file_problems(pin: helm.HelmChartPin, file: CrdFile) -> list[str]:
     """How a declared CRD file differs from the file in the pinned chart archive."""
     content = _archive_file(pin, file.path)
-    names = tuple(sorted(d["metadata"]["name"] for d in yaml.safe_load_all(content) if d))
+    # libyaml's parser (the same safe constructor): the CRD files are up to a few MB each.
+    documents = yaml.load_all(content, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    names = tuple(sorted(d["metadata"]["name"] for d in documents if d))
     problems = []
     if hashlib.sha256(content).hexdigest() != file.sha256:
         problems.append(f"{file.path}: sha256 differs from the chart's file")
@@ -91,8 +93,15 @@ def _crd_names(objects: list[dict[str, Any]]) -> set[str]:
 
 def crds_folder_names(pin: helm.HelmChartPin, values: Mapping[str, Any]) -> set[str]:
     """CRDs Helm installs from the crds/ folders of the chart and its enabled subcharts: those in the
-    render with --include-crds and not in the plain render (CRDs in templates/ are in both)."""
-    return _crd_names(charts.render(pin, values, include_crds=True)) - _crd_names(charts.render(pin, values))
+    render with --include-crds and not in the plain render (CRDs in templates/ are in both). Worked out once
+    per run for a chart and values (most apps install a chart with the same values; parsing the two renders,
+    CRD schemas and all, was most of this gate's time)."""
+
+    def names() -> list[str]:
+        return sorted(_crd_names(charts.render(pin, values, include_crds=True)) - _crd_names(charts.render(pin, values)))
+
+    same_input = [pin.chart, pin.version, charts.archive_digest(pin), canonical(values)]
+    return set(charts.shared_result("crds-folder-names", same_input, names))
 
 
 def upgrade_gaps(installed: list[tuple[helm.HelmChartPin, Mapping[str, Any]]]) -> dict[str, set[str]]:

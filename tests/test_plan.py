@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from eks_ml import cli
 from eks_ml.catalog import all_instance_types
 from eks_ml.catalog.prices import ON_DEMAND_USD_PER_HOUR, PRICES_AS_OF, on_demand_price
 from eks_ml.cli import PIPED_WIDTH, main, render
@@ -21,6 +22,7 @@ from eks_ml.cluster.system_nodes import SystemNodesProps
 from eks_ml.plan import AppPlan, plans_from_assembly, training_plan
 from eks_ml.training import TrainingNodeGroupProps
 
+from .support.default_app import synthesize_in_this_process
 from .support.synth import ROOT, Synthesis
 
 CDK_JSON = ROOT / "cdk.json"
@@ -118,7 +120,12 @@ def test_the_price_table_covers_the_catalog_except_documented_gaps() -> None:
 # ---- the command, end to end ----------------------------------------------------------------------------
 
 
-def test_the_command_plans_the_default_app_with_context_overrides(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_command_plans_the_default_app_with_context_overrides(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The default app runs in this process (tests/support/default_app.py); the two tests below run apps as
+    # subprocesses, one that plans and one that fails.
+    monkeypatch.setattr(cli, "synthesize", synthesize_in_this_process)
     overrides = ["-c", "eks-ml:trainingNodeCount=4", "-c", "eks-ml:trainingMaxRestarts=5"]
     code = main(["plan", "--json", "--cdk-json", str(CDK_JSON), *overrides])
     assert code == 0, capsys.readouterr().err

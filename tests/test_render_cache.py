@@ -15,7 +15,7 @@ import pytest
 from eks_ml.helm import AWS_LOAD_BALANCER_CONTROLLER, DCGM_EXPORTER, HelmChartPin
 
 from .support import charts
-from .support.releases import Renderer, ignored_keys
+from .support.releases import Renderer, _DocumentComparison, ignored_keys
 
 
 def _need(pin: HelmChartPin) -> None:
@@ -65,3 +65,54 @@ def test_an_ignored_key_is_found_in_a_chart_that_generates_certificates() -> Non
     _need(AWS_LOAD_BALANCER_CONTROLLER)
     values = {"clusterName": "c", "notAValueOfTheChart": "x"}
     assert ignored_keys(AWS_LOAD_BALANCER_CONTROLLER, values, Renderer()) == ["notAValueOfTheChart"]
+
+
+def test_the_per_document_comparison_finds_an_ignored_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The gate parses only the documents a value changes (kueue renders ~1.7 MB, its CRDs are templates) and
+    # still tells an ignored key from one the chart reads: every verdict below came from that comparison.
+    _need(DCGM_EXPORTER)
+    verdicts: list[bool | None] = []
+    same = _DocumentComparison.same
+
+    def recorded(self: _DocumentComparison, documents: list[str] | str) -> bool | None:
+        verdicts.append(same(self, documents))
+        return verdicts[-1]
+
+    monkeypatch.setattr(_DocumentComparison, "same", recorded)
+    values = {"mapPodsMetrics": True, "serviceMonitor": {"enabled": False}, "image": {"pullPolicy": "Always"}}
+    assert ignored_keys(DCGM_EXPORTER, values, Renderer()) == ["mapPodsMetrics"]
+    # mapPodsMetrics: neither removed nor changed does it change a document; image.pullPolicy: its removal
+    # changes the DaemonSet's document; serviceMonitor.enabled: its removal adds a document (None: whole parse).
+    assert sorted(verdicts, key=str) == [False, None, True, True]
+
+
+def test_the_per_document_comparison_answers_only_when_the_objects_stay_aligned() -> None:
+    base = ["---\na: 1\n", "---\nb: 1\n", "---\n# empty\n"]
+    comparison = _DocumentComparison(base, [[{"a": 1}], [{"b": 1}], []])
+    assert comparison.same(list(base)) is True
+    assert comparison.same(["---\na: 1\n", "---\nb: 2\n", "---\n# empty\n"]) is False
+    assert comparison.same(["---\na: 1\n", "---\nb:   1\n", "---\n# empty\n"]) is True  # other text, same object
+    # A document gains an object, or one is missing, or helm failed: the caller parses the whole render.
+    assert comparison.same(["---\na: 1\n", "---\nb: 1\n", "---\nc: 1\n"]) is None
+    assert comparison.same(base[:2]) is None
+    assert comparison.same("render failed: boom") is None
+
+
+def test_a_shared_result_is_reused_only_for_the_same_kind_and_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(charts, "_render_cache", [])
+    charts.set_render_cache(tmp_path)
+    monkeypatch.setattr(charts, "helm_binary", lambda: tmp_path / "helm")  # part of every key; need not exist
+    computed: list[str] = []
+
+    def verdict(value: str) -> Any:
+        return lambda: computed.append(value) or [value]
+
+    assert charts.shared_result("ignored-keys", ["kueue", "a"], verdict("first")) == ["first"]
+    assert charts.shared_result("ignored-keys", ["kueue", "a"], verdict("again")) == ["first"]  # from the file
+    assert charts.shared_result("ignored-keys", ["kueue", "b"], verdict("other key")) == ["other key"]
+    assert charts.shared_result("other-gate", ["kueue", "a"], verdict("other kind")) == ["other kind"]
+    charts.set_render_cache(None)
+    assert charts.shared_result("ignored-keys", ["kueue", "a"], verdict("no cache")) == ["no cache"]
+    assert computed == ["first", "other key", "other kind", "no cache"]

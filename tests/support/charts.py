@@ -21,7 +21,7 @@ import os
 import subprocess
 import tarfile
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +120,14 @@ def _archive_digest(archive: Path) -> str:
     return hashlib.sha256(archive.read_bytes()).hexdigest()
 
 
+def archive_digest(pin: HelmChartPin) -> str:
+    """The sha256 of the pinned chart's archive (FileNotFoundError without one)."""
+    archive = chart_archive(pin)
+    if archive is None:
+        raise FileNotFoundError(f"{archive_name(pin)}: {HOW_TO_ENABLE}")
+    return _archive_digest(archive)
+
+
 def _helm_template(command: list[str], values_yaml: str, archive: Path, *, fresh: bool) -> str:
     """helm's stdout for ``command``; from the run's cache unless ``fresh`` (a chart that generates random
     certificates renders differently each time, and the gate must see that)."""
@@ -149,6 +157,24 @@ def render(
 ) -> list[dict[str, Any]]:
     """``helm template`` of the pinned chart with ``values``: every rendered object, in order. A render of the
     same chart, values and flags earlier in the run is reused unless ``fresh``."""
+    output = render_text(pin, values, include_crds=include_crds, api_versions=api_versions, fresh=fresh)
+    return parse(output)
+
+
+def parse(output: str) -> list[dict[str, Any]]:
+    """The objects of helm template's output (empty documents left out)."""
+    return [obj for obj in yaml.load_all(output, Loader=_LOADER) if obj]
+
+
+def render_text(
+    pin: HelmChartPin,
+    values: Mapping[str, Any],
+    *,
+    include_crds: bool = False,
+    api_versions: tuple[str, ...] = (),
+    fresh: bool = False,
+) -> str:
+    """helm template's output for :func:`render`, unparsed."""
     archive = chart_archive(pin)
     if archive is None:
         raise FileNotFoundError(f"{archive_name(pin)}: {HOW_TO_ENABLE}")
@@ -168,5 +194,21 @@ def render(
         command.append("--include-crds")
     for api_version in api_versions:
         command += ["--api-versions", api_version]
-    output = _helm_template(command, yaml.safe_dump(dict(values)), archive, fresh=fresh)
-    return [obj for obj in yaml.load_all(output, Loader=_LOADER) if obj]
+    return _helm_template(command, yaml.safe_dump(dict(values)), archive, fresh=fresh)
+
+
+def shared_result(kind: str, key: Any, compute: Callable[[], Any]) -> Any:
+    """``compute()`` (JSON-able) once per test run for the same ``kind`` and ``key``, whichever worker asks
+    first; later calls read the result from the run's render cache. ``key`` must hold everything the result
+    depends on (a gate verdict over renders: chart archive, helm binary, values). Two workers asking at once
+    both compute (no lock: a waiting worker would idle). Without a cache directory it always computes."""
+    digest = hashlib.sha256(json.dumps([kind, key, str(helm_binary())], sort_keys=True).encode()).hexdigest()
+    cached = _render_cache[0] / f"{kind}-{digest}.json" if _render_cache else None
+    if cached is not None and cached.exists():
+        return json.loads(cached.read_text())
+    result = compute()
+    if cached is not None:
+        partial = cached.with_suffix(f".{os.getpid()}.partial")
+        partial.write_text(json.dumps(result))
+        partial.rename(cached)
+    return result

@@ -12,6 +12,7 @@ Custom kinds need the chart cache; tests that validate them carry :data:`require
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import warnings
 from collections.abc import Iterable
@@ -52,7 +53,26 @@ def _validate_custom(obj: dict[str, Any], name: str, stats: cel_rules.CelStats |
 
 
 def validate_object(obj: dict[str, Any], stats: cel_rules.CelStats | None = None) -> list[str]:
-    """Problems with one Kubernetes object; empty when it is valid. CEL counts are added to ``stats``."""
+    """Problems with one Kubernetes object; empty when it is valid. CEL counts are added to ``stats``.
+
+    Without ``stats`` an object equal to one validated earlier in this process gets that answer again: the
+    app variants and examples apply many of the same objects (a chart with the same values renders the same
+    ones, CRDs of hundreds of KB included), and validation is a function of the object alone."""
+    if stats is not None:
+        return _validate_object(obj, stats)
+    try:
+        key = hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+    except (TypeError, ValueError):  # not plain JSON (a YAML timestamp...): validate it every time
+        return _validate_object(obj, None)
+    if key not in _VALIDATED:
+        _VALIDATED[key] = tuple(_validate_object(obj, None))
+    return list(_VALIDATED[key])
+
+
+_VALIDATED: dict[str, tuple[str, ...]] = {}
+
+
+def _validate_object(obj: dict[str, Any], stats: cel_rules.CelStats | None) -> list[str]:
     name = f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
     key = (obj.get("apiVersion", ""), obj.get("kind", ""))
     with warnings.catch_warnings(record=True) as caught:
