@@ -5,6 +5,7 @@ from __future__ import annotations
 import eks_ml.bundled_node  # noqa: F401  (first: the tests, like app.py, run jsii on eks-ml[node]'s Node.js)
 
 # isort: split
+import gc
 import importlib.util
 import os
 from pathlib import Path
@@ -18,6 +19,13 @@ from stacks import build_default_app
 from .support import charts
 from .support.gated_apps import example_app
 from .support.synth import CDK_CONTEXT, Synthesis, make_app, set_scratch_root, shared_synthesis, synthesize
+
+# Each worker builds hundreds of apps over the ~175,000 long-lived objects aws-cdk-lib's and eks-ml's imports
+# made (as eks_ml.startup explains for app.py): freeze those out of collections, and collect the young
+# generation less often (each app build allocates tens of thousands of short-lived objects). ~10% less CPU
+# for build-heavy test files (test_bad_input_properties + test_inference_cluster: 21.0 -> 18.7 user seconds).
+gc.freeze()
+gc.set_threshold(50_000, 50, 100)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -127,3 +135,4 @@ def karpenter_training_synth(run_dir: Path | None) -> Synthesis:
 def inference_patterns_synth(run_dir: Path | None) -> Synthesis:
     """examples/inference_patterns (batch, queue-driven, CPU, Triton and multi-node serving), with cdk-nag."""
     return _example(run_dir, "inference_patterns")
+
