@@ -350,3 +350,12 @@ BAD = [
 def test_bad_inference_props(props: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         synth(**props)
+
+
+def test_an_explicit_node_os_is_refused_with_auto_mode() -> None:
+    # EKS Auto Mode picks its own AMI: a pool asking for AL2023 would silently get Auto Mode's nodes instead.
+    with pytest.raises(ValidationError, match=r"pools\[0\]\.os='al2023': allowed no os with EKS Auto Mode"):
+        synth(
+            auto_mode=True,
+            pools=[NodePoolProps(name="g", kind=PoolKind.NVIDIA, instance_types=["g5.xlarge"], os=NodeOS.AL2023)],
+        )
