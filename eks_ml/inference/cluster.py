@@ -275,6 +275,7 @@ class InferenceCluster(Construct):
             services=props.model_services,
             triton=props.triton_services,
             pools=props.pools,
+            ami_aliases=node_class.ami_aliases if node_class else None,
             placements=placements,
             notes=[
                 *notes,
@@ -521,11 +522,11 @@ def _check_props(props: InferenceClusterProps, problems: Problems, *, region: st
     pools_ok = all([pool.check(f"pools[{index}]", problems) for index, pool in enumerate(props.pools)])
     if pools_ok and props.base.auto_mode is True:
         # Auto Mode picks its own AMI: an explicit os would be silently dropped.
-        for index, pool in enumerate(props.pools):
-            if pool.os is not None:
+        for index, given in enumerate(props.pools):
+            if given.os is not None:
                 problems.add(
                     f"pools[{index}].os",
-                    pool.os.value,
+                    given.os.value,
                     "no os with EKS Auto Mode (its nodes run the AMI Auto Mode picks)",
                     "drop os from the pool, or turn auto_mode off to choose the node OS",
                 )
