@@ -266,6 +266,8 @@ def test_auto_mode_uses_eks_node_pools_without_karpenter() -> None:
     assert not [k for k in found if k[0] == "EC2NodeClass"]
     gpu = found[("NodePool", "gpu")]["spec"]["template"]["spec"]
     assert gpu["nodeClassRef"] == {"group": "eks.amazonaws.com", "kind": "NodeClass", "name": "default"}
+    assert "eks-ml.io/node-os" not in found[("NodePool", "gpu")]["spec"]["template"]["metadata"]["labels"]
+    assert all(line.endswith("on EKS Auto Mode's AMI") for line in cluster.plan.pools)  # not the pinned aliases
     cpu = found[("NodePool", "cpu")]["spec"]["template"]["spec"]
     assert {r["key"] for r in cpu["requirements"]} >= {
         "eks.amazonaws.com/instance-category",
