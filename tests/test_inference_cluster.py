@@ -361,3 +361,12 @@ def test_an_explicit_node_os_is_refused_with_auto_mode() -> None:
             auto_mode=True,
             pools=[NodePoolProps(name="g", kind=PoolKind.NVIDIA, instance_types=["g5.xlarge"], os=NodeOS.AL2023)],
         )
+
+
+def test_the_pinned_bottlerocket_release_ships_an_nvidia_variant_for_every_supported_kubernetes_version() -> None:
+    from eks_ml.cluster.versions import RELEASES
+    from eks_ml.inference.node_os import PINNED_BOTTLEROCKET_NVIDIA_KUBERNETES
+
+    # A Kubernetes version added to eks_ml.cluster.versions without a Bottlerocket pin that ships its NVIDIA
+    # variant would leave the gpu pool's EC2NodeClass with no AMI on that version: roll the pin forward with it.
+    assert set(RELEASES) <= PINNED_BOTTLEROCKET_NVIDIA_KUBERNETES
