@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -314,8 +314,10 @@ def inference_plan(
     placements: Sequence[Placement],
     notes: Sequence[str] = (),
     triton: Sequence[TritonServiceProps] = (),
+    ami_aliases: Mapping[str, str] | None = None,
 ) -> ClusterPlan:
-    """``triton``: Triton services; a GPU one stands at one GPU per replica, a Fargate one is noted, not priced."""
+    """``triton``: Triton services; a GPU one stands at one GPU per replica, a Fargate one is noted, not priced.
+    ``ami_aliases``: node OS (eks_ml.inference.node_os value) -> pinned alias; None with EKS Auto Mode."""
     lines = [_system_line(system)] if system else []
     for service in services:
         spec = service.spec()
@@ -345,7 +347,7 @@ def inference_plan(
         "inference",
         path,
         lines,
-        pools=[_pool(pool) for pool in pools],
+        pools=[_pool(pool, ami_aliases) for pool in pools],
         notes=notes,
         placements=placement_lines(placements),
         serving=[line for line in map(_serving, services) if line is not None],
@@ -397,14 +399,23 @@ def _system_line(system: SystemNodesProps) -> NodeLine:
     return NodeLine("system", instance_type, system.desired_size, "-", 0, 0, 0, on_demand_price(instance_type))
 
 
-def _pool(pool: NodePoolProps) -> str:
+def _pool(pool: NodePoolProps, ami_aliases: Mapping[str, str] | None) -> str:
+    # Which OS the pool's nodes boot: NVIDIA pools default to Bottlerocket, the rest to AL2023.
+    os = (
+        "on EKS Auto Mode's AMI"
+        if ami_aliases is None
+        else f"on {_OS_NAMES.get(pool.node_os.value, pool.node_os.value)} ({ami_aliases[pool.node_os.value]})"
+    )
     if not pool.specs():
-        return f"{pool.name}: CPU, up to {pool.cpu_limit} vCPUs"
+        return f"{pool.name}: CPU, up to {pool.cpu_limit} vCPUs, {os}"
     families = sorted({spec.family for spec in pool.specs()})
     return (
         f"{pool.name}: {', '.join(families)} ({len(pool.specs())} types), "
-        f"up to {pool.accelerator_limit} accelerators, {' or '.join(pool.capacity_types)}"
+        f"up to {pool.accelerator_limit} accelerators, {' or '.join(pool.capacity_types)}, {os}"
     )
+
+
+_OS_NAMES = {"al2023": "AL2023", "bottlerocket": "Bottlerocket"}
 
 
 def placement_lines(placements: Sequence[Placement]) -> list[str]:

@@ -266,6 +266,8 @@ def test_auto_mode_uses_eks_node_pools_without_karpenter() -> None:
     assert not [k for k in found if k[0] == "EC2NodeClass"]
     gpu = found[("NodePool", "gpu")]["spec"]["template"]["spec"]
     assert gpu["nodeClassRef"] == {"group": "eks.amazonaws.com", "kind": "NodeClass", "name": "default"}
+    assert "eks-ml.io/node-os" not in found[("NodePool", "gpu")]["spec"]["template"]["metadata"]["labels"]
+    assert all(line.endswith("on EKS Auto Mode's AMI") for line in cluster.plan.pools)  # not the pinned aliases
     cpu = found[("NodePool", "cpu")]["spec"]["template"]["spec"]
     assert {r["key"] for r in cpu["requirements"]} >= {
         "eks.amazonaws.com/instance-category",
@@ -350,3 +352,21 @@ BAD = [
 def test_bad_inference_props(props: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         synth(**props)
+
+
+def test_an_explicit_node_os_is_refused_with_auto_mode() -> None:
+    # EKS Auto Mode picks its own AMI: a pool asking for AL2023 would silently get Auto Mode's nodes instead.
+    with pytest.raises(ValidationError, match=r"pools\[0\]\.os='al2023': allowed no os with EKS Auto Mode"):
+        synth(
+            auto_mode=True,
+            pools=[NodePoolProps(name="g", kind=PoolKind.NVIDIA, instance_types=["g5.xlarge"], os=NodeOS.AL2023)],
+        )
+
+
+def test_the_pinned_bottlerocket_release_ships_an_nvidia_variant_for_every_supported_kubernetes_version() -> None:
+    from eks_ml.cluster.versions import RELEASES
+    from eks_ml.inference.node_os import PINNED_BOTTLEROCKET_NVIDIA_KUBERNETES
+
+    # A Kubernetes version added to eks_ml.cluster.versions without a Bottlerocket pin that ships its NVIDIA
+    # variant would leave the gpu pool's EC2NodeClass with no AMI on that version: roll the pin forward with it.
+    assert set(RELEASES) <= PINNED_BOTTLEROCKET_NVIDIA_KUBERNETES

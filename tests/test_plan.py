@@ -67,6 +67,13 @@ def test_the_inference_plan_prices_each_service_at_its_minimum(default_plan: App
     assert [pool.split(":")[0] for pool in inference.pools] == ["gpu", "inferentia", "cpu"]
 
 
+def test_the_inference_plan_names_each_pool_s_node_os(default_plan: AppPlan) -> None:
+    # The GPU pool moved to Bottlerocket (eks_ml.inference.node_os): the plan says so, with the pinned release.
+    gpu, inferentia, cpu = default_plan.clusters[1].pools
+    assert gpu.endswith("on Bottlerocket (bottlerocket@v1.64.0)")
+    assert inferentia.endswith("on AL2023 (al2023@v20260728)") and cpu.endswith("on AL2023 (al2023@v20260728)")
+
+
 def test_the_plan_shows_where_each_workload_lands(default_plan: AppPlan) -> None:
     training, inference = default_plan.clusters
     assert "Deployment inference/qwen3-8b -> Karpenter NodePool gpu (g6e.xlarge)" in inference.placements

@@ -275,6 +275,7 @@ class InferenceCluster(Construct):
             services=props.model_services,
             triton=props.triton_services,
             pools=props.pools,
+            ami_aliases=node_class.ami_aliases if node_class else None,
             placements=placements,
             notes=[
                 *notes,
@@ -519,6 +520,16 @@ def _check_props(props: InferenceClusterProps, problems: Problems, *, region: st
     for name in sorted({n for n in names if names.count(n) > 1}):
         problems.add("pools.name", name, "unique pool names", "rename one of the pools")
     pools_ok = all([pool.check(f"pools[{index}]", problems) for index, pool in enumerate(props.pools)])
+    if pools_ok and props.base.auto_mode is True:
+        # Auto Mode picks its own AMI: an explicit os would be silently dropped.
+        for index, given in enumerate(props.pools):
+            if given.os is not None:
+                problems.add(
+                    f"pools[{index}].os",
+                    given.os.value,
+                    "no os with EKS Auto Mode (its nodes run the AMI Auto Mode picks)",
+                    "drop os from the pool, or turn auto_mode off to choose the node OS",
+                )
     check_ami_alias(props.ami_alias, NodeOS.AL2023, "ami_alias", problems)
     check_ami_alias(props.bottlerocket_ami_alias, NodeOS.BOTTLEROCKET, "bottlerocket_ami_alias", problems)
     services = [service.name for service in props.model_services if isinstance(service.name, str)]

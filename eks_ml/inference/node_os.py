@@ -58,10 +58,11 @@ DEFAULT_BOTTLEROCKET_AMI_ALIAS = "bottlerocket@v1.64.0"
 # Set on every Karpenter inference node: the AL2023 nodes' NVIDIA device plugin selects on it, so no second
 # copy runs beside the one Bottlerocket runs itself.
 NODE_OS_LABEL = "eks-ml.io/node-os"
-# Karpenter's default Bottlerocket OS volume (karpenter.sh docs v1.14, "spec.blockDeviceMappings"); the NVIDIA
-# variants' OS image is exactly 4 GiB (bottlerocket-os/bottlerocket, variants/aws-k8s-*-nvidia/Cargo.toml:
-# os-image-size-gib = 4; 2 GiB for the others), so the volume holds it.
-BOTTLEROCKET_OS_VOLUME_GIB = 4
+# The Kubernetes versions whose NVIDIA variant (aws-k8s-<version>-nvidia) the pinned Bottlerocket release ships
+# (module docstring: v1.64.0 has 1.33, 1.34 and 1.35). Karpenter resolves the alias per cluster version, so a
+# cluster version outside this set gets no NVIDIA node; tests hold eks_ml.cluster.versions to it.
+PINNED_BOTTLEROCKET_NVIDIA_KUBERNETES = frozenset({"1.33", "1.34", "1.35"})
+# The OS volume's size: eks_ml.k8s.karpenter_pools.BOTTLEROCKET_OS_VOLUME (with its sources).
 
 
 class NodeOS(Enum):

@@ -58,7 +58,8 @@ class NodePoolProps:
     root_volume_gib: Default: 200 GiB (model server images), 50 GiB for CPU pools. On Bottlerocket it is the
         data volume (/dev/xvdb: images, logs), beside the 4 GiB OS volume.
     os: the nodes' AMI (eks_ml.inference.node_os). Default: Bottlerocket for NVIDIA pools (it ships the NVIDIA
-        device plugin), AL2023 otherwise; only NVIDIA pools may run Bottlerocket. Ignored with EKS Auto Mode.
+        device plugin), AL2023 otherwise; only NVIDIA pools may run Bottlerocket. Not allowed with EKS Auto Mode
+        (it picks its own AMI).
     """
 
     name: str

@@ -14,7 +14,9 @@ NODECLASS_API = "karpenter.k8s.aws/v1"
 AUTO_MODE_NODECLASS = {"group": "eks.amazonaws.com", "kind": "NodeClass", "name": "default"}
 BOTTLEROCKET = "bottlerocket"
 # Bottlerocket's OS volume at Karpenter's default size; images, logs and kubelet state go on the data volume
-# /dev/xvdb (karpenter.sh docs v1.14, concepts/nodeclasses, "spec.blockDeviceMappings").
+# /dev/xvdb (karpenter.sh docs v1.14, concepts/nodeclasses, "spec.blockDeviceMappings"). The NVIDIA variants'
+# OS image is exactly 4 GiB (bottlerocket-os/bottlerocket, variants/aws-k8s-*-nvidia/Cargo.toml:
+# os-image-size-gib = 4; 2 GiB for the others), so the volume holds it: never make it smaller.
 BOTTLEROCKET_OS_VOLUME = "4Gi"
 
 
