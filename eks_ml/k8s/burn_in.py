@@ -29,6 +29,7 @@ from constructs import Construct
 from ..placement.pods import NODE_EFFECTS_ANNOTATION
 from . import pod_security
 from .burn_in_policy import own_node_policy
+from .scheduling import tolerations
 
 # The startup taint every training node joins with, and the label that tells how its burn-in went
 # ("passed" or "failed"; a failure's reason is in the annotation). Device plugins and node agents that the
@@ -239,10 +240,7 @@ class BurnInChart(cdk8s.Chart):
                             seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault")
                         ),
                         node_selector=dict(group.node_selector),
-                        tolerations=[
-                            k8s.Toleration(key=t["key"], operator=t["operator"], effect=t["effect"])
-                            for t in group.tolerations
-                        ],
+                        tolerations=tolerations(group.tolerations),
                         init_containers=[
                             api_step("gate"),
                             check_step(

@@ -20,6 +20,7 @@ from cdk8s_plus_35 import k8s
 from constructs import Construct
 
 from .model_service import APP_LABEL
+from .scheduling import tolerations
 
 NOBODY = 65534
 # The container sleeps: a few millicores and MiB are all it uses, and Karpenter sizes nodes with them.
@@ -96,10 +97,7 @@ class ImagePrePullChart(cdk8s.Chart):
                                 run_as_non_root=True, seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault")
                             ),
                             node_selector=dict(pull.node_selector),
-                            tolerations=[
-                                k8s.Toleration(key=t["key"], operator=t["operator"], effect=t["effect"])
-                                for t in pull.tolerations
-                            ],
+                            tolerations=tolerations(pull.tolerations),
                             # Nothing to drain: the sleeper stops at once.
                             termination_grace_period_seconds=1,
                             containers=[container],

@@ -13,6 +13,7 @@ from cdk8s_plus_35 import k8s
 from constructs import Construct
 
 from .network_policies import allow_server
+from .scheduling import tolerations
 from .scrape import scrape_annotations
 
 PORT = 8000
@@ -242,10 +243,7 @@ class ModelServiceChart(cdk8s.Chart):
                             seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault")
                         ),
                         node_selector=dict(values.node_selector),
-                        tolerations=[
-                            k8s.Toleration(key=t["key"], operator=t["operator"], effect=t["effect"])
-                            for t in values.tolerations
-                        ],
+                        tolerations=tolerations(values.tolerations),
                         topology_spread_constraints=spread,
                         termination_grace_period_seconds=values.termination_grace_seconds,
                         containers=[container],

@@ -19,6 +19,7 @@ from constructs import Construct
 
 from .model_service import APP_LABEL
 from .network_policies import LINK_LOCAL
+from .scheduling import tolerations
 
 KEDA_API = "keda.sh/v1alpha1"
 # The EKS Pod Identity agent listens on this link-local address, port 80 (Amazon EKS User Guide,
@@ -105,11 +106,7 @@ class QueueWorkerChart(cdk8s.Chart):
                             seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault")
                         ),
                         node_selector=dict(values.node_selector),
-                        tolerations=[
-                            k8s.Toleration(key=t["key"], operator=t["operator"], effect=t["effect"])
-                            for t in values.tolerations
-                        ]
-                        or None,
+                        tolerations=tolerations(values.tolerations) or None,
                         # A message in flight is finished (or returned to the queue) before the pod goes.
                         termination_grace_period_seconds=values.termination_grace_seconds,
                         containers=[container],

@@ -19,6 +19,7 @@ from constructs import Construct
 
 from .model_service import APP_LABEL, DRAIN_SECONDS, AutoscalingValues, queue_hpa
 from .network_policies import ANYWHERE, LINK_LOCAL, NAMESPACE_NAME_LABEL
+from .scheduling import tolerations
 from .scrape import scrape_annotations
 
 HTTP_PORT = 8000
@@ -167,11 +168,7 @@ class TritonChart(cdk8s.Chart):
                             seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault")
                         ),
                         node_selector=dict(values.node_selector) or None,
-                        tolerations=[
-                            k8s.Toleration(key=t["key"], operator=t["operator"], effect=t["effect"])
-                            for t in values.tolerations
-                        ]
-                        or None,
+                        tolerations=tolerations(values.tolerations) or None,
                         topology_spread_constraints=spread,
                         termination_grace_period_seconds=60,
                         containers=[container],
