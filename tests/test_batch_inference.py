@@ -8,13 +8,11 @@ import json
 from typing import Any
 
 import pytest
-from aws_cdk import assertions
 
-from eks_ml import BaseClusterProps, MlVpc, MlVpcProps, ValidationError
+from eks_ml import ValidationError
 from eks_ml.inference import (
     BatchInferenceJobProps,
     InferenceCluster,
-    InferenceClusterProps,
     NodePoolProps,
     PoolKind,
     S3Prefix,
@@ -23,8 +21,9 @@ from eks_ml.inference import (
 from eks_ml.inference.model_service import ClaimWeights, HubWeights, S3Weights
 from eks_ml.k8s.batch_inference import RUNNER_SCRIPT
 
+from .support.inference import inference_cluster
 from .support.manifests import applied_objects, requires_chart_cache, validate_objects
-from .support.synth import Synthesis, joined, library_stack, manifest_id, of_type
+from .support.synth import Synthesis, joined, manifest_id, of_type
 
 HELM = "Custom::AWSCDK-EKS-HelmChart"
 JOB = BatchInferenceJobProps(
@@ -40,20 +39,7 @@ JOB = BatchInferenceJobProps(
 
 
 def synth(**props: Any) -> tuple[InferenceCluster, dict[str, Any]]:
-    _, stack = library_stack()
-    network = MlVpc(
-        stack, "Network", MlVpcProps(availability_zones=("us-west-2a", "us-west-2b"), discovery_tag_value="ml")
-    )
-    cluster = InferenceCluster(
-        stack,
-        "Inference",
-        InferenceClusterProps(
-            base=BaseClusterProps(vpc=network.vpc, cluster_name="serve"),
-            subnet_tags={"karpenter.sh/discovery": "ml"},
-            **props,
-        ),
-    )
-    return cluster, assertions.Template.from_stack(stack).to_json()
+    return inference_cluster(**props)
 
 
 @pytest.fixture(scope="module")

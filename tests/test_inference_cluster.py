@@ -4,33 +4,20 @@ import json
 from typing import Any
 
 import pytest
-from aws_cdk import assertions
 
-from eks_ml import BaseClusterProps, MlVpc, MlVpcProps, ValidationError, catalog, helm
-from eks_ml.inference import InferenceCluster, InferenceClusterProps, NodeOS, NodePoolProps, PoolKind
+from eks_ml import ValidationError, catalog, helm
+from eks_ml.inference import InferenceCluster, NodeOS, NodePoolProps, PoolKind
 
 from .support.charts import chart_cache_available
+from .support.inference import inference_cluster
 from .support.manifests import requires_chart_cache, validate_objects
-from .support.synth import joined, library_stack, manifest_id, of_type, resource_id
+from .support.synth import joined, manifest_id, of_type, resource_id
 
 HELM = "Custom::AWSCDK-EKS-HelmChart"
 
 
 def synth(auto_mode: bool = False, **props: Any) -> tuple[InferenceCluster, dict[str, Any]]:
-    _, stack = library_stack()
-    network = MlVpc(
-        stack, "Network", MlVpcProps(availability_zones=("us-west-2a", "us-west-2b"), discovery_tag_value="ml")
-    )
-    cluster = InferenceCluster(
-        stack,
-        "Inference",
-        InferenceClusterProps(
-            base=BaseClusterProps(vpc=network.vpc, cluster_name="serve", auto_mode=auto_mode),
-            subnet_tags={"karpenter.sh/discovery": "ml"},
-            **props,
-        ),
-    )
-    return cluster, assertions.Template.from_stack(stack).to_json()
+    return inference_cluster(base={"auto_mode": auto_mode}, **props)
 
 
 @pytest.fixture(scope="module")

@@ -8,15 +8,16 @@ import re
 from typing import Any
 
 import pytest
-from aws_cdk import Token, Validations, assertions
+from aws_cdk import Token, Validations
 
-from eks_ml import BaseClusterProps, MlVpc, MlVpcProps, ValidationError
+from eks_ml import ValidationError
 from eks_ml.errors import Problems
-from eks_ml.inference import InferenceCluster, InferenceClusterProps
+from eks_ml.inference import InferenceCluster
 from eks_ml.inference.karpenter import IAM_ROLE_NAME_LIMIT, check_cluster_name_for_karpenter
 from eks_ml.inference.karpenter_policy import OMITTED
 
-from .support.synth import joined, library_stack, of_type, resource_id
+from .support.inference import inference_cluster
+from .support.synth import joined, of_type, resource_id
 
 CLUSTER = "serve"
 
@@ -255,19 +256,7 @@ def unconditioned_mutations(statements: list[dict[str, Any]]) -> list[str]:
 
 
 def synth(cluster_name: str = CLUSTER, **base: Any) -> tuple[InferenceCluster, dict[str, Any]]:
-    _, stack = library_stack()
-    network = MlVpc(
-        stack, "Network", MlVpcProps(availability_zones=("us-west-2a", "us-west-2b"), discovery_tag_value="ml")
-    )
-    cluster = InferenceCluster(
-        stack,
-        "Inference",
-        InferenceClusterProps(
-            base=BaseClusterProps(vpc=network.vpc, cluster_name=cluster_name, **base),
-            subnet_tags={"karpenter.sh/discovery": "ml"},
-        ),
-    )
-    return cluster, assertions.Template.from_stack(stack).to_json()
+    return inference_cluster(base={"cluster_name": cluster_name, **base})
 
 
 class Policy:

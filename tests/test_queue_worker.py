@@ -8,15 +8,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from aws_cdk import Duration, assertions
+from aws_cdk import Duration
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 
-from eks_ml import BaseClusterProps, MlVpc, MlVpcProps, ValidationError, helm
+from eks_ml import ValidationError, helm
 from eks_ml.errors import Problems
 from eks_ml.inference import (
     InferenceCluster,
-    InferenceClusterProps,
     MskSource,
     NodeOS,
     NodePoolProps,
@@ -27,6 +26,7 @@ from eks_ml.inference import (
     TritonServiceProps,
 )
 
+from .support.inference import inference_cluster
 from .support.manifests import applied_objects, requires_chart_cache, validate_objects
 from .support.synth import Synthesis, joined, library_stack, manifest_id, of_type
 
@@ -53,21 +53,7 @@ def sqs_worker(**overrides: Any) -> QueueWorkerProps:
 
 
 def synth(workers: list[QueueWorkerProps], **props: Any) -> tuple[InferenceCluster, dict[str, Any]]:
-    _, stack = library_stack()
-    network = MlVpc(
-        stack, "Network", MlVpcProps(availability_zones=("us-west-2a", "us-west-2b"), discovery_tag_value="ml")
-    )
-    cluster = InferenceCluster(
-        stack,
-        "Inference",
-        InferenceClusterProps(
-            base=BaseClusterProps(vpc=network.vpc, cluster_name="serve"),
-            subnet_tags={"karpenter.sh/discovery": "ml"},
-            queue_workers=workers,
-            **props,
-        ),
-    )
-    return cluster, assertions.Template.from_stack(stack).to_json()
+    return inference_cluster(queue_workers=workers, **props)
 
 
 @pytest.fixture(scope="module")
